@@ -1,0 +1,43 @@
+# Two entry points for a fresh machine (Python 3.11+ and Java 17): `make demo` and `make test`.
+# Each bootstraps its own tools: a small venv holding uv, then the project venv from uv.lock.
+PY ?= python3
+TOOLS := .tools
+VENV := .venv
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.8
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: demo test check lint typecheck fmt bench clean
+
+$(UV):
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --extra dev --python $(PY)
+	touch $@
+
+demo: $(VENV)/.synced
+	$(VENV)/bin/datasoc demo
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy
+
+check: lint typecheck
+	$(VENV)/bin/lint-imports
+
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
+test: check
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+fmt: $(VENV)/.synced
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

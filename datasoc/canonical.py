@@ -1,0 +1,60 @@
+"""Canonical JSON (RFC 8785, JSON Canonicalization Scheme): the bytes the ledger hashes.
+
+Sorted keys, no insignificant white space, UTF-8, ECMAScript number format. The common case
+(no floats, no keys outside the Basic Multilingual Plane) is encoded by the standard library,
+whose output is then byte-identical to RFC 8785; anything else goes through the `rfc8785`
+package, the reference implementation. Tests check the two paths agree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from datasoc.errors import CanonicalJSONError
+
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _needs_full_jcs(value: Any) -> bool:
+    """True when the stdlib encoder could differ from RFC 8785 for this value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise CanonicalJSONError(f"object key {key!r} is not a string")
+                # RFC 8785 §3.2.3 sorts by UTF-16 code units; code-point order differs only
+                # for characters outside the BMP.
+                if any(ord(ch) > 0xFFFF for ch in key):
+                    return True
+                stack.append(child)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        elif isinstance(item, int):
+            if abs(item) > _MAX_SAFE_INT:
+                raise CanonicalJSONError(f"integer {item} is outside the I-JSON range ±(2**53-1)")
+        elif isinstance(item, float):
+            return True
+        else:
+            raise CanonicalJSONError(f"value of type {type(item).__name__} is not JSON")
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """Encode `value` (JSON types only) as RFC 8785 canonical UTF-8 bytes."""
+    try:
+        if _needs_full_jcs(value):
+            return bytes(rfc8785.dumps(value))
+        return json.dumps(
+            value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
+    except CanonicalJSONError:
+        raise
+    except (ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise CanonicalJSONError(f"cannot encode as canonical JSON: {exc}") from exc

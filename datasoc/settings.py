@@ -1,0 +1,194 @@
+"""Typed settings: one object, read from a TOML file and `DATASOC_*` environment variables.
+
+Precedence, lowest first: defaults, the TOML file, environment variables
+(`DATASOC_STORE__RETENTION_DAYS=200` sets `[store] retention_days`). Everything is validated
+when loaded; an invalid value stops start-up with a `ConfigError` naming the key, the value and
+what is allowed. Nothing is read at import time: `get_settings()` loads once, on first call.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from datasoc.errors import ConfigError
+
+#: Placeholder secrets that only development mode accepts.
+DEV_SECRET = "dev-only-insecure-change-me"  # noqa: S105 - a marker refused outside development
+#: MLPS 2.0 level 3 (GB/T 22239-2019 8.1.4.3): audit records kept at least six months.
+MIN_RETENTION_DAYS = 184
+CONFIG_ENV = "DATASOC_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    #: `auto` is console in development and JSON lines in production.
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class SpoolSettings(_Section):
+    segment_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    retention_hours: int = Field(default=7 * 24, ge=1)
+    retention_bytes: int = Field(default=10 * 1024**3, ge=1024 * 1024)
+
+
+class StoreSettings(_Section):
+    backend: Literal["sqlite"] = "sqlite"
+    #: Relative paths are under `data_dir`.
+    path: Path = Path("events.sqlite3")
+    retention_days: int = Field(default=MIN_RETENTION_DAYS, ge=1, le=36500)
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+
+
+class LedgerSettings(_Section):
+    path: Path = Path("ledger")
+    checkpoint_every: int = Field(default=1000, ge=1)
+    checkpoint_seconds: float = Field(default=60.0, gt=0)
+    key_passphrase: SecretStr = SecretStr(DEV_SECRET)
+
+
+class Settings(BaseSettings):
+    """All of datasoc's configuration."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    log: LogSettings = LogSettings()
+    spool: SpoolSettings = SpoolSettings()
+    store: StoreSettings = StoreSettings()
+    api: ApiSettings = ApiSettings()
+    ledger: LedgerSettings = LedgerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # `load_settings` merges the TOML file and the environment (in that order) into the init
+        # values itself, from a mapping it is given, so tests never touch the process environment.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.mode != "production":
+            return self
+        for key, secret in (("api.secret_key", self.api.secret_key), ("ledger.key_passphrase", self.ledger.key_passphrase)):
+            if secret.get_secret_value() == DEV_SECRET:
+                raise ValueError(f"{key}: the development default is refused in production mode; set a secret")
+            if len(secret.get_secret_value()) < 16:
+                raise ValueError(f"{key}: must be at least 16 characters in production mode")
+        if self.store.retention_days < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"store.retention_days: {self.store.retention_days} is below {MIN_RETENTION_DAYS}; "
+                "MLPS 2.0 level 3 keeps audit records at least six months (only development mode may shorten it)"
+            )
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        """A configured path, relative ones taken under `data_dir`."""
+        return path if path.is_absolute() else self.data_dir / path
+
+
+def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; raise `ConfigError` that names key, value and what is allowed.
+
+    `environ` defaults to `os.environ`; tests pass their own mapping.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if config_file is None and env.get(CONFIG_ENV):
+        config_file = Path(env[CONFIG_ENV])
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            file_values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {config_file} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"configuration file {config_file} is not valid UTF-8 TOML: {exc}") from None
+    merged = _deep_merge(file_values, _from_environ(env))
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_file)) from None
+
+
+def _from_environ(env: Mapping[str, str]) -> dict[str, Any]:
+    """`DATASOC_STORE__RETENTION_DAYS=200` -> `{"store": {"retention_days": "200"}}`."""
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        upper = name.upper()
+        if not upper.startswith("DATASOC_") or upper == CONFIG_ENV:
+            continue
+        parts = [part.lower() for part in upper[len("DATASOC_") :].split("__")]
+        if not all(parts):
+            raise ConfigError(f"environment variable {name}: empty key segment")
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(exc: ValidationError, config_file: Path | None) -> str:
+    where = f" (from {config_file} and DATASOC_* variables)" if config_file else " (from DATASOC_* variables)"
+    lines = [f"invalid configuration{where}:"]
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error.get("loc", ())]
+        key = ".".join(loc) if loc else ""
+        message = str(error.get("msg", "invalid"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+            if not key and ": " in message:
+                key, message = message.split(": ", 1)
+        value = error.get("input")
+        shown = "<secret>" if _is_secret_key(key) else repr(value)
+        if error.get("type") == "extra_forbidden":
+            message = "unknown setting"
+        env_name = "DATASOC_" + "__".join(part.upper() for part in key.split(".")) if key else ""
+        lines.append(f"  {key or '<settings>'} = {shown}: {message}" + (f" [env {env_name}]" if env_name else ""))
+    return "\n".join(lines)
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in ("secret", "passphrase", "password", "token", "key"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, loaded on first use from `DATASOC_CONFIG` and the environment."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""CLI command modules; each exposes click commands that `soc_api.cli` registers explicitly."""
