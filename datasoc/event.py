@@ -149,7 +149,9 @@ class Event(BaseModel):
         missing `event.id` gets `new_id()`. Raises `EventValidationError` naming each bad field.
         """
         if not isinstance(data, Mapping):
-            raise EventValidationError([("<event>", f"expected a JSON object, got {type(data).__name__}")], where=where)
+            raise EventValidationError(
+                [("<event>", f"expected a JSON object, got {type(data).__name__}")], where=where
+            )
         values = dict(data)
         if now is not None and "event.ingested" not in values:
             values["event.ingested"] = now
@@ -210,9 +212,7 @@ class Event(BaseModel):
         return schema
 
 
-_ATTR_BY_ALIAS: dict[str, str] = {
-    (field.alias or name): name for name, field in Event.model_fields.items()
-}
+_ATTR_BY_ALIAS: dict[str, str] = {(field.alias or name): name for name, field in Event.model_fields.items()}
 
 
 def _check_extra(key: str, value: Any) -> None:

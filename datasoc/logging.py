@@ -19,7 +19,9 @@ from pydantic import SecretBytes, SecretStr
 
 REDACTED = "[redacted]"
 SEALED = "[sealed]"
-_SECRET_KEY = re.compile(r"(secret|passw|passphrase|token|private|credential|api[_-]?key|authorization)", re.I)
+_SECRET_KEY = re.compile(
+    r"(secret|passw|passphrase|token|private|credential|api[_-]?key|authorization)", re.I
+)
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S)
 _MAX_DEPTH = 8
 
@@ -36,7 +38,9 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         if "sealed" in value and "ct" in value:  # an SM4-sealed field (crypto recipes' form)
             return SEALED
-        return {k: (REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v, depth + 1)) for k, v in value.items()}
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v, depth + 1)) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_scrub(item, depth + 1) for item in value]
     return value
@@ -78,7 +82,9 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=out, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=level.upper(), stream=out, format="%(levelname)s %(name)s: %(message)s", force=True
+    )
 
 
 def get_logger(component: str, **context: Any) -> Any:

@@ -93,15 +93,21 @@ class Settings(BaseSettings):
     def _production_rules(self) -> Settings:
         if self.mode != "production":
             return self
-        for key, secret in (("api.secret_key", self.api.secret_key), ("ledger.key_passphrase", self.ledger.key_passphrase)):
+        for key, secret in (
+            ("api.secret_key", self.api.secret_key),
+            ("ledger.key_passphrase", self.ledger.key_passphrase),
+        ):
             if secret.get_secret_value() == DEV_SECRET:
-                raise ValueError(f"{key}: the development default is refused in production mode; set a secret")
+                raise ValueError(
+                    f"{key}: the development default is refused in production mode; set a secret"
+                )
             if len(secret.get_secret_value()) < 16:
                 raise ValueError(f"{key}: must be at least 16 characters in production mode")
         if self.store.retention_days < MIN_RETENTION_DAYS:
             raise ValueError(
                 f"store.retention_days: {self.store.retention_days} is below {MIN_RETENTION_DAYS}; "
-                "MLPS 2.0 level 3 keeps audit records at least six months (only development mode may shorten it)"
+                "MLPS 2.0 level 3 keeps audit records at least six months "
+                "(only development mode may shorten it)"
             )
         return self
 
@@ -179,7 +185,9 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
         if error.get("type") == "extra_forbidden":
             message = "unknown setting"
         env_name = "DATASOC_" + "__".join(part.upper() for part in key.split(".")) if key else ""
-        lines.append(f"  {key or '<settings>'} = {shown}: {message}" + (f" [env {env_name}]" if env_name else ""))
+        lines.append(
+            f"  {key or '<settings>'} = {shown}: {message}" + (f" [env {env_name}]" if env_name else "")
+        )
     return "\n".join(lines)
 
 

@@ -4,5 +4,7 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from soc_api.commands.schema import schema
+
+COMMANDS: list[click.Command] = [schema]
 BENCHES: list[click.Command] = []

@@ -1,0 +1,16 @@
+"""`datasoc schema`: print the JSON Schemas of the contracts (generated into docs/)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.argument("name", type=click.Choice(["event"]))
+def schema(name: str) -> None:
+    """Print a contract's JSON Schema (契约的 JSON Schema)."""
+    from datasoc.event import Event
+
+    click.echo(json.dumps(Event.json_schema(), ensure_ascii=False, indent=2, sort_keys=True))

@@ -1,0 +1,99 @@
+"""Settings: file and environment precedence, validation messages, production rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datasoc.errors import ConfigError
+from datasoc.settings import DEV_SECRET, MIN_RETENTION_DAYS, get_settings, load_settings
+
+STRONG = {"DATASOC_API__SECRET_KEY": "s" * 32, "DATASOC_LEDGER__KEY_PASSPHRASE": "p" * 32}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "datasoc.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_development() -> None:
+    settings = load_settings(None, {})
+    assert settings.mode == "development"
+    assert settings.store.retention_days == MIN_RETENTION_DAYS == 184
+    assert settings.api.secret_key.get_secret_value() == DEV_SECRET
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    config = write(tmp_path, '[store]\nretention_days = 200\n[log]\nlevel = "debug"\n')
+    settings = load_settings(config, {"DATASOC_STORE__RETENTION_DAYS": "365", "OTHER": "ignored"})
+    assert settings.store.retention_days == 365
+    assert settings.log.level == "debug"
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    config = write(tmp_path, 'data_dir = "/srv/datasoc"\n')
+    assert load_settings(None, {"DATASOC_CONFIG": str(config)}).data_dir == Path("/srv/datasoc")
+
+
+def test_invalid_value_names_key_value_and_allowed(tmp_path: Path) -> None:
+    config = write(tmp_path, "[api]\nport = 99999\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, {"DATASOC_LOG__LEVEL": "loud"})
+    message = str(caught.value)
+    assert "api.port = 99999" in message
+    assert "less than or equal to 65535" in message
+    assert "log.level = 'loud'" in message
+    assert "'debug', 'info', 'warning' or 'error'" in message
+    assert "DATASOC_LOG__LEVEL" in message
+
+
+def test_unknown_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"stor\.retention_days = 5: unknown setting|stor = .*unknown setting"
+    ):
+        load_settings(write(tmp_path, "[stor]\nretention_days = 5\n"), {})
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid UTF-8 TOML"):
+        load_settings(write(tmp_path, "[store\n"), {})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.toml", {})
+
+
+def test_production_refuses_default_secrets_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"DATASOC_MODE": "production"})
+    assert "api.secret_key" in str(caught.value)
+    assert "refused in production" in str(caught.value)
+    assert DEV_SECRET not in str(caught.value)
+
+
+def test_production_refuses_short_retention() -> None:
+    env = {"DATASOC_MODE": "production", "DATASOC_STORE__RETENTION_DAYS": "30", **STRONG}
+    with pytest.raises(ConfigError, match=r"store\.retention_days.*six months"):
+        load_settings(None, env)
+    # Development may shorten it (demo, tests).
+    assert load_settings(None, {"DATASOC_STORE__RETENTION_DAYS": "30"}).store.retention_days == 30
+
+
+def test_production_with_real_secrets_loads_and_hides_them() -> None:
+    settings = load_settings(None, {"DATASOC_MODE": "production", **STRONG})
+    assert settings.mode == "production"
+    assert "s" * 32 not in repr(settings)
+
+
+def test_resolve_relative_paths_under_data_dir() -> None:
+    settings = load_settings(None, {"DATASOC_DATA_DIR": "/var/lib/datasoc"})
+    assert settings.resolve(settings.store.path) == Path("/var/lib/datasoc/events.sqlite3")
+    assert settings.resolve(Path("/abs/x")) == Path("/abs/x")
+
+
+def test_get_settings_is_cached() -> None:
+    get_settings.cache_clear()
+    try:
+        assert get_settings() is get_settings()
+    finally:
+        get_settings.cache_clear()
