@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from soc_api.commands.schema import schema
+from soc_api.commands.spool import bench_spool
 
 COMMANDS: list[click.Command] = [schema]
-BENCHES: list[click.Command] = []
+BENCHES: list[click.Command] = [bench_spool]
