@@ -9,6 +9,8 @@ package, the reference implementation. Tests check the two paths agree.
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 import rfc8785
@@ -16,6 +18,36 @@ import rfc8785
 from datasoc.errors import CanonicalJSONError
 
 _MAX_SAFE_INT = 2**53 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_json_value(value: Any) -> None:
+    """Raise `CanonicalJSONError` unless `value` can be canonicalised; cheaper than encoding it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                raise CanonicalJSONError("string holds a lone surrogate (not UTF-8 encodable)")
+        elif item is None or isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if abs(item) > _MAX_SAFE_INT:
+                raise CanonicalJSONError(f"integer {item} is outside the I-JSON range ±(2**53-1)")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise CanonicalJSONError(f"{item} is not representable in JSON")
+        elif isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise CanonicalJSONError(f"object key {key!r} is not a string")
+                if not key.isascii() and _SURROGATE.search(key):
+                    raise CanonicalJSONError("object key holds a lone surrogate")
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            raise CanonicalJSONError(f"value of type {type(item).__name__} is not JSON")
 
 
 def _needs_full_jcs(value: Any) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from datasoc.canonical import canonical_json
+from datasoc.canonical import canonical_json, check_json_value
 from datasoc.errors import EventValidationError
 
 Outcome = Literal["success", "failure", "unknown"]
@@ -99,8 +99,8 @@ class Event(BaseModel):
     asset_name: str | None = Field(default=None, alias="data.asset.name")
     classification: Classification | None = Field(default=None, alias="data.classification")
     region: str | None = Field(default=None, alias="data.region")
-    records: int | None = Field(default=None, alias="data.records", ge=0)
-    bytes_: int | None = Field(default=None, alias="data.bytes", ge=0)
+    records: int | None = Field(default=None, alias="data.records", ge=0, le=2**53 - 1)
+    bytes_: int | None = Field(default=None, alias="data.bytes", ge=0, le=2**53 - 1)
     approval_id: str | None = Field(default=None, alias="approval.id")
 
     REQUIRED: ClassVar[tuple[str, ...]] = (
@@ -219,7 +219,7 @@ def _check_extra(key: str, value: Any) -> None:
     if not key or len(key) > _MAX_FIELD_NAME:
         raise ValueError(f"{key[:64]!r}: field name must have 1 to {_MAX_FIELD_NAME} characters")
     try:
-        canonical_json(value)
+        check_json_value(value)
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
 

@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datasoc.canonical import canonical_json
+from datasoc.canonical import canonical_json, check_json_value
 from datasoc.errors import CanonicalJSONError
 
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20)
@@ -58,4 +58,20 @@ def test_fast_path_equals_reference(value: object) -> None:
 )
 def test_rejects_non_canonicalisable(value: object, fragment: str) -> None:
     with pytest.raises(CanonicalJSONError, match=fragment):
+        canonical_json(value)
+
+
+@given(json_values)
+def test_check_json_value_accepts_what_encodes(value: object) -> None:
+    check_json_value(value)
+    canonical_json(value)
+
+
+@pytest.mark.parametrize(
+    "value", [float("inf"), {"k": [1, float("nan")]}, {2: 1}, 2**60, ["\udc80"], {"\ud800": 1}, {1, 2}]
+)
+def test_check_json_value_rejects_what_cannot_encode(value: object) -> None:
+    with pytest.raises(CanonicalJSONError):
+        check_json_value(value)
+    with pytest.raises(CanonicalJSONError):
         canonical_json(value)

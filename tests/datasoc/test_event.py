@@ -83,9 +83,10 @@ def test_event_is_frozen() -> None:
         ({"data.classification": "secret"}, "data.classification", "'general', 'important' or 'core'"),
         ({"datasoc.lifecycle": "archive"}, "datasoc.lifecycle", "'collect'"),
         ({"data.records": -5}, "data.records", "greater than or equal to 0"),
+        ({"data.bytes": 2**53}, "data.bytes", "less than or equal to 9007199254740991"),
         ({"source.ip": "300.1.1.1"}, "source.ip", "not an IPv4 or IPv6 address"),
         ({"event.action": ""}, "event.action", "at least 1 character"),
-        ({"weird": float("inf")}, "weird", "canonical JSON"),
+        ({"weird": float("inf")}, "weird", "not representable in JSON"),
     ],
 )
 def test_bad_field_is_named(overrides: dict[str, object], field: str, problem: str) -> None:
