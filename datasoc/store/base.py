@@ -1,0 +1,95 @@
+"""The `EventStore` interface: what the platform needs from an event search backend.
+
+Small on purpose. SQLite (`datasoc.store.sqlite`) implements it now; OpenSearch and Elasticsearch
+will implement it later against the same contract tests (`tests/datasoc/store/`). The query
+semantics every backend follows are written down in `datasoc.store.query`.
+
+Deletion is not part of the public surface: events leave the store only through
+`datasoc.store.retention.RetentionJob`, which enforces the legal minimum retention and reports
+every purge so the application can record it in the audit ledger.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from datasoc.event import Event
+from datasoc.store.query import EPOCH, Bucket, FieldFilter, SearchPage, SearchQuery
+
+
+class EventStore(ABC):
+    """A searchable, append-only store of normalized events, keyed by `event.id`."""
+
+    @abstractmethod
+    def insert_many(self, events: Sequence[Event]) -> int:
+        """Store `events` in one batch; return how many were new.
+
+        Idempotent on `event.id`: an id already stored (or repeated in the batch) is skipped, the
+        first write wins and is never compared or replaced. So replaying a transport after a crash
+        is safe.
+        """
+
+    @abstractmethod
+    def get(self, event_id: str) -> Event | None:
+        """The event with this `event.id`, or None."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> SearchPage:
+        """One page of matching events, newest first (see `datasoc.store.query` for semantics)."""
+
+    @abstractmethod
+    def count(self, query: SearchQuery) -> int:
+        """How many events match `query` (its `limit` and `after` are ignored)."""
+
+    @abstractmethod
+    def count_by(
+        self,
+        field: str,
+        start: datetime,
+        end: datetime,
+        bucket: timedelta,
+        *,
+        filters: Sequence[FieldFilter] = (),
+        origin: datetime = EPOCH,
+    ) -> list[Bucket]:
+        """Counts of events in `[start, end)` grouped by time bucket and by the value of `field`.
+
+        Buckets start at `origin + k * bucket` (the first may begin before `start`, but counts only
+        events at or after `start`). Only non-empty (bucket, value) pairs are returned, ordered by
+        bucket start then value; events without `field` are not counted; an array field counts
+        once per element (as an OpenSearch `terms` aggregation does).
+        """
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Make every insert that has returned durable on disk.
+
+        Call before acknowledging upstream (committing a spool offset): backends may defer fsync.
+        """
+
+    @abstractmethod
+    def _purge_before(self, cutoff: datetime) -> int:
+        """Delete events with `@timestamp < cutoff`; return how many.
+
+        Retention only: call through `RetentionJob`, never directly, so the minimum retention is
+        enforced and the purge is reported to the ledger.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the backend; later calls raise `StoreClosedError`. Closing twice is harmless."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
