@@ -1,0 +1,34 @@
+"""Parsers: native log records to normalized events, listed in one explicit registry.
+
+    parser = PARSERS["apigw_json"](collector="file:apigw", catalog=catalog)
+    event = parser.parse(line, source="apigw_access.jsonl", now=now, new_id=new_id, position=17)
+
+Every parser raises `collectors.errors.ParseError` (never anything else) on bad input. The
+action-to-lifecycle table is `collectors.parsers.lifecycle.ACTIONS`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from collectors.parsers.apigw import ApiGatewayJsonParser
+from collectors.parsers.base import Parser
+from collectors.parsers.mysql_audit import MySqlAuditJsonParser
+from collectors.parsers.pgaudit import PgAuditCsvParser
+from collectors.parsers.syslog import LinuxSyslogParser
+
+PARSERS: Final[dict[str, type[Parser]]] = {
+    ApiGatewayJsonParser.name: ApiGatewayJsonParser,
+    MySqlAuditJsonParser.name: MySqlAuditJsonParser,
+    PgAuditCsvParser.name: PgAuditCsvParser,
+    LinuxSyslogParser.name: LinuxSyslogParser,
+}
+
+__all__ = [
+    "PARSERS",
+    "ApiGatewayJsonParser",
+    "LinuxSyslogParser",
+    "MySqlAuditJsonParser",
+    "Parser",
+    "PgAuditCsvParser",
+]

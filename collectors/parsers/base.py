@@ -1,0 +1,173 @@
+"""The parser contract: one native record in, one normalized `Event` (or a `ParseError`) out.
+
+A parser subclass only turns the text of a record into native-derived fields (`_fields`); the
+base class does what every parser must do the same way: decode and bound the input, set the
+fields the contract requires, map the action to its lifecycle stage (`lifecycle.ACTIONS`),
+enrich from the asset catalog, derive a stable `event.id`, validate through `Event.from_dict`,
+and turn every kind of bad input into a `ParseError` naming source, position and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Final
+
+from collectors.catalog import Catalog
+from collectors.errors import ParseError
+from collectors.parsers.lifecycle import ACTIONS
+from datasoc.errors import EventValidationError
+from datasoc.event import Event, format_timestamp
+
+# China Standard Time has had no daylight saving since 1991, so a fixed offset is exact and
+# needs no tz database on the host.
+CHINA_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
+MAX_RECORD_BYTES: Final = 1 << 20
+# Keys a parser may return that the base class consumes instead of copying into the event.
+NATIVE_ID: Final = "_native_id"
+DATASET_KEYS: Final = "_dataset_keys"
+
+
+def stable_id(source: str, *parts: str) -> str:
+    """Deterministic event id from where a record came from, so a replay deduplicates.
+
+    SHA-256 here is a dedup key, not a security digest (collectors sit below `crypto/`).
+    """
+    digest = hashlib.sha256("\x1f".join((source, *parts)).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"ev-{digest[:32]}"
+
+
+def outcome_of_status(status: int) -> str:
+    """HTTP status to `event.outcome`: 1xx-3xx succeeded, 4xx-5xx failed."""
+    if 100 <= status < 400:
+        return "success"
+    return "failure" if 400 <= status < 600 else "unknown"
+
+
+class Parser(ABC):
+    """Base of all parsers; subclasses set `name` and implement `_fields`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, *, collector: str, catalog: Catalog | None = None) -> None:
+        self.collector = collector
+        self.catalog = catalog
+
+    def parse(
+        self,
+        raw: bytes | str,
+        *,
+        source: str,
+        now: datetime,
+        new_id: Callable[[], str],
+        position: int | None = None,
+    ) -> Event:
+        """Parse one record; `position` is its 1-based line in `source` when read from a file.
+
+        `event.id` is derived from a native record id when the format has one, else from
+        (source, position, record text) when the position is known, else it is `new_id()`.
+        """
+        text = self._decode(raw, source, position)
+        try:
+            fields = self._fields(text, now)
+            values = self._complete(fields, text, source, position, new_id)
+            return Event.from_dict(values, now=now, new_id=new_id)
+        except EventValidationError as exc:
+            raise ParseError(source, position, str(exc)) from None
+        except RecursionError:
+            raise ParseError(source, position, "record is nested too deeply") from None
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            raise ParseError(source, position, str(exc) or type(exc).__name__) from None
+
+    @abstractmethod
+    def _fields(self, text: str, now: datetime) -> dict[str, Any]:
+        """Native record text to event fields; raise ValueError with a reason on bad input.
+
+        Must set `@timestamp`, `event.action` (a key of `lifecycle.ACTIONS`) and `event.outcome`;
+        may set `_native_id` (a record id unique in its source) and `_dataset_keys` (dataset ids
+        or table names to look up in the catalog, first match wins).
+        """
+
+    # -- shared steps -------------------------------------------------------------------------
+
+    @staticmethod
+    def _decode(raw: bytes | str, source: str, position: int | None) -> str:
+        size = len(raw)
+        if size > MAX_RECORD_BYTES:
+            raise ParseError(
+                source, position, f"record of {size} bytes exceeds the limit of {MAX_RECORD_BYTES}"
+            )
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ParseError(source, position, f"invalid UTF-8 at byte {exc.start}") from None
+        text = raw.removesuffix("\n").removesuffix("\r")
+        if not text.strip():
+            raise ParseError(source, position, "empty record")
+        if "\x00" in text:
+            raise ParseError(source, position, "NUL character in record")
+        return text
+
+    def _complete(
+        self,
+        fields: dict[str, Any],
+        text: str,
+        source: str,
+        position: int | None,
+        new_id: Callable[[], str],
+    ) -> dict[str, Any]:
+        native_id = fields.pop(NATIVE_ID, None)
+        dataset_keys: list[str] = fields.pop(DATASET_KEYS, None) or []
+        action = fields["event.action"]
+        if action not in ACTIONS:
+            raise ValueError(f"parser {self.name} produced unknown action {action!r}")
+        if isinstance(fields.get("@timestamp"), datetime):
+            fields["@timestamp"] = format_timestamp(fields["@timestamp"])
+        fields.update(
+            {
+                "event.dataset": self.name,
+                "observer.collector": self.collector,
+                "log.original": text,
+            }
+        )
+        stage = ACTIONS[action]
+        if stage is not None:
+            fields["datasoc.lifecycle"] = stage
+        if native_id:
+            fields["event.id"] = stable_id(source, "id", str(native_id))
+        elif position is not None:
+            fields["event.id"] = stable_id(source, "line", str(position), text)
+        else:
+            fields["event.id"] = new_id()
+        self._enrich(fields, dataset_keys)
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def _enrich(self, fields: dict[str, Any], dataset_keys: list[str]) -> None:
+        if self.catalog is None:
+            return
+        for key in dataset_keys:
+            dataset = self.catalog.dataset(key)
+            if dataset is None:
+                continue
+            owner = self.catalog.department(dataset.owner)
+            fields.update(
+                {
+                    "data.asset.id": dataset.id,
+                    "data.asset.name": dataset.name,
+                    "data.asset.owner": owner.name if owner else dataset.owner,
+                    "data.asset.owner_id": dataset.owner,
+                    "data.classification": dataset.classification,
+                    "data.region": dataset.region,
+                }
+            )
+            break
+        address = fields.get("source.ip")
+        if isinstance(address, str):
+            where = self.catalog.locate(address)
+            if where is not None:
+                fields["source.geo.city_name"] = where.city
+                if where.district:
+                    fields["source.geo.name"] = where.district
