@@ -88,8 +88,11 @@ def configure_logging(
 
 
 def get_logger(component: str, **context: Any) -> Any:
-    """A logger bound to a component (and any further context)."""
-    return structlog.get_logger().bind(component=component, **context)
+    """A logger bound to a component (and any further context).
+
+    Lazy: safe to create at import time, it picks up the configuration in force when it logs.
+    """
+    return structlog.get_logger(component=component, **context)
 
 
 @contextmanager

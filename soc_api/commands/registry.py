@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from soc_api.commands.platform import demo, run
 from soc_api.commands.schema import schema
 from soc_api.commands.spool import bench_spool
 
-COMMANDS: list[click.Command] = [schema]
+COMMANDS: list[click.Command] = [demo, run, schema]
 BENCHES: list[click.Command] = [bench_spool]

@@ -23,10 +23,11 @@ from soc_api.demo.records import SOURCES
 
 @dataclass(frozen=True)
 class Replayed:
-    """One record of a demo file: where it is and what parsing it gave."""
+    """One record of a demo file: where it is, its raw bytes and what parsing it gave."""
 
     file: str
     position: int
+    raw: bytes
     result: Event | ParseError
 
 
@@ -58,4 +59,4 @@ def replay(
                 )
             except ParseError as exc:
                 result = exc
-            yield Replayed(name, record.position, result)
+            yield Replayed(name, record.position, record.raw, result)
