@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from soc_api.commands.ledger import bench_ledger, ledger, verify
 from soc_api.commands.platform import demo, run
 from soc_api.commands.schema import schema
 from soc_api.commands.spool import bench_spool
 
-COMMANDS: list[click.Command] = [demo, run, schema]
-BENCHES: list[click.Command] = [bench_spool]
+COMMANDS: list[click.Command] = [demo, run, schema, ledger, verify]
+BENCHES: list[click.Command] = [bench_spool, bench_ledger]

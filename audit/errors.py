@@ -1,0 +1,60 @@
+"""Error root of the audit ledger: every error raised by `audit.*` is an `AuditError`.
+
+Leaves carry where the problem is (`position`: a sequence number, a tree level, a file), so an
+operator can go straight to it. Verifiers that answer outside callers collapse all of these into
+one opaque `VerificationFailed`, so a verifier is never an oracle for which byte to forge next.
+"""
+
+from __future__ import annotations
+
+
+class AuditError(Exception):
+    """Root of the audit package's errors."""
+
+    def diagnostics(self) -> str:
+        """What an operator should do about this error."""
+        return "inspect the ledger directory with `datasoc ledger verify` and restore from backup if it fails"
+
+
+class EntryError(AuditError, ValueError):
+    """A ledger entry is malformed: names the field and, when known, the sequence number."""
+
+    def __init__(self, message: str, *, field: str = "", seq: int | None = None) -> None:
+        self.field = field
+        self.seq = seq
+        where = f"entry {seq}: " if seq is not None else ""
+        super().__init__(f"{where}{field + ': ' if field else ''}{message}")
+
+
+class ProofError(AuditError):
+    """A Merkle inclusion or consistency proof does not verify (RFC 9162 §2.1.3.2 / §2.1.4.2)."""
+
+
+class CheckpointError(AuditError):
+    """A checkpoint (signed tree head) is malformed or its signature does not verify."""
+
+
+class TamperDetected(AuditError):
+    """Stored data disagrees with what the tree commits to; `position` says where it first does."""
+
+    def __init__(self, message: str, *, position: str) -> None:
+        self.position = position
+        super().__init__(f"{position}: {message}")
+
+
+class LedgerCorrupt(AuditError):
+    """The ledger directory cannot be read as a ledger (not a torn tail, which is cut and reported)."""
+
+    def __init__(self, message: str, *, path: str, offset: int | None = None) -> None:
+        self.path = path
+        self.offset = offset
+        at = f" at byte {offset}" if offset is not None else ""
+        super().__init__(f"{path}{at}: {message}")
+
+
+class BundleError(AuditError):
+    """An export bundle is malformed (missing member, bad manifest, bad encoding)."""
+
+
+class VerificationFailed(AuditError):
+    """Opaque failure returned to outside callers of a verifier; details go to the local report only."""

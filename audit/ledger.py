@@ -1,0 +1,81 @@
+"""The ledger service: storage plus a checkpoint signer and its policy.
+
+Time is always passed in (`now`), so the checkpoint policy is tested without a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from audit.checkpoint import Checkpoint, CheckpointPolicy, SignedCheckpoint
+from audit.entry import EntryDraft
+from audit.errors import AuditError
+from audit.storage import LedgerStore, Receipt
+from crypto.recipes import SigningKey
+
+
+class Ledger:
+    """Append entries durably; sign checkpoints when the policy says so, or on demand."""
+
+    def __init__(self, store: LedgerStore, signer: SigningKey, policy: CheckpointPolicy) -> None:
+        self.store = store
+        self.signer = signer
+        self.policy = policy
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        signer: SigningKey,
+        *,
+        origin: str | None = None,
+        policy: CheckpointPolicy | None = None,
+    ) -> Ledger:
+        """Open the ledger at `path`; with `origin`, create it when absent."""
+        if origin is not None and not (path / "LEDGER").exists():
+            store = LedgerStore.create(path, origin)
+        else:
+            store = LedgerStore.open(path)
+            if origin is not None and origin != store.origin:
+                store.close()
+                raise AuditError(f"{path} holds ledger {store.origin!r}, not {origin!r}")
+        return cls(store, signer, policy or CheckpointPolicy())
+
+    def append(self, draft: EntryDraft, *, now: datetime) -> Receipt:
+        """Append one entry durably; sign a checkpoint if one is due at `now`."""
+        return self.append_many([draft], now=now)[0]
+
+    def append_many(self, drafts: Sequence[EntryDraft], *, now: datetime) -> list[Receipt]:
+        """Append entries durably (one group commit); sign a checkpoint if one is due at `now`."""
+        receipts = self.store.append_many(drafts)
+        self.maybe_checkpoint(now=now)
+        return receipts
+
+    def maybe_checkpoint(self, *, now: datetime) -> SignedCheckpoint | None:
+        """Sign a checkpoint when the policy says one is due at `now`."""
+        last = self.store.latest_checkpoint()
+        if self.policy.due(last.checkpoint if last else None, self.store.size, now):
+            return self.checkpoint(now=now)
+        return None
+
+    def checkpoint(self, *, now: datetime) -> SignedCheckpoint:
+        """Sign and persist a checkpoint of the current tree (on demand)."""
+        size = self.store.size
+        cp = Checkpoint.create(origin=self.store.origin, size=size, root=self.store.tree.root(size), now=now)
+        signed = SignedCheckpoint.sign(cp, self.signer)
+        self.store.add_checkpoint(signed)
+        return signed
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
+        """Inclusion proof of entry `seq` in the tree of `size` (default: current size)."""
+        return self.store.tree.inclusion_proof(seq, size)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """Consistency proof from `size1` to `size2` (default: current size)."""
+        return self.store.tree.consistency_proof(size1, size2)
+
+    def close(self) -> None:
+        """Close the store cleanly."""
+        self.store.close()
