@@ -54,11 +54,24 @@ class Ledger:
         return receipts
 
     def maybe_checkpoint(self, *, now: datetime) -> SignedCheckpoint | None:
-        """Sign a checkpoint when the policy says one is due at `now`."""
+        """Sign a checkpoint when the policy says one is due at `now`.
+
+        Checkpoint times strictly increase, so a batch appended at the `now` of the previous
+        checkpoint defers the next one to a later `now` instead of failing the append.
+        """
         last = self.store.latest_checkpoint()
+        if last is not None and now <= last.checkpoint.when():
+            return None
         if self.policy.due(last.checkpoint if last else None, self.store.size, now):
             return self.checkpoint(now=now)
         return None
+
+    def checkpoint_tail(self, *, now: datetime) -> SignedCheckpoint | None:
+        """Sign a checkpoint when entries exist that no checkpoint covers yet (e.g. before export)."""
+        last = self.store.latest_checkpoint()
+        if self.store.size == 0 or (last is not None and last.checkpoint.size == self.store.size):
+            return None
+        return self.checkpoint(now=now)
 
     def checkpoint(self, *, now: datetime) -> SignedCheckpoint:
         """Sign and persist a checkpoint of the current tree (on demand)."""

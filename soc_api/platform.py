@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from audit.checkpoint import CheckpointPolicy
+from audit.entry import EntryDraft
+from audit.ledger import Ledger
+from crypto.keystore import KeyStore
 from crypto.selftest import run_self_test
 from datasoc.logging import get_logger
 from datasoc.settings import Settings
@@ -16,20 +20,24 @@ log = get_logger("platform")
 
 @dataclass
 class Platform:
-    """The opened embedded parts: spool (transport) and event store."""
+    """The opened embedded parts: spool (transport), event store, key store and audit ledger."""
 
     settings: Settings
     spool: Spool
     store: EventStore
+    keys: KeyStore
+    ledger: Ledger
 
     @classmethod
-    def open(cls, settings: Settings) -> Platform:
-        """Self-test the cryptography, then open spool and store under `data_dir`.
+    def open(cls, settings: Settings, *, now: datetime) -> Platform:
+        """Self-test the cryptography, then open spool, store, keys and ledger under `data_dir`.
 
-        A failed self-test raises `CryptoSelfTestError` and nothing starts.
+        A failed self-test raises `CryptoSelfTestError` and nothing starts. The key store is
+        created on first start (encrypted under `ledger.key_passphrase`).
         """
         run_self_test()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        keys = _open_keys(settings, now)
         config = SpoolConfig(
             segment_bytes=settings.spool.segment_bytes,
             retention=RetentionPolicy(
@@ -44,24 +52,61 @@ class Platform:
         except BaseException:
             spool.close()
             raise
+        try:
+            policy = CheckpointPolicy(
+                every_entries=settings.ledger.checkpoint_every,
+                every_seconds=settings.ledger.checkpoint_seconds,
+            )
+            ledger = Ledger.open(
+                settings.resolve(settings.ledger.path),
+                keys.signing_key,
+                origin=settings.ledger.origin,
+                policy=policy,
+            )
+        except BaseException:
+            store.close()
+            spool.close()
+            raise
         for repair in spool.repairs:
             log.warning("spool_tail_cut", topic=repair.topic, position=repair.position, reason=repair.reason)
         log.info("platform_open", data_dir=str(settings.data_dir), store=settings.store.backend)
-        return cls(settings=settings, spool=spool, store=store)
+        return cls(settings=settings, spool=spool, store=store, keys=keys, ledger=ledger)
 
     def retention(self, now: datetime) -> tuple[PurgeReport, RetentionReport]:
         """Run both retention jobs: the store's (184-day floor outside development) and the spool's."""
+
+        def ledger_purge(report: PurgeReport) -> None:
+            # Every purge is itself audited (GB/T 22239-2019: audit records protected from deletion
+            # without trace); an empty run is ledgered too, proving the job ran.
+            draft = EntryDraft.create(
+                now=now, kind="purge", actor="system:retention", subject="events", payload=report.to_dict()
+            )
+            self.ledger.append(draft, now=now)
+            log.info("store_purged", **report.to_dict())
+
         job = RetentionJob(
             self.store,
             self.settings.store.retention_days,
-            on_purge=lambda report: log.info("store_purged", **report.to_dict()),
+            on_purge=ledger_purge,
             allow_short_retention=self.settings.mode == "development",
         )
         return job.run(now), self.spool.apply_retention(now)
 
     def close(self) -> None:
-        """Close store and spool (store first: it holds no spool state)."""
+        """Close ledger, store and spool."""
         try:
-            self.store.close()
+            self.ledger.close()
         finally:
-            self.spool.close()
+            try:
+                self.store.close()
+            finally:
+                self.spool.close()
+
+
+def _open_keys(settings: Settings, now: datetime) -> KeyStore:
+    path = settings.resolve(settings.ledger.keys_path)
+    passphrase = settings.ledger.key_passphrase.get_secret_value().encode("utf-8")
+    if path.exists() and any(path.iterdir()):
+        return KeyStore.open(path, passphrase)
+    log.info("keystore_created", path=str(path))
+    return KeyStore.create(path, passphrase, now=now)

@@ -75,3 +75,24 @@ def test_invalid_config_stops_start_with_key_named(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "store.backend = 'mongodb'" in result.output
     assert "'sqlite'" in result.output
+
+
+def test_demo_ledgers_accesses_and_exports_a_verifiable_bundle(tmp_path: Path) -> None:
+    import zipfile
+
+    output = run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--days", "1")
+    bundle = tmp_path / "exports" / "INC-01.zip"
+    pub = tmp_path / "exports" / "ledger-pub.pem"
+    assert f"datasoc verify {bundle} --pubkey {pub}" in output
+    assert "OK:" in run_cli("verify", str(bundle), "--pubkey", str(pub))
+    assert "OK:" in run_cli("ledger", "verify", str(tmp_path / "ledger"), "--pubkey", str(pub))
+    # A bundle whose entries were altered after export is refused.
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(forged, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "entries.jsonl":
+                data = data.replace(b'"data.records":', b'"data.records":1', 1)
+            dst.writestr(item, data)
+    result = CliRunner().invoke(cli, ["verify", str(forged), "--pubkey", str(pub)])
+    assert result.exit_code != 0
