@@ -59,7 +59,9 @@ class ApiSettings(_Section):
 class LedgerSettings(_Section):
     path: Path = Path("ledger")
     #: Names the ledger in its signed checkpoints (the first line of the signed text).
-    origin: str = Field(default="datasoc.local/audit-ledger", min_length=1, max_length=200, pattern=r"^[^\n]+$")
+    origin: str = Field(
+        default="datasoc.local/audit-ledger", min_length=1, max_length=200, pattern=r"^[^\n]+$"
+    )
     #: Key store (SM2 signing and SM4 sealing keys, encrypted under `key_passphrase`).
     keys_path: Path = Path("keys")
     checkpoint_every: int = Field(default=1000, ge=1)
