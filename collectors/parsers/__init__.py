@@ -12,23 +12,32 @@ from __future__ import annotations
 from typing import Final
 
 from collectors.parsers.apigw import ApiGatewayJsonParser
+from collectors.parsers.auditd import AuditdParser
 from collectors.parsers.base import Parser
 from collectors.parsers.mysql_audit import MySqlAuditJsonParser
 from collectors.parsers.pgaudit import PgAuditCsvParser
+from collectors.parsers.provider import ProviderPortalParser
 from collectors.parsers.syslog import LinuxSyslogParser
+from collectors.parsers.windows import WindowsEventParser
 
 PARSERS: Final[dict[str, type[Parser]]] = {
     ApiGatewayJsonParser.name: ApiGatewayJsonParser,
     MySqlAuditJsonParser.name: MySqlAuditJsonParser,
     PgAuditCsvParser.name: PgAuditCsvParser,
     LinuxSyslogParser.name: LinuxSyslogParser,
+    AuditdParser.name: AuditdParser,
+    ProviderPortalParser.name: ProviderPortalParser,
+    WindowsEventParser.name: WindowsEventParser,
 }
 
 __all__ = [
     "PARSERS",
     "ApiGatewayJsonParser",
+    "AuditdParser",
     "LinuxSyslogParser",
     "MySqlAuditJsonParser",
     "Parser",
     "PgAuditCsvParser",
+    "ProviderPortalParser",
+    "WindowsEventParser",
 ]

@@ -54,6 +54,20 @@ ACTIONS: Final[dict[str, Lifecycle | None]] = {
     "session.open": None,
     "session.close": None,
     "syslog.message": None,
+    # provider portal (数据提供者的发布与管理日志)
+    "dataset.withdraw": None,  # taken off the catalog; the records stay (deletion is dataset.delete)
+    "dataset.grade": None,  # classification changed (GB/T 43697-2024 grade): governance metadata
+    "dataset.unshare": None,  # a department's authorization revoked: no data moves
+    # hosts (Windows event log, Linux auditd)
+    "process.start": None,
+    "service.install": None,
+    "account.create": None,
+    "account.delete": None,
+    "account.modify": None,
+    "audit.clear": None,  # the audit trail itself was erased (Windows 1102/104)
+    "host.syscall": None,  # an audited system call with no more specific action
+    "auditd.record": None,  # an auditd record type this table does not name
+    "winevent.event": None,  # a Windows event id this table does not name (EventID stays native)
 }
 
 

@@ -78,6 +78,21 @@ SAMPLES: dict[str, list[str]] = {
         '<38>1 2026-03-02T01:13:22.5+08:00 h sshd 991 - [o ip="1"] '
         "\ufeffFailed password for root from 1.2.3.4 port 2 ssh2",
     ],
+    # The host and provider parsers have their own, deeper fuzz tests in test_parser_fuzz_hosts.py.
+    "auditd": [
+        "type=CONFIG_CHANGE msg=audit(1772416402.500:458): op=set audit_enabled=0 old=1 auid=1000"
+        ' key="off" res=1',
+    ],
+    "provider_json": [
+        '{"log_id": "PL-1", "time": "2026-03-02T10:15:30+08:00", "operation": "share", '
+        '"operator": {"account": "zhangli", "role": "provider"}, "dataset": {"id": "ds-gaj-rkjc"}, '
+        '"detail": {"department": "wjw"}, "result": {"status": "success"}}'
+    ],
+    "windows_evtx": [
+        '{"Event": {"System": {"EventID": 1102, "Channel": "Security", "Computer": "WS-1", '
+        '"TimeCreated": {"#attributes": {"SystemTime": "2026-03-02T01:13:22Z"}}}, '
+        '"UserData": {"LogFileCleared": {"SubjectUserName": "liuyan"}}}}'
+    ],
 }
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(

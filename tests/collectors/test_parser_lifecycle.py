@@ -25,5 +25,13 @@ def test_examples_from_the_mapping() -> None:
 
 
 def test_registry_names_match_parsers() -> None:
-    assert set(PARSERS) == {"apigw_json", "mysql_audit_json", "pgaudit_csv", "linux_syslog"}
+    assert set(PARSERS) == {
+        "apigw_json",
+        "mysql_audit_json",
+        "pgaudit_csv",
+        "linux_syslog",
+        "auditd",
+        "provider_json",
+        "windows_evtx",
+    }
     assert all(cls.name == name for name, cls in PARSERS.items())
