@@ -43,8 +43,10 @@ def _run_and_kill(root: Path, round_no: int, rng: random.Random) -> list[tuple[i
         pytest.fail(f"writer exited early ({proc.returncode}): {err[-2000:]}")
     time.sleep(rng.random() * 0.05)  # land the kill at an arbitrary point of the write/fsync cycle
     proc.send_signal(signal.SIGKILL)
-    rest, _err = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    # Read through the same buffered reader as readline() above: communicate() reads the raw
+    # descriptor and would skip what that reader already buffered, starting mid-line.
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=60) == -signal.SIGKILL
     for line in rest.decode().split("\n")[:-1]:  # a line cut by the kill is not counted as an ack
         offset, record_id = line.split()
         acks.append((int(offset), record_id))
