@@ -67,8 +67,7 @@ class Platform:
             store.close()
             spool.close()
             raise
-        for repair in spool.repairs:
-            log.warning("spool_tail_cut", topic=repair.topic, position=repair.position, reason=repair.reason)
+        _ledger_recovery(ledger, spool, now)
         log.info("platform_open", data_dir=str(settings.data_dir), store=settings.store.backend)
         return cls(settings=settings, spool=spool, store=store, keys=keys, ledger=ledger)
 
@@ -101,6 +100,25 @@ class Platform:
                 self.store.close()
             finally:
                 self.spool.close()
+
+
+def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
+    """Log and ledger what crash recovery cut on open (never silent): torn tails of both logs."""
+    report = ledger.store.report
+    cut = {
+        "ledger_entries_bytes": report.torn_tail_bytes,
+        "ledger_checkpoint_bytes": report.torn_checkpoint_bytes,
+        "spool": [
+            {"topic": r.topic, "path": str(r.path), "position": r.position, "cut_bytes": r.cut_bytes}
+            for r in spool.repairs
+        ],
+    }
+    if report.torn_tail_bytes or report.torn_checkpoint_bytes or spool.repairs:
+        log.warning("torn_tail_cut", **cut)
+        draft = EntryDraft.create(
+            now=now, kind="ledger.torn_tail", actor="system", subject="recovery", payload=cut
+        )
+        ledger.append(draft, now=now)
 
 
 def _open_keys(settings: Settings, now: datetime) -> KeyStore:
