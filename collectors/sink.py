@@ -32,10 +32,24 @@ def encode_event(event: Event) -> bytes:
 
 
 def dead_letter(
-    *, stage: str, source: str, position: int | None, reason: str, raw: bytes, received_at: datetime
+    *,
+    stage: str,
+    source: str,
+    position: int | None,
+    reason: str,
+    raw: bytes,
+    received_at: datetime,
+    max_raw: int = MAX_RAW_KEPT,
 ) -> bytes:
-    """Spool payload of a rejected record (see module docstring)."""
-    kept = raw[:MAX_RAW_KEPT]
+    """Spool payload of a rejected record (see module docstring).
+
+    The record holds the kept raw bytes twice (base64 and, when valid UTF-8, text); text full of
+    control characters would grow six-fold once JSON-escaped, so it is left out (`raw_text` null)
+    whenever the record would pass three times the kept bytes. The record then stays below
+    about 3 x `max_raw` + 4 KiB; callers bound `max_raw` to fit the spool's record limit
+    (network inputs keep 256 KiB).
+    """
+    kept = raw[:max_raw]
     try:
         text: str | None = kept.decode("utf-8")
     except UnicodeDecodeError:
@@ -50,7 +64,11 @@ def dead_letter(
         "raw_text": text,
         "raw_truncated": len(raw) > len(kept),
     }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    encoded = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if text is not None and len(encoded) > 3 * len(kept) + 4096:
+        record["raw_text"] = None
+        encoded = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return encoded
 
 
 @dataclass
