@@ -15,7 +15,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from datasoc.errors import ConfigError
@@ -69,6 +77,38 @@ class LedgerSettings(_Section):
     key_passphrase: SecretStr = SecretStr(DEV_SECRET)
 
 
+class CollectSettings(_Section):
+    """Network inputs started by `datasoc run`; a port of "off" switches that input off."""
+
+    host: str = "127.0.0.1"
+    http_port: int | None = Field(default=8601, ge=0, le=65535)
+    #: JSON of token digests `{"sha256:<hex>": {"source": NAME, "parser": NAME|null}}`; relative to data_dir.
+    tokens_file: Path | None = None
+    syslog_udp_port: int | None = Field(default=None, ge=0, le=65535)
+    syslog_tcp_port: int | None = Field(default=None, ge=0, le=65535)
+    syslog_tls_port: int | None = Field(default=None, ge=0, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    #: Ingest answers 429 (and TCP syslog stops reading) past this many unconsumed events.
+    lag_limit: int = Field(default=1_000_000, ge=0)
+    lag_consumers: tuple[str, ...] = ("indexer",)
+
+    @field_validator("http_port", "syslog_udp_port", "syslog_tcp_port", "syslog_tls_port", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # TOML has no null and environment variables are strings: "off" (or empty) switches off.
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _tls_needs_key_pair(self) -> CollectSettings:
+        if self.syslog_tls_port is not None and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError("collect.syslog_tls_port: needs collect.tls_cert and collect.tls_key")
+        return self
+
+
 class Settings(BaseSettings):
     """All of datasoc's configuration."""
 
@@ -81,6 +121,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
     ledger: LedgerSettings = LedgerSettings()
+    collect: CollectSettings = CollectSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -184,9 +225,13 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
         message = str(error.get("msg", "invalid"))
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-            if not key and ": " in message:
-                key, message = message.split(": ", 1)
+            head, sep, rest = message.partition(": ")
+            # A section's own check names the full key itself ("collect.tls_key: ...").
+            if sep and (not key or head.startswith(f"{key}.")):
+                key, message = head, rest
         value = error.get("input")
+        if isinstance(value, dict) and key.rsplit(".", 1)[-1] in value:
+            value = value[key.rsplit(".", 1)[-1]]
         shown = "<secret>" if _is_secret_key(key) else repr(value)
         if error.get("type") == "extra_forbidden":
             message = "unknown setting"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from audit.checkpoint import CheckpointPolicy
 from audit.entry import EntryDraft
 from audit.ledger import Ledger
 from crypto.keystore import KeyStore
 from crypto.selftest import run_self_test
+from datasoc.errors import ConfigError
 from datasoc.logging import get_logger
-from datasoc.settings import Settings
+from datasoc.settings import CollectSettings, Settings
 from datasoc.store import EventStore, PurgeReport, RetentionJob, SQLiteEventStore
 from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConfig
 
@@ -128,3 +130,45 @@ def _open_keys(settings: Settings, now: datetime) -> KeyStore:
         return KeyStore.open(path, passphrase)
     log.info("keystore_created", path=str(path))
     return KeyStore.create(path, passphrase, now=now)
+
+
+def inputs_enabled(collect: CollectSettings) -> bool:
+    """True when any network input is configured."""
+    ports = (collect.http_port, collect.syslog_udp_port, collect.syslog_tcp_port, collect.syslog_tls_port)
+    return any(port is not None for port in ports)
+
+
+def collect_config(settings: Settings) -> tuple[Any, Any]:
+    """`(CollectConfig, ssl_context | None)` of the network inputs, from `[collect]`."""
+    import json
+
+    from collectors.inputs.backpressure import BackPressureConfig
+    from collectors.inputs.syslog import SyslogConfig, server_tls_context
+    from collectors.inputs.tokens import TokenStore
+    from soc_api.api.server import CollectConfig
+
+    c = settings.collect
+    tokens = TokenStore({})
+    if c.tokens_file is not None:
+        path = settings.resolve(c.tokens_file)
+        try:
+            tokens = TokenStore.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"collect.tokens_file = {str(path)!r}: {exc}") from None
+    ssl_context = None
+    if c.syslog_tls_port is not None and c.tls_cert is not None and c.tls_key is not None:
+        ssl_context = server_tls_context(
+            settings.resolve(c.tls_cert),
+            settings.resolve(c.tls_key),
+            client_ca=settings.resolve(c.tls_client_ca) if c.tls_client_ca else None,
+        )
+    config = CollectConfig(
+        tokens=tokens,
+        http_host=c.host,
+        http_port=c.http_port,
+        syslog=SyslogConfig(
+            host=c.host, udp_port=c.syslog_udp_port, tcp_port=c.syslog_tcp_port, tls_port=c.syslog_tls_port
+        ),
+        backpressure=BackPressureConfig(consumers=tuple(x for x in c.lag_consumers if x), limit=c.lag_limit),
+    )
+    return config, ssl_context

@@ -9,8 +9,10 @@ for sources that went quiet and appends those alerts to the `alerts` topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,6 +49,26 @@ class CollectConfig:
     silence_check_seconds: float = 5.0
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the collector's `stop` event decides.
+
+    uvicorn >= 0.29 re-raises a captured SIGTERM once it has shut down, which would end the
+    process before the platform closes its ledger and store cleanly.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Only the main thread can handle signals; in-process tests run the collector elsewhere.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -67,7 +89,8 @@ async def run_collector(
     on_security_event: SecurityEventSink | None = None,
     ssl_context: Any = None,
 ) -> None:
-    """Serve HTTP ingest and syslog until `stop` is set; see module docstring."""
+    """Serve HTTP ingest and syslog until `stop` is set (SIGINT/SIGTERM set it); see module docstring."""
+    _stop_on_signals(stop)
     tracker = HealthTracker(config.sources)
     health = SharedHealth(tracker)
     delivery = Delivery(spool, health=health)
@@ -103,7 +126,7 @@ async def run_collector(
         uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
         )
-        server = uvicorn.Server(uv_config)
+        server = _Server(uv_config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         # uvicorn exposes `started` as a flag, not an event, so it is polled.
         while not server.started and not serving.done():  # noqa: ASYNC110

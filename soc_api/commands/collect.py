@@ -69,7 +69,7 @@ def _load_tokens(path: Path | None) -> Any:
 @click.option(
     "--index/--no-index",
     default=False,
-    help="Also index the spool into the event store here (embedded mode: one process owns the spool).",
+    help="Also index, trace and checkpoint here, as `datasoc run` does (one process owns the spool).",
 )
 def collect(
     config: Path | None,
@@ -116,8 +116,11 @@ def collect(
         click.echo(json.dumps({"ready": addresses}), nl=True)
 
     def security_event(record: dict[str, Any]) -> None:
-        # Until the ledger is wired, the record goes to the log in its ledger-ready form.
+        # Without the platform here (a collector-only process) the record is logged in its
+        # ledger-ready form; with --index it is ledgered too.
         log.warning("security_event", record=record)
+
+    on_security_event = security_event
 
     ssl_context = None
     if syslog_tls_port is not None:
@@ -138,9 +141,19 @@ def collect(
     except DatasocError as exc:
         raise click.ClickException(str(exc)) from None
     done = threading.Event()
-    indexer = threading.Thread(target=_index_loop, args=(platform, done), daemon=True) if platform else None
-    if indexer is not None:
+    indexer = None
+    if platform is not None:
+        from soc_api.service import Background, loop
+
+        background = Background(platform)
+        indexer = threading.Thread(target=loop, args=(background, done, _now, 0.5), daemon=True)
         indexer.start()
+
+        def ledgered_security_event(record: dict[str, Any]) -> None:
+            log.warning("security_event", kind=record.get("kind"), actor=record.get("actor"))
+            background.ledger_security_event(record, _now())
+
+        on_security_event = ledgered_security_event
     try:
         asyncio.run(
             run_collector(
@@ -150,7 +163,7 @@ def collect(
                 clock=_now,
                 new_id=_new_id,
                 on_ready=ready,
-                on_security_event=security_event,
+                on_security_event=on_security_event,
                 ssl_context=ssl_context,
             )
         )
@@ -164,22 +177,6 @@ def collect(
             platform.close()
         else:
             spool.close()
-
-
-def _index_loop(platform: Any, done: threading.Event, interval: float = 0.5) -> None:
-    """Index what the inputs appended, until `done` (the indexer's committed offset is the lag)."""
-    from datasoc.logging import get_logger
-    from soc_api.indexer import index_pending
-
-    log = get_logger("collect.indexer")
-    while not done.wait(interval):
-        try:
-            report = index_pending(platform.spool, platform.store, now=_now())
-        except DatasocError as exc:
-            log.error("index_failed", error=str(exc))
-            continue
-        if report.read:
-            log.info("indexed", read=report.read, stored=report.stored, rejected=report.rejected)
 
 
 @click.command("ingest-token")

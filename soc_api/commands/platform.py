@@ -159,16 +159,22 @@ def _print_demo(
 @click.command()
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Overrides data_dir.")
-@click.option("--once", is_flag=True, help="Index what is pending, run retention once, and exit.")
+@click.option("--once", is_flag=True, help="One pass (index, trace, checkpoint, retention), then exit.")
 @click.option("--interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True)
 def run(config: Path | None, data_dir: Path | None, once: bool, interval: float) -> None:
-    """Start the platform (启动平台): index the spool into the store, apply retention, until stopped."""
+    """Start the platform (启动平台): network inputs of `[collect]`, indexing, access trace,
+    checkpoints and retention, in one process that owns the spool, until SIGINT/SIGTERM.
+
+    Prints one JSON line `{"ready": {...}}` with the bound addresses once the inputs listen.
+    """
+    import asyncio
+    import json
     import threading
 
     from datasoc.logging import get_logger
-    from soc_api.indexer import index_pending
-    from soc_api.platform import Platform
-    from soc_api.trail import trace_pending
+    from soc_api.api.server import run_collector
+    from soc_api.platform import Platform, collect_config, inputs_enabled
+    from soc_api.service import Background, loop
 
     settings = _settings(config, data_dir)
     log = get_logger("run")
@@ -176,32 +182,50 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
         platform = Platform.open(settings, now=_now())
     except DatasocError as exc:
         raise click.ClickException(str(exc)) from None
+    background = Background(platform)
+    if once:
+        try:
+            background.run_pass(_now())
+        finally:
+            platform.close()
+        return
     stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    last_retention: datetime | None = None
+    worker = threading.Thread(target=loop, args=(background, stop, _now, interval), daemon=True)
+    worker.start()
     log.info("running", data_dir=str(settings.data_dir), mode=settings.mode)
+
+    def security_event(record: dict[str, Any]) -> None:
+        log.warning("security_event", kind=record.get("kind"), actor=record.get("actor"))
+        background.ledger_security_event(record, _now())
+
     try:
-        while True:
-            now = _now()
-            report = index_pending(platform.spool, platform.store, now=now)
-            if report.read:
-                log.info("indexed", read=report.read, stored=report.stored, rejected=report.rejected)
-            trail = trace_pending(platform.spool, platform.ledger, platform.keys.sealing_key, now=now)
-            if trail.ledgered:
-                log.info("traced", accesses=trail.ledgered, next_offset=trail.next_offset)
-            platform.ledger.maybe_checkpoint(now=now)
-            if last_retention is None or now - last_retention >= timedelta(hours=1):
-                purge, spool_report = platform.retention(now)
-                log.info("retention", purged=purge.purged, spool_deleted=spool_report.deleted_records)
-                last_retention = now
-            if once or stop.wait(interval):
-                break
+        if inputs_enabled(settings.collect):
+            inputs, ssl_context = collect_config(settings)
+            asyncio.run(
+                run_collector(
+                    platform.spool,
+                    inputs,
+                    stop=asyncio.Event(),
+                    clock=_now,
+                    new_id=lambda: uuid.uuid4().hex,
+                    on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})),
+                    on_security_event=security_event,
+                    ssl_context=ssl_context,
+                )
+            )
+        else:
+
+            def _stop(signum: int, _frame: FrameType | None) -> None:
+                stop.set()
+
+            signal.signal(signal.SIGTERM, _stop)
+            signal.signal(signal.SIGINT, _stop)
+            click.echo(json.dumps({"ready": {}}))
+            stop.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
+        stop.set()
+        worker.join()
         platform.close()
         log.info("stopped")

@@ -97,3 +97,10 @@ def test_get_settings_is_cached() -> None:
         assert get_settings() is get_settings()
     finally:
         get_settings.cache_clear()
+
+
+def test_section_check_names_the_full_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"DATASOC_COLLECT__SYSLOG_TLS_PORT": "6514"})
+    assert "collect.syslog_tls_port = '6514': needs collect.tls_cert and collect.tls_key" in str(caught.value)
+    assert "DATASOC_COLLECT__SYSLOG_TLS_PORT" in str(caught.value)
