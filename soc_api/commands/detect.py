@@ -1,0 +1,222 @@
+"""`datasoc detect`, `datasoc rules check|test` and `datasoc bench detect`.
+
+Command objects for the registry: `detect`, `rules`, `bench_detect`.
+
+Rule test convention (`datasoc rules test`): next to `name.yml` a file `name.tests.yml` holds
+`positive:` and `negative:` lists of events (flat, nested ECS or evtx_dump objects). Every single-event
+rule in `name.yml` must match each positive event and no negative event. A sibling file (rather than a
+custom attribute inside the rule) keeps the rule a plain Sigma rule for every other Sigma tool.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _records(text: str) -> Iterator[Any]:
+    """JSON values back to back: JSON lines or concatenated objects (evtx_dump output)."""
+    decoder = json.JSONDecoder()
+    position, end = 0, len(text)
+    while True:
+        while position < end and text[position].isspace():
+            position += 1
+        if position >= end:
+            return
+        value, position = decoder.raw_decode(text, position)
+        yield value
+
+
+def _read_events(source: str) -> list[dict[str, Any]]:
+    from datasoc.winevent import flatten
+    from detection.errors import EventFormatError
+
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    events: list[dict[str, Any]] = []
+    try:
+        for index, record in enumerate(_records(text)):
+            if not isinstance(record, dict):
+                raise EventFormatError(index, f"expected a JSON object, got {type(record).__name__}")
+            events.append(flatten(record))
+    except json.JSONDecodeError as exc:
+        raise EventFormatError(len(events), f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    return events
+
+
+def _event_time(event: dict[str, Any]) -> datetime | None:
+    """Event time for correlations: `@timestamp` (normalized) or `TimeCreated_SystemTime` (evtx)."""
+    for name in ("@timestamp", "TimeCreated_SystemTime"):
+        value = event.get(name)
+        if isinstance(value, str):
+            text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                return None
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
+
+
+def _correlation_line(match: Any) -> str:
+    # Correlation matches name all their events (ARCHITECTURE.md, CLI contract).
+    line = {"event_index": list(match.event_indexes), "rule_id": match.rule_ref, "rule_title": match.title}
+    return json.dumps(line, ensure_ascii=False)
+
+
+@click.command("detect")
+@click.option(
+    "--rules", "rule_paths", multiple=True, required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.option("--events", "events_source", required=True, help="JSON lines or evtx_dump JSON; - for stdin.")
+@click.option("--pipeline", "pipeline_name", default="default", show_default=True, help="Pipeline name.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a rule could not be loaded.")
+def detect(rule_paths: Sequence[Path], events_source: str, pipeline_name: str, strict: bool) -> None:
+    """Evaluate Sigma rules over events; one JSON line per match (离线检测).
+
+    Single-event matches give `event_index` N; correlation matches give the list of all their events'
+    indexes, in event time (`@timestamp`, or `TimeCreated_SystemTime` for Windows events).
+    """
+    from detection.correlation import CorrelationEngine, compile_correlations
+    from detection.engine import Engine, RuleSet
+    from detection.errors import DetectionError
+    from detection.pipelines import resolve_pipeline
+
+    try:
+        events = _read_events(events_source)
+        loaded = RuleSet.load(list(rule_paths), pipeline=resolve_pipeline(pipeline_name))
+    except (DetectionError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    correlation_rules = compile_correlations(loaded.correlations)
+    errors = [*loaded.errors, *correlation_rules.errors]
+    for error in errors:
+        click.echo(f"rule not loaded: {error}", err=True)
+    engine = Engine(loaded.rules)
+    correlations = CorrelationEngine(correlation_rules) if correlation_rules.specs else None
+    untimed = 0
+    for index, event in enumerate(events):
+        matched = engine.match(event)
+        for rule in matched:
+            if rule.output:
+                line = {"event_index": index, "rule_id": rule.id, "rule_title": rule.title}
+                click.echo(json.dumps(line, ensure_ascii=False))
+        if correlations is None or not matched:
+            continue
+        moment = _event_time(event)
+        if moment is None:
+            untimed += 1
+            continue
+        references = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
+        for match in correlations.process(index, event, moment, references):
+            click.echo(_correlation_line(match))
+    if correlations is not None:
+        for match in correlations.flush():
+            click.echo(_correlation_line(match))
+        late = correlations.stats().late_events
+        if untimed or late:
+            click.echo(f"correlations skipped {untimed} event(s) without a time, {late} late", err=True)
+    if strict and errors:
+        sys.exit(1)
+
+
+@click.group("rules")
+def rules() -> None:
+    """Validate rules and run their own test events (规则管理)."""
+
+
+@rules.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--pipeline", "pipeline_name", default="default", show_default=True)
+def check(paths: Sequence[Path], pipeline_name: str) -> None:
+    """pySigma validators plus the project's checks; exit 1 on any error."""
+    from detection.checks import check_rules
+    from detection.errors import DetectionError
+
+    try:
+        findings = check_rules(list(paths), pipeline_name=pipeline_name)
+    except DetectionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for finding in findings:
+        click.echo(str(finding))
+    errors = sum(1 for f in findings if f.severity == "error")
+    click.echo(f"{len(findings)} finding(s), {errors} error(s)", err=True)
+    if errors:
+        sys.exit(1)
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--pipeline", "pipeline_name", default="default", show_default=True)
+@click.option("--require-tests", is_flag=True, help="Fail rules without positive and negative events.")
+def test(paths: Sequence[Path], pipeline_name: str, require_tests: bool) -> None:
+    """Run each rule's `<rule>.tests.yml` positive and negative events; exit 1 on any failure."""
+    from detection.checks import run_rule_tests
+    from detection.errors import DetectionError
+
+    try:
+        outcomes = run_rule_tests(list(paths), pipeline_name=pipeline_name, require_tests=require_tests)
+    except DetectionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in outcomes:
+        click.echo(str(outcome))
+    click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed", err=True)
+    if failed or not outcomes:
+        sys.exit(1)
+
+
+@click.command("detect")
+@click.option("--sigma", "sigma_dir", type=click.Path(path_type=Path), default=None, help="SigmaHQ checkout.")
+@click.option("--events", "events_path", type=click.Path(path_type=Path), default=None, help="dev.jsonl")
+@click.option("--target", default=100_000, show_default=True, help="Engine events (replicated).")
+@click.option("--pipeline", "pipeline_name", default="default", show_default=True, help="Both sides.")
+@click.option("--no-baseline", is_flag=True, help="Skip the pySigma SQLite baseline.")
+@click.option(
+    "--pack", "pack_dir", type=click.Path(path_type=Path), default=None, help="Also time this rule pack."
+)
+@click.option("--pack-events", type=click.Path(path_type=Path), default=None, help="Events for --pack.")
+def bench_detect(
+    sigma_dir: Path | None,
+    events_path: Path | None,
+    target: int,
+    pipeline_name: str,
+    no_baseline: bool,
+    pack_dir: Path | None,
+    pack_events: Path | None,
+) -> None:
+    """Engine vs pySigma SQLite in memory: events/s, ratio, compile time, peak memory."""
+    from detection.bench import SIGMA_RULE_DIRS, run
+    from detection.errors import DetectionError
+
+    # The shared data sits next to the repository (`<repo>/../shared/data`), as in the tests.
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    sigma_dir = sigma_dir or shared / "sigma"
+    events_path = events_path or shared / "evtx-attack" / "dev.jsonl"
+    if not sigma_dir.is_dir() or not events_path.is_file():
+        raise click.ClickException(
+            f"need {sigma_dir} (git clone https://github.com/SigmaHQ/sigma) and {events_path} "
+            "(EVTX-ATTACK-SAMPLES converted to evtx_dump JSON lines); pass --sigma and --events"
+        )
+    try:
+        rule_dirs = [sigma_dir / name for name in SIGMA_RULE_DIRS if (sigma_dir / name).is_dir()]
+        result = run(
+            rule_dirs, events_path, target=target, pipeline_name=pipeline_name, with_baseline=not no_baseline
+        )
+        for line in result.lines():
+            click.echo(line)
+        if pack_dir is not None:
+            pack = run(
+                [pack_dir],
+                pack_events or events_path,
+                target=target,
+                pipeline_name="default",
+                with_baseline=False,
+            )
+            click.echo(f"own rule pack ({pack.rules} rules): {pack.engine_rate:,.0f} events/s")
+    except DetectionError as exc:
+        raise click.ClickException(str(exc)) from exc
