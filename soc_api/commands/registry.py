@@ -10,6 +10,7 @@ from soc_api.commands.ledger import bench_ledger, ledger, verify
 from soc_api.commands.platform import demo, run
 from soc_api.commands.schema import schema
 from soc_api.commands.spool import bench_spool
+from soc_api.commands.store import bench_store
 
 COMMANDS: list[click.Command] = [demo, run, collect, ingest_token, detect, rules, schema, ledger, verify]
-BENCHES: list[click.Command] = [bench_spool, bench_ledger, bench_ingest, bench_detect]
+BENCHES: list[click.Command] = [bench_spool, bench_store, bench_ledger, bench_ingest, bench_detect]
