@@ -22,11 +22,11 @@ from sigma.validators.base import SigmaRuleValidator, SigmaValidationIssueSeveri
 from sigma.validators.core import validators as core_validators
 from sigma.validators.core.tags import NamespaceTagValidator
 
+from datasoc.winevent import flatten
 from detection.engine import RuleSet
 from detection.index import clauses
 from detection.loader import TEST_SUFFIXES, rule_files
 from detection.pipelines import resolve_pipeline
-from detection.windows import flatten
 
 Severity = Literal["error", "warning"]
 

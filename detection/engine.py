@@ -10,7 +10,7 @@ Public API (stable; correlation rules in `detection.correlation` build on it):
   `CompiledRule.matches_view(raw, low)`
 
 Pure: no I/O, no clock (the routed index builds its partitions on first use, a cache of pure
-values). Events are mappings: flat (evtx flattened by `detection.windows.flatten`)
+values). Events are mappings: flat (evtx flattened by `datasoc.winevent.flatten`)
 or nested (normalized ECS events; nested objects are read as dotted names).
 """
 
