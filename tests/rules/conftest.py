@@ -26,11 +26,11 @@ import yaml
 
 from collectors.errors import ParseError
 from datasoc.event import format_timestamp, parse_timestamp
+from datasoc.winevent import flatten
 from detection.correlation import CorrelationEngine, CorrelationRuleSet, compile_correlations
 from detection.engine import Engine, LoadResult, RuleSet
 from detection.loader import rule_files
 from detection.pipelines import resolve_pipeline
-from datasoc.winevent import flatten
 from soc_api.demo import generate, write_demo
 from soc_api.demo.replay import replay
 
