@@ -109,6 +109,16 @@ class CollectSettings(_Section):
         return self
 
 
+class DetectionSettings(_Section):
+    """In-process detection of `datasoc run` and `datasoc demo`."""
+
+    #: Sigma rule files or directories; empty means the project's own pack (`rules/`).
+    rules: tuple[Path, ...] = ()
+    pipeline: str = Field(default="default", min_length=1)
+    #: How far behind the newest event time an event may arrive and still count in correlations.
+    allowed_lateness_seconds: float = Field(default=300.0, ge=0)
+
+
 class Settings(BaseSettings):
     """All of datasoc's configuration."""
 
@@ -122,6 +132,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ledger: LedgerSettings = LedgerSettings()
     collect: CollectSettings = CollectSettings()
+    detection: DetectionSettings = DetectionSettings()
 
     @classmethod
     def settings_customise_sources(

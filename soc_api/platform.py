@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from audit.checkpoint import CheckpointPolicy
@@ -16,8 +17,11 @@ from datasoc.logging import get_logger
 from datasoc.settings import CollectSettings, Settings
 from datasoc.store import EventStore, PurgeReport, RetentionJob, SQLiteEventStore
 from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConfig
+from soc_api.detector import Detector
 
 log = get_logger("platform")
+#: The project's own rule pack, used when `detection.rules` is empty.
+BUNDLED_RULES = Path(__file__).resolve().parents[1] / "rules"
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Platform:
     store: EventStore
     keys: KeyStore
     ledger: Ledger
+    detector: Detector
 
     @classmethod
     def open(cls, settings: Settings, *, now: datetime) -> Platform:
@@ -70,8 +75,9 @@ class Platform:
             spool.close()
             raise
         _ledger_recovery(ledger, spool, now)
+        detector = load_detector(settings)
         log.info("platform_open", data_dir=str(settings.data_dir), store=settings.store.backend)
-        return cls(settings=settings, spool=spool, store=store, keys=keys, ledger=ledger)
+        return cls(settings=settings, spool=spool, store=store, keys=keys, ledger=ledger, detector=detector)
 
     def retention(self, now: datetime) -> tuple[PurgeReport, RetentionReport]:
         """Run both retention jobs: the store's (184-day floor outside development) and the spool's."""
@@ -102,6 +108,26 @@ class Platform:
                 self.store.close()
             finally:
                 self.spool.close()
+
+
+def load_detector(settings: Settings) -> Detector:
+    """Compile the configured rules once; each rule that fails to load is logged, the rest run."""
+    from detection.engine import RuleSet
+    from detection.pipelines import resolve_pipeline
+
+    paths = [settings.resolve(p) if not p.is_absolute() else p for p in settings.detection.rules]
+    if not paths:
+        paths = [BUNDLED_RULES]
+    loaded = RuleSet.load(paths, pipeline=resolve_pipeline(settings.detection.pipeline))
+    for error in loaded.errors:
+        log.error("rule_rejected", error=str(error))
+    log.info(
+        "rules_loaded",
+        rules=len(loaded.rules),
+        correlations=len(loaded.correlations),
+        rejected=len(loaded.errors),
+    )
+    return Detector(loaded, allowed_lateness=timedelta(seconds=settings.detection.allowed_lateness_seconds))
 
 
 def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:

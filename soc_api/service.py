@@ -16,6 +16,7 @@ from typing import Any
 from audit.entry import EntryDraft
 from datasoc.errors import DatasocError
 from datasoc.logging import get_logger
+from soc_api.detector import DetectReport
 from soc_api.indexer import IndexReport, index_pending
 from soc_api.platform import Platform
 from soc_api.trail import TrailReport, trace_pending
@@ -30,6 +31,7 @@ class PassReport:
 
     index: IndexReport
     trail: TrailReport
+    detect: DetectReport
     checkpointed: bool
     retention_ran: bool
 
@@ -43,23 +45,33 @@ class Background:
         self._last_retention: datetime | None = None
 
     def run_pass(self, now: datetime) -> PassReport:
-        """Index pending events, trace accesses into the ledger, checkpoint if due, retention hourly."""
+        """Index, trace accesses into the ledger, detect, checkpoint if due, retention hourly."""
         with self._lock:
             platform = self.platform
             index = index_pending(platform.spool, platform.store, now=now)
             trail = trace_pending(platform.spool, platform.ledger, platform.keys.sealing_key, now=now)
+            detect = platform.detector.run_pass(platform.spool, now=now)
             signed = platform.ledger.maybe_checkpoint(now=now)
             retention_ran = self._last_retention is None or now - self._last_retention >= RETENTION_EVERY
             if retention_ran:
                 purge, spool_report = platform.retention(now)
                 log.info("retention", purged=purge.purged, spool_deleted=spool_report.deleted_records)
                 self._last_retention = now
-        if index.read or trail.ledgered:
+        if index.read or trail.ledgered or detect.alerts:
             log.info(
-                "pass", read=index.read, stored=index.stored, rejected=index.rejected, traced=trail.ledgered
+                "pass",
+                read=index.read,
+                stored=index.stored,
+                rejected=index.rejected,
+                traced=trail.ledgered,
+                alerts=detect.alerts,
             )
         return PassReport(
-            index=index, trail=trail, checkpointed=signed is not None, retention_ran=retention_ran
+            index=index,
+            trail=trail,
+            detect=detect,
+            checkpointed=signed is not None,
+            retention_ran=retention_ran,
         )
 
     def ledger_security_event(self, record: Mapping[str, Any], now: datetime) -> None:

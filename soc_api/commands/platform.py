@@ -54,9 +54,13 @@ def demo(
     Native logs -> parsers -> spool (events, deadletter) -> indexer -> event store; prints what
     arrived per source and per data grade, and the injected incidents to look for.
     """
+    from collectors.errors import ParseError
     from collectors.sink import TransportSink
+    from datasoc.event import Event
+    from datasoc.transport import ALERTS
     from soc_api.demo import generate, write_demo
     from soc_api.demo.replay import replay
+    from soc_api.detector import encode_alert
     from soc_api.indexer import index_pending
     from soc_api.platform import Platform
     from soc_api.trail import trace_pending
@@ -75,27 +79,59 @@ def demo(
         raise click.ClickException(str(exc)) from None
     try:
         sink = TransportSink(platform.spool)
-        for item in replay(demo_dir, now=now, new_id=lambda: uuid.uuid4().hex):
-            if isinstance(item.result, DatasocError):
+        replayed = list(replay(demo_dir, now=now, new_id=lambda: uuid.uuid4().hex))
+        for item in replayed:
+            if isinstance(item.result, ParseError):
                 sink.add_rejected(
                     stage="parse",
                     source=item.file,
                     position=item.position,
-                    reason=item.result.reason if hasattr(item.result, "reason") else str(item.result),
+                    reason=item.result.reason,
                     raw=item.raw,
                     now=now,
                 )
-            else:
-                sink.add_event(item.result, source=item.file, now=now)
+        # The sources are merged in event-time order, as they would arrive live.
+        for item in sorted(
+            (i for i in replayed if isinstance(i.result, Event)),
+            key=lambda i: i.result.timestamp,  # type: ignore[union-attr]
+        ):
+            sink.add_event(item.result, source=item.file, now=now)  # type: ignore[arg-type]
         sink.flush(now=now)
         report = index_pending(platform.spool, platform.store, now=now)
         trail = trace_pending(platform.spool, platform.ledger, platform.keys.sealing_key, now=now)
+        platform.detector.run_pass(platform.spool, now=now)
+        closing = platform.detector.flush()  # end of the demo stream: close open correlation windows
+        if closing:
+            platform.spool.append(ALERTS, [encode_alert(a) for a in closing], now=now)
         # A fresh reading of the clock: a checkpoint must be later than any signed at `now`.
         platform.ledger.checkpoint_tail(now=_now())
         _print_demo(platform, sink.stats.accepted, sink.stats.rejected, report, demo_dir, dataset)
+        _print_alerts(platform)
         _export_demo_bundle(platform, trail, dataset, now)
     finally:
         platform.close()
+
+
+def _print_alerts(platform: Any) -> None:
+    """Alerts on the alerts topic, deduplicated by id, summarised by rule and warning level."""
+    from datasoc.transport import ALERTS
+    from soc_api.detector import decode_alert
+
+    alerts: dict[str, Any] = {}
+    offset = 0
+    while records := platform.spool.read(ALERTS, offset, 1000):
+        for record in records:
+            alert = decode_alert(record.payload)
+            alerts.setdefault(alert.alert_id, alert)
+        offset = records[-1].offset + 1
+    levels = Counter(a.warning_level for a in alerts.values())
+    names = {"red": "红 red", "orange": "橙 orange", "yellow": "黄 yellow", "blue": "蓝 blue"}
+    summary = ", ".join(f"{names[level]} {levels[level]}" for level in names if levels[level])
+    click.echo(f"\nalerts (告警): {len(alerts)} — {summary}")
+    by_rule: dict[tuple[str, str], int] = Counter((a.warning_level, a.rule_title) for a in alerts.values())
+    order = list(names)
+    for (level, title), count in sorted(by_rule.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
+        click.echo(f"  [{names[level]:<9}] {count:>3} × {title}")
 
 
 def _export_demo_bundle(platform: Any, trail: Any, dataset: Any, now: datetime) -> None:

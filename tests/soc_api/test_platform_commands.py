@@ -57,9 +57,17 @@ def test_demo_runs_data_through_spool_into_store(tmp_path: Path) -> None:
             for number in evidence["lines"]:
                 # Each evidence line reached the store as (the start of) an event's log.original.
                 assert any(o.startswith(lines[number - 1]) for o in originals), (incident["id"], number)
+    # Detection ran over the demo stream: the pack's alerts are on the alerts topic, by warning level.
+    summary = re.search(r"alerts \(告警\): (\d+) — (.*)$", output, re.M)
+    assert summary is not None, output
+    assert int(summary.group(1)) >= 8
+    assert "红 red" in summary.group(2)
+    assert "管理员关闭审计 / Auditing switched off" in output
     # Running the demo again replays the same events: the store keeps each once.
     again = run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--seed", "7")
     assert f"read {read}, newly stored 0" in again
+    # Same events, same alert ids: the alert count does not grow on a replay.
+    assert re.search(r"alerts \(告警\): (\d+)", again).group(1) == summary.group(1)  # type: ignore[union-attr]
 
 
 def test_run_once_indexes_pending_and_exits(tmp_path: Path) -> None:
