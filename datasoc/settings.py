@@ -112,7 +112,7 @@ class CollectSettings(_Section):
 class DetectionSettings(_Section):
     """In-process detection of `datasoc run` and `datasoc demo`."""
 
-    #: Sigma rule files or directories; empty means the project's own pack (`rules/`).
+    #: Sigma rule files or directories (relative to the working directory); empty: the project's pack.
     rules: tuple[Path, ...] = ()
     pipeline: str = Field(default="default", min_length=1)
     #: How far behind the newest event time an event may arrive and still count in correlations.

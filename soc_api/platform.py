@@ -115,7 +115,7 @@ def load_detector(settings: Settings) -> Detector:
     from detection.engine import RuleSet
     from detection.pipelines import resolve_pipeline
 
-    paths = [settings.resolve(p) if not p.is_absolute() else p for p in settings.detection.rules]
+    paths = list(settings.detection.rules)  # relative to the working directory, like --rules
     if not paths:
         paths = [BUNDLED_RULES]
     loaded = RuleSet.load(paths, pipeline=resolve_pipeline(settings.detection.pipeline))
