@@ -86,36 +86,8 @@ def outcome(name: str, raw: bytes | str) -> Event | ParseError:
     return result
 
 
-def test_samples_parse() -> None:
-    for name, lines in SAMPLES.items():
-        for line in lines:
-            assert isinstance(outcome(name, line), Event), (name, line)
-
-
-@pytest.mark.parametrize("name", sorted(SAMPLES))
-@FUZZ
-@given(raw=st.binary(max_size=3000))
-def test_random_bytes(name: str, raw: bytes) -> None:
-    outcome(name, raw)
-
-
-@pytest.mark.parametrize("name", sorted(SAMPLES))
-@FUZZ
-@given(text=st.text(max_size=500))
-def test_random_text(name: str, text: str) -> None:
-    outcome(name, text)
-
-
-@pytest.mark.parametrize("name", sorted(SAMPLES))
-@FUZZ
-@given(data=st.data())
-def test_truncated_and_mutated_samples(name: str, data: st.DataObject) -> None:
-    line = data.draw(st.sampled_from(SAMPLES[name])).encode("utf-8")
-    cut = data.draw(st.integers(0, len(line)))
-    at = data.draw(st.integers(0, len(line)))
-    junk = data.draw(st.binary(min_size=0, max_size=8))
-    outcome(name, line[:cut])
-    outcome(name, line[:at] + junk + line[at + len(junk) :])
+# Random bytes, random text and truncated or mutated samples of these parsers are fuzzed with
+# every other parser's in test_parser_fuzz.py; what follows is specific to their formats.
 
 
 def _paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
