@@ -4,13 +4,16 @@ Checks, in order: the rule loads and compiles (any `RuleLoadError`, which covers
 the engine does not support); pySigma's own validators (`sigma.validators.core`, minus the two that
 download MITRE data, with the project's tag namespaces `mlps`, `gbt`, `datasoc` allowed); the
 project's checks: fields of a rule on the normalized schema (`logsource.product: datasoc`) must be
-fields of that schema after the pipeline, and a rule the candidate index cannot narrow is a warning.
+fields of that schema after the pipeline (`datasoc.fields`: the Event model's fields plus the native
+fields and families the parsers document there, one list shared with `collectors/`), and a rule the
+candidate index cannot narrow is a warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,63 +25,21 @@ from sigma.validators.base import SigmaRuleValidator, SigmaValidationIssueSeveri
 from sigma.validators.core import validators as core_validators
 from sigma.validators.core.tags import NamespaceTagValidator
 
+from datasoc.event import format_timestamp, parse_timestamp
+from datasoc.fields import is_known_field
 from datasoc.winevent import flatten
-from detection.engine import RuleSet
+from detection.correlation import (
+    CorrelationEngine,
+    CorrelationMatch,
+    CorrelationRuleSet,
+    compile_correlations,
+)
+from detection.engine import CompiledRule, Engine, LoadResult, RuleSet
 from detection.index import clauses
 from detection.loader import TEST_SUFFIXES, rule_files
 from detection.pipelines import resolve_pipeline
 
 Severity = Literal["error", "warning"]
-
-#: Fields of the normalized event (ARCHITECTURE.md, "Normalized event") that rules may name.
-DATASOC_FIELDS = frozenset(
-    {
-        "@timestamp",
-        "event.id",
-        "event.ingested",
-        "event.action",
-        "event.outcome",
-        "event.category",
-        "event.dataset",
-        "observer.collector",
-        "log.original",
-        "datasoc.lifecycle",
-        "datasoc.actor_role",
-        "user.id",
-        "user.name",
-        "user.roles",
-        "data.asset.id",
-        "data.asset.name",
-        "data.classification",
-        "data.region",
-        "data.records",
-        "data.bytes",
-        "approval.id",
-        "message",
-        "tags",
-    }
-)
-#: ECS namespaces accepted wholesale (source.ip, url.path, user.target.name, ...).
-DATASOC_NAMESPACES = (
-    "source.",
-    "destination.",
-    "client.",
-    "server.",
-    "http.",
-    "url.",
-    "user_agent.",
-    "host.",
-    "process.",
-    "file.",
-    "related.",
-    "user.target.",
-    "user.changes.",
-    "data.fields.",
-    "data.payload.",
-    "datasoc.",
-    "approval.",
-    "labels.",
-)
 
 #: pySigma validators that download MITRE ATT&CK / D3FEND data at first use: never run offline.
 NETWORK_VALIDATORS = frozenset({"attacktag", "d3_fendtag"})
@@ -131,11 +92,11 @@ def _fields(detection: SigmaDetection | SigmaDetectionItem) -> Iterator[str]:
 
 
 def unknown_datasoc_fields(rule: SigmaRule) -> list[str]:
-    """Fields a `product: datasoc` rule names that the normalized schema does not have."""
+    """Fields a `product: datasoc` rule names that no parser emits (`datasoc.fields.is_known_field`)."""
     if rule.logsource.product != "datasoc":
         return []
     names = {f for d in rule.detection.detections.values() for f in _fields(d)}
-    return sorted(n for n in names if n not in DATASOC_FIELDS and not n.startswith(DATASOC_NAMESPACES))
+    return sorted(n for n in names if not is_known_field(n))
 
 
 def check_rules(paths: Sequence[Path], *, pipeline_name: str) -> list[Finding]:
@@ -200,12 +161,163 @@ def _events(spec: Any, key: str, where: Path) -> list[dict[str, Any]]:
     return [flatten(v) for v in values]
 
 
+# -- correlation sequences ---------------------------------------------------------------------
+
+#: Shorthand keys of a sequence event (rules/README.md, "Test events"): N copies, S seconds apart.
+REPEAT, EVERY = "_repeat", "_every"
+#: Upper bound on one shorthand's copies, so a typo cannot ask for millions of events.
+MAX_REPEAT = 10_000
+
+
+def expand_sequence(sequence: Any, where: str = "sequence") -> list[dict[str, Any]]:
+    """A test sequence with `_repeat: N` / `_every: S` expanded and each event flattened.
+
+    Every entry needs an RFC 3339 `@timestamp`; copy n (0-based) of an entry is `@timestamp + n*S`.
+    Raises ValueError naming the entry on a malformed sequence.
+    """
+    if not isinstance(sequence, list) or not sequence:
+        raise ValueError(f"{where}: a sequence must be a non-empty list of events")
+    events: list[dict[str, Any]] = []
+    for number, item in enumerate(sequence):
+        at = f"{where}[{number}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{at}: expected an event object, got {type(item).__name__}")
+        base = {k: v for k, v in item.items() if k not in (REPEAT, EVERY)}
+        repeat, every = item.get(REPEAT, 1), item.get(EVERY, 0)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+            raise ValueError(f"{at}: {REPEAT} must be an integer from 1 to {MAX_REPEAT}, got {repeat!r}")
+        if isinstance(every, bool) or not isinstance(every, int | float) or every < 0:
+            raise ValueError(f"{at}: {EVERY} must be a non-negative number of seconds, got {every!r}")
+        try:
+            start = parse_timestamp(base.get("@timestamp"))
+        except ValueError as exc:
+            raise ValueError(f"{at}: @timestamp: {exc}") from None
+        for n in range(repeat):
+            stamp = format_timestamp(start + timedelta(seconds=every * n))
+            events.append(flatten({**base, "@timestamp": stamp}))
+    return events
+
+
+@dataclass(frozen=True)
+class CorrelationCase:
+    """The `correlation:` sequences of one rule file's tests, expanded."""
+
+    rule_file: Path
+    positive: tuple[list[dict[str, Any]], ...]
+    negative: tuple[list[dict[str, Any]], ...]
+
+    @classmethod
+    def from_spec(cls, rule_file: Path, spec: Any, where: Path) -> CorrelationCase | None:
+        """The case of a parsed tests file, or None when it has no `correlation:` section."""
+        section = spec.get("correlation") if isinstance(spec, dict) else None
+        if section is None:
+            return None
+        if not isinstance(section, dict):
+            raise ValueError(f"{where}: `correlation` must map positive and negative to lists of sequences")
+        sequences: dict[str, tuple[list[dict[str, Any]], ...]] = {}
+        for key in ("positive", "negative"):
+            value = section.get(key, [])
+            if not isinstance(value, list):
+                raise ValueError(f"{where}: `correlation.{key}` must be a list of sequences")
+            sequences[key] = tuple(
+                expand_sequence(s, f"{where.name}: correlation.{key}[{i}]") for i, s in enumerate(value)
+            )
+        return cls(rule_file, sequences["positive"], sequences["negative"])
+
+
+def correlation_cases(paths: Sequence[Path]) -> Iterator[CorrelationCase]:
+    """Every rule file under `paths` whose tests file has a `correlation:` section."""
+    for rule_file in rule_files(paths):
+        spec_file = tests_file(rule_file)
+        if spec_file is None:
+            continue
+        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        case = CorrelationCase.from_spec(rule_file, spec, spec_file)
+        if case is not None:
+            yield case
+
+
+@dataclass(frozen=True)
+class SequenceAlert:
+    """One alert of `run_sequence`: the rule, and the input events (indexes into the list given)."""
+
+    rule_id: str
+    title: str
+    level: str | None
+    kind: str  # "single" or the correlation type
+    event_indexes: tuple[int, ...]
+
+
+def run_sequence(
+    rules: Sequence[CompiledRule], correlations: CorrelationRuleSet, events: Sequence[Mapping[str, Any]]
+) -> list[SequenceAlert]:
+    """Every alert `rules` and `correlations` raise over a finite list of events.
+
+    The whole detection path as `datasoc detect --sort` runs it: events in `@timestamp` order (ties
+    in list order) through the single-event engine, each event's matched rule ids and names into
+    the correlation engine, and a flush at the end. Single-event alerts come from rules with
+    `output` (base rules of correlations with `generate: false` stay silent).
+    """
+    engine = Engine(rules)
+    correlator = CorrelationEngine(correlations)
+    times = [parse_timestamp(e.get("@timestamp")) for e in events]
+    alerts: list[SequenceAlert] = []
+    for index in sorted(range(len(events)), key=lambda i: (times[i], i)):
+        matched = engine.match(events[index])
+        alerts += [
+            SequenceAlert(r.id or r.title, r.title, r.level, "single", (index,)) for r in matched if r.output
+        ]
+        refs = {ref for r in matched for ref in (r.id, r.name) if ref}
+        alerts += [_sequence_alert(m) for m in correlator.process(index, events[index], times[index], refs)]
+    alerts += [_sequence_alert(m) for m in correlator.flush()]
+    return alerts
+
+
+def _sequence_alert(match: CorrelationMatch) -> SequenceAlert:
+    return SequenceAlert(
+        match.rule_ref, match.title, match.level, match.correlation_type, match.event_indexes
+    )
+
+
+def _correlation_outcomes(
+    rule_file: Path, loaded: LoadResult, case: CorrelationCase | None, require_tests: bool
+) -> list[TestOutcome]:
+    compiled = compile_correlations(loaded.correlations)
+    outcomes = [
+        TestOutcome("?", rule_file, "positive", -1, False, f"not loaded: {e.reason}") for e in compiled.errors
+    ]
+    own = sorted(s.id or s.title for s in compiled.specs if not s.references & compiled.suppressed)
+    label = ",".join(own) or "?"
+    if case is None or (require_tests and (not case.positive or not case.negative)):
+        if case is not None or require_tests:
+            reason = "needs `correlation:` with positive and negative sequences"
+            outcomes.append(TestOutcome(label, rule_file, "positive", -1, False, reason))
+        return outcomes
+    if not own:
+        outcomes.append(TestOutcome(label, rule_file, "positive", -1, False, "no alerting correlation"))
+        return outcomes
+    for index, sequence in enumerate(case.positive):
+        fired = {a.rule_id for a in run_sequence(loaded.rules, compiled, sequence) if a.kind != "single"}
+        hit = bool(fired & set(own))
+        outcomes.append(
+            TestOutcome(label, rule_file, "positive", index, hit, "" if hit else "no correlation")
+        )
+    for index, sequence in enumerate(case.negative):
+        raised = run_sequence(loaded.rules, compiled, sequence)
+        reason = "raised " + ", ".join(a.title for a in raised) if raised else ""
+        outcomes.append(TestOutcome(label, rule_file, "negative", index, not raised, reason))
+    return outcomes
+
+
 def run_rule_tests(
     paths: Sequence[Path], *, pipeline_name: str, require_tests: bool = False
 ) -> list[TestOutcome]:
-    """Run the positive and negative events of every rule file that has a tests file.
+    """Run the tests file of every rule file: single-event lists, or correlation sequences.
 
-    With `require_tests`, a rule file without one (or with no positive or no negative event) fails.
+    A file holding a correlation is tested with its `correlation:` sequences (a positive one must
+    make one of the file's alerting correlations fire, a negative one must raise no alert at all);
+    any other file with its `positive:` and `negative:` events against every rule in it. With
+    `require_tests`, a rule file without a tests file (or with no positive or no negative) fails.
     """
     outcomes: list[TestOutcome] = []
     for rule_file in rule_files(paths):
@@ -222,11 +334,19 @@ def run_rule_tests(
             spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
             positives = _events(spec, "positive", spec_file)
             negatives = _events(spec, "negative", spec_file)
+            case = CorrelationCase.from_spec(rule_file, spec, spec_file)
         except (OSError, yaml.YAMLError, ValueError) as exc:
             outcomes.append(TestOutcome("?", rule_file, "positive", -1, False, str(exc)))
             continue
         if loaded.correlations:
-            continue  # multi-event tests belong to the correlation engine (detection.correlation)
+            if positives or negatives:
+                reason = "a correlation file's tests are sequences under `correlation:`"
+                outcomes.append(TestOutcome("?", rule_file, "positive", -1, False, reason))
+            outcomes += _correlation_outcomes(rule_file, loaded, case, require_tests)
+            continue
+        if case is not None:
+            reason = "`correlation:` tests but no correlation rule in the file"
+            outcomes.append(TestOutcome("?", rule_file, "positive", -1, False, reason))
         if require_tests and (not positives or not negatives):
             outcomes.append(
                 TestOutcome("?", rule_file, "positive", -1, False, "needs positive and negative events")

@@ -1,10 +1,11 @@
 """Parsers: native log records to normalized events, listed in one explicit registry.
 
-    parser = PARSERS["apigw_json"](collector="file:apigw", catalog=catalog)
+    parser = PARSERS["apigw_json"](collector="file:apigw", catalog=catalog, approvals=register)
     event = parser.parse(line, source="apigw_access.jsonl", now=now, new_id=new_id, position=17)
 
 Every parser raises `collectors.errors.ParseError` (never anything else) on bad input. The
-action-to-lifecycle table is `collectors.parsers.lifecycle.ACTIONS`.
+action-to-lifecycle table is `collectors.parsers.lifecycle.ACTIONS`; the fields parsers may emit are
+listed in `datasoc.fields` (add a new one there).
 """
 
 from __future__ import annotations

@@ -3,8 +3,15 @@
 A parser subclass only turns the text of a record into native-derived fields (`_fields`); the
 base class does what every parser must do the same way: decode and bound the input, set the
 fields the contract requires, map the action to its lifecycle stage (`lifecycle.ACTIONS`),
-enrich from the asset catalog, derive a stable `event.id`, validate through `Event.from_dict`,
-and turn every kind of bad input into a `ParseError` naming source, position and reason.
+enrich from the asset catalog and the approval register, add the local-time fields, derive a
+stable `event.id`, validate through `Event.from_dict`, and turn every kind of bad input into a
+`ParseError` naming source, position and reason.
+
+Local time (`datasoc.local_hour`, `datasoc.workday`) is the event time in the parser's `local_tz`
+(Asia/Shanghai by default, the platform's zone). `datasoc.workday` is Monday to Friday only: the
+State Council holiday calendar (public holidays off, make-up Saturdays and Sundays on) is not
+applied, because it is published year by year and no parser should guess it; a rule that needs
+it must wait for a calendar enrichment (rules/README.md, "Enrichments the pack expects").
 """
 
 from __future__ import annotations
@@ -12,18 +19,22 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collectors.approvals import ApprovalRegister
 from collectors.catalog import Catalog
 from collectors.errors import ParseError
 from collectors.parsers.lifecycle import ACTIONS
 from datasoc.errors import EventValidationError
-from datasoc.event import Event, format_timestamp
+from datasoc.event import Event, format_timestamp, parse_timestamp
 
 # China Standard Time has had no daylight saving since 1991, so a fixed offset is exact and
 # needs no tz database on the host.
 CHINA_TZ: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
+# The zone `datasoc.local_hour` and `datasoc.workday` are computed in unless a parser is given another.
+DEFAULT_LOCAL_ZONE: Final = "Asia/Shanghai"
 MAX_RECORD_BYTES: Final = 1 << 20
 # Keys a parser may return that the base class consumes instead of copying into the event.
 NATIVE_ID: Final = "_native_id"
@@ -46,14 +57,44 @@ def outcome_of_status(status: int) -> str:
     return "failure" if 400 <= status < 600 else "unknown"
 
 
+def local_time_fields(moment: datetime, zone: tzinfo) -> dict[str, Any]:
+    """`datasoc.local_hour` (0-23) and `datasoc.workday` (Monday to Friday) of an aware time in `zone`.
+
+    Weekdays only: public holidays and make-up working days are not known here (module docstring).
+    """
+    local = moment.astimezone(zone)
+    return {"datasoc.local_hour": local.hour, "datasoc.workday": local.weekday() < 5}
+
+
+def _zone(value: tzinfo | str) -> tzinfo:
+    if not isinstance(value, str):
+        return value
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        if value == DEFAULT_LOCAL_ZONE:
+            return CHINA_TZ  # a host without a tz database: the fixed offset is exact since 1991
+        raise ValueError(f"local_tz: unknown time zone {value!r}") from None
+
+
 class Parser(ABC):
     """Base of all parsers; subclasses set `name` and implement `_fields`."""
 
     name: ClassVar[str]
 
-    def __init__(self, *, collector: str, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        collector: str,
+        catalog: Catalog | None = None,
+        approvals: ApprovalRegister | None = None,
+        local_tz: tzinfo | str = DEFAULT_LOCAL_ZONE,
+    ) -> None:
+        """`catalog` and `approvals` enrich events when given; `local_tz` is a tzinfo or an IANA name."""
         self.collector = collector
         self.catalog = catalog
+        self.approvals = approvals
+        self.local_tz = _zone(local_tz)
 
     def parse(
         self,
@@ -124,8 +165,10 @@ class Parser(ABC):
         action = fields["event.action"]
         if action not in ACTIONS:
             raise ValueError(f"parser {self.name} produced unknown action {action!r}")
-        if isinstance(fields.get("@timestamp"), datetime):
-            fields["@timestamp"] = format_timestamp(fields["@timestamp"])
+        if fields.get("@timestamp") is None:
+            raise ValueError(f"parser {self.name} produced no @timestamp")
+        moment = parse_timestamp(fields["@timestamp"])
+        fields["@timestamp"] = format_timestamp(moment)
         fields.update(
             {
                 "event.dataset": self.name,
@@ -143,6 +186,9 @@ class Parser(ABC):
         else:
             fields["event.id"] = new_id()
         self._enrich(fields, dataset_keys)
+        fields.update(local_time_fields(moment, self.local_tz))
+        if self.approvals is not None:
+            fields = self.approvals.enrich(fields, at=moment)
         return {k: v for k, v in fields.items() if v is not None}
 
     def _enrich(self, fields: dict[str, Any], dataset_keys: list[str]) -> None:

@@ -17,6 +17,7 @@ import re
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final
 
+from collectors.approvals import ApprovalRegister
 from collectors.catalog import Catalog
 from collectors.parsers.base import CHINA_TZ, Parser
 from datasoc.event import parse_timestamp
@@ -120,11 +121,12 @@ class LinuxSyslogParser(Parser):
         *,
         collector: str,
         catalog: Catalog | None = None,
-        local_tz: tzinfo = CHINA_TZ,
+        approvals: ApprovalRegister | None = None,
+        local_tz: tzinfo | str = CHINA_TZ,
         year_reference: datetime | None = None,
     ) -> None:
-        super().__init__(collector=collector, catalog=catalog)
-        self.local_tz = local_tz
+        """`local_tz` reads RFC 3164 times (which carry no offset) and gives `datasoc.local_hour`."""
+        super().__init__(collector=collector, catalog=catalog, approvals=approvals, local_tz=local_tz)
         self.year_reference = year_reference
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:

@@ -4,8 +4,12 @@ Command objects for the registry: `detect`, `rules`, `bench_detect`.
 
 Rule test convention (`datasoc rules test`): next to `name.yml` a file `name.tests.yml` holds
 `positive:` and `negative:` lists of events (flat, nested ECS or evtx_dump objects). Every single-event
-rule in `name.yml` must match each positive event and no negative event. A sibling file (rather than a
-custom attribute inside the rule) keeps the rule a plain Sigma rule for every other Sigma tool.
+rule in `name.yml` must match each positive event and no negative event. A file holding a correlation
+rule has `correlation: {positive: [...], negative: [...]}` instead, each entry a sequence of events
+with `@timestamp` (`_repeat: N, _every: S` stands for N copies S seconds apart): a positive sequence
+must make one of the file's alerting correlations fire, a negative one must raise no alert
+(`detection.checks.run_rule_tests`). A sibling file (rather than a custom attribute inside the rule)
+keeps the rule a plain Sigma rule for every other Sigma tool.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +67,12 @@ def _event_time(event: dict[str, Any]) -> datetime | None:
     return None
 
 
+def evaluation_order(times: Sequence[datetime | None]) -> list[int]:
+    """Input positions sorted by event time, stable; positions without a time last, in input order."""
+    timed = sorted((i for i, t in enumerate(times) if t is not None), key=lambda i: (times[i], i))
+    return timed + [i for i, t in enumerate(times) if t is None]
+
+
 def _correlation_line(match: Any) -> str:
     # Correlation matches name all their events (ARCHITECTURE.md, CLI contract).
     line = {"event_index": list(match.event_indexes), "rule_id": match.rule_ref, "rule_title": match.title}
@@ -76,11 +86,37 @@ def _correlation_line(match: Any) -> str:
 @click.option("--events", "events_source", required=True, help="JSON lines or evtx_dump JSON; - for stdin.")
 @click.option("--pipeline", "pipeline_name", default="default", show_default=True, help="Pipeline name.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a rule could not be loaded.")
-def detect(rule_paths: Sequence[Path], events_source: str, pipeline_name: str, strict: bool) -> None:
+@click.option(
+    "--sort", "sort_events", is_flag=True, help="Evaluate in event-time order (stable), not file order."
+)
+@click.option(
+    "--allowed-lateness",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How far behind the newest event a correlation still accepts an event.",
+)
+def detect(
+    rule_paths: Sequence[Path],
+    events_source: str,
+    pipeline_name: str,
+    strict: bool,
+    sort_events: bool,
+    allowed_lateness: float,
+) -> None:
     """Evaluate Sigma rules over events; one JSON line per match (离线检测).
 
-    Single-event matches give `event_index` N; correlation matches give the list of all their events'
-    indexes, in event time (`@timestamp`, or `TimeCreated_SystemTime` for Windows events).
+    Single-event matches give `event_index` N; correlation matches give the sorted list of all their
+    events' indexes. N is always the event's 0-based position in the input, also with `--sort`. Event
+    time is `@timestamp`, or `TimeCreated_SystemTime` for Windows events.
+
+    Correlations run in event time: an event older than the newest one seen minus
+    `--allowed-lateness` is late, counted on stderr and left out of correlations (single-event
+    rules still see it). Input merged from several sources is rarely in time order, so `--sort`
+    evaluates the events by event time first (a stable sort: ties keep input order; events without
+    a time come last, in input order), and lines are printed in that evaluation order. Without
+    `--sort` events are evaluated in input order, as a stream would deliver them.
     """
     from detection.correlation import CorrelationEngine, compile_correlations
     from detection.engine import Engine, RuleSet
@@ -97,9 +133,16 @@ def detect(rule_paths: Sequence[Path], events_source: str, pipeline_name: str, s
     for error in errors:
         click.echo(f"rule not loaded: {error}", err=True)
     engine = Engine(loaded.rules)
-    correlations = CorrelationEngine(correlation_rules) if correlation_rules.specs else None
+    correlations = (
+        CorrelationEngine(correlation_rules, allowed_lateness=timedelta(seconds=allowed_lateness))
+        if correlation_rules.specs
+        else None
+    )
+    times = [_event_time(event) for event in events]
+    order = evaluation_order(times) if sort_events else range(len(events))
     untimed = 0
-    for index, event in enumerate(events):
+    for index in order:
+        event = events[index]
         matched = engine.match(event)
         for rule in matched:
             if rule.output:
@@ -107,7 +150,7 @@ def detect(rule_paths: Sequence[Path], events_source: str, pipeline_name: str, s
                 click.echo(json.dumps(line, ensure_ascii=False))
         if correlations is None or not matched:
             continue
-        moment = _event_time(event)
+        moment = times[index]
         if moment is None:
             untimed += 1
             continue
@@ -154,7 +197,7 @@ def check(paths: Sequence[Path], pipeline_name: str) -> None:
 @click.option("--pipeline", "pipeline_name", default="default", show_default=True)
 @click.option("--require-tests", is_flag=True, help="Fail rules without positive and negative events.")
 def test(paths: Sequence[Path], pipeline_name: str, require_tests: bool) -> None:
-    """Run each rule's `<rule>.tests.yml` positive and negative events; exit 1 on any failure."""
+    """Run each rule's `<rule>.tests.yml` events or correlation sequences; exit 1 on any failure."""
     from detection.checks import run_rule_tests
     from detection.errors import DetectionError
 

@@ -1,7 +1,8 @@
 """Read a written demo directory back through the collectors' parsers (no special code path).
 
 `datasoc demo` writes the files with `write_demo`, then replays them: each native file goes to
-the parser `SOURCES` names for it, enriched from the demo's own `catalog.json`.
+the parser `SOURCES` names for it, enriched from the demo's own `catalog.json` and approval
+register (`approvals.jsonl`), as a deployment's collectors are from its catalog and register.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from collectors.approvals import ApprovalRegister
 from collectors.catalog import Catalog
 from collectors.errors import ParseError
 from collectors.parsers import PARSERS, LinuxSyslogParser, Parser
 from collectors.readers import iter_records
 from datasoc.event import Event
-from soc_api.demo.generator import CATALOG, GROUND_TRUTH
+from soc_api.demo.generator import APPROVALS, CATALOG, GROUND_TRUTH
 from soc_api.demo.records import SOURCES
 
 
@@ -44,14 +46,17 @@ def replay(
     infers it against the end of the demo (from ground_truth.json), not against `now`.
     """
     catalog = Catalog.from_file(out_dir / CATALOG)
+    approvals = ApprovalRegister.from_file(out_dir / APPROVALS)
     truth = json.loads((out_dir / GROUND_TRUTH).read_text(encoding="utf-8"))
     end = datetime.fromisoformat(truth["start"]) + timedelta(days=int(truth["days"]))
     for name, parser_name in SOURCES.items():
         parser: Parser
         if parser_name == LinuxSyslogParser.name:
-            parser = LinuxSyslogParser(collector=collector, catalog=catalog, year_reference=end)
+            parser = LinuxSyslogParser(
+                collector=collector, catalog=catalog, approvals=approvals, year_reference=end
+            )
         else:
-            parser = PARSERS[parser_name](collector=collector, catalog=catalog)
+            parser = PARSERS[parser_name](collector=collector, catalog=catalog, approvals=approvals)
         for record in iter_records(out_dir / name, parser_name):
             try:
                 result: Event | ParseError = parser.parse(

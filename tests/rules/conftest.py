@@ -1,35 +1,29 @@
 """Fixtures for the rule-pack tests: the pack loaded and run like `datasoc detect`, and the demo replayed.
 
-`Pack.run(events)` is the whole detection path over a finite list of events: the single-event engine
-(`detection.engine.Engine`) on every event in event-time order, the correlation engine
-(`detection.correlation.CorrelationEngine`) fed with each event's matched rule ids and names, and a
-flush at the end. Alerts come from rules with `output` (base rules of correlations with `generate:
-false` stay silent) and from correlations.
-
-Correlation test files (`<rule>.tests.yml` next to a rule file that holds a correlation) carry
-`correlation: {positive: [...], negative: [...]}`, each entry a sequence of events; an event with
-`_repeat: N` and `_every: S` stands for N events S seconds apart (see rules/README.md).
+`Pack.run(events)` is the whole detection path over a finite list of events,
+`detection.checks.run_sequence`: the single-event engine on every event in event-time order, the
+correlation engine fed with each event's matched rule ids and names, and a flush at the end. The
+correlation test sequences (`correlation: {positive: [...], negative: [...]}` with the `_repeat` /
+`_every` shorthand) are read by `detection.checks.correlation_cases`, the code `datasoc rules test`
+runs, so the tests and the CLI share one implementation.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from collectors.errors import ParseError
-from datasoc.event import format_timestamp, parse_timestamp
-from datasoc.winevent import flatten
-from detection.correlation import CorrelationEngine, CorrelationRuleSet, compile_correlations
-from detection.engine import Engine, LoadResult, RuleSet
-from detection.loader import rule_files
+from detection.checks import SequenceAlert, run_sequence
+from detection.correlation import CorrelationRuleSet, compile_correlations
+from detection.engine import LoadResult, RuleSet
 from detection.pipelines import resolve_pipeline
 from soc_api.demo import generate, write_demo
 from soc_api.demo.replay import replay
@@ -43,15 +37,8 @@ DEMO_START = datetime(2026, 3, 2, tzinfo=UTC)
 REPLAY_NOW = datetime(2026, 3, 5, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Alert:
-    """One alert: the rule that raised it and the input events (indexes into the run's list)."""
-
-    rule_id: str
-    title: str
-    level: str | None
-    kind: str  # "single" or the correlation type
-    event_indexes: tuple[int, ...]
+#: One alert: the rule that raised it and the input events (indexes into the run's list).
+Alert = SequenceAlert
 
 
 @dataclass(frozen=True)
@@ -69,69 +56,7 @@ class Pack:
 
     def run(self, events: Sequence[Mapping[str, Any]]) -> list[Alert]:
         """Every alert the pack raises over `events` (fed in `@timestamp` order, ties in list order)."""
-        engine = Engine(self.loaded.rules)
-        correlations = CorrelationEngine(self.correlations)
-        order = sorted(range(len(events)), key=lambda i: (event_time(events[i]), i))
-        alerts: list[Alert] = []
-        for index in order:
-            event = events[index]
-            matched = engine.match(event)
-            alerts += [
-                Alert(rule.id, rule.title, rule.level, "single", (index,)) for rule in matched if rule.output
-            ]
-            refs = {ref for rule in matched for ref in (rule.id, rule.name) if ref}
-            found = correlations.process(index, event, event_time(event), refs)
-            alerts += [_alert(m) for m in found]
-        alerts += [_alert(m) for m in correlations.flush()]
-        return alerts
-
-
-def _alert(match: Any) -> Alert:
-    return Alert(match.rule_ref, match.title, match.level, match.correlation_type, match.event_indexes)
-
-
-def event_time(event: Mapping[str, Any]) -> datetime:
-    """The event's `@timestamp` as an aware datetime."""
-    return parse_timestamp(event["@timestamp"])
-
-
-def expand(sequence: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A test sequence with `_repeat`/`_every` shorthands expanded, flattened like `datasoc detect` input."""
-    events: list[dict[str, Any]] = []
-    for item in sequence:
-        base = {k: v for k, v in item.items() if k not in ("_repeat", "_every")}
-        repeat, every = int(item.get("_repeat", 1)), int(item.get("_every", 0))
-        start = parse_timestamp(str(base["@timestamp"]))
-        for n in range(repeat):
-            stamp = format_timestamp(start + timedelta(seconds=every * n))
-            events.append(flatten({**base, "@timestamp": stamp}))
-    return events
-
-
-@dataclass(frozen=True)
-class CorrelationCase:
-    """The correlation sequences of one rule file."""
-
-    rule_file: Path
-    positive: tuple[list[dict[str, Any]], ...]
-    negative: tuple[list[dict[str, Any]], ...]
-
-
-def correlation_cases(root: Path) -> Iterator[CorrelationCase]:
-    """Every rule file under `root` whose tests file has a `correlation:` section."""
-    for rule_file in rule_files([root]):
-        spec_file = rule_file.with_name(rule_file.name.rsplit(".", 1)[0] + ".tests.yml")
-        if not spec_file.is_file():
-            continue
-        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
-        section = spec.get("correlation") if isinstance(spec, dict) else None
-        if section is None:
-            continue
-        yield CorrelationCase(
-            rule_file,
-            tuple(expand(s) for s in section.get("positive", [])),
-            tuple(expand(s) for s in section.get("negative", [])),
-        )
+        return run_sequence(self.loaded.rules, self.correlations, events)
 
 
 @dataclass(frozen=True)

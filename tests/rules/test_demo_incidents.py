@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from datasoc.event import parse_timestamp
 from soc_api.commands.detect import detect
 from soc_api.demo import generate, write_demo
 from tests.rules.conftest import DEMO_START, PACK, Alert, Demo, Pack, replay_demo
@@ -57,11 +55,6 @@ EXPECTED: dict[str, set[str]] = {
         "9a5a1cb4-7dd8-4535-b6ad-3464a14ca0ba",  # internal and internet logins (temporal)
     },
 }
-# Needs an enrichment the parsers do not provide yet (rules/README.md, "Enrichments").
-NEEDS_ENRICHMENT = {
-    "access_outside_approved_region": "the gateway event carries approval.id only; the rule compares "
-    "approval.region (the approval's allowed_region, from the approval register) with source.geo.name",
-}
 # Alerts on normal (non-incident) events allowed over the two demo days (about 2,550 normal events):
 # the one expected is the PostgreSQL postmaster logging `pgaudit.log` set back to its class list 45
 # minutes after INC-03, a real audit configuration change the audit administrator reviews (level
@@ -83,20 +76,12 @@ def _normal_alerts(alerts: Sequence[Alert], demo: Demo) -> list[Alert]:
     return [a for a in alerts if not evidence & set(a.event_indexes)]
 
 
-def _params() -> list[Any]:
-    marks = {
-        kind: pytest.mark.xfail(strict=True, reason=f"needs enrichment: {reason}")
-        for kind, reason in NEEDS_ENRICHMENT.items()
-    }
-    return [pytest.param(kind, marks=marks.get(kind, ()), id=kind) for kind in EXPECTED]
-
-
 def test_ground_truth_lists_the_known_incidents(demo: Demo) -> None:
     assert sorted(i["kind"] for i in demo.truth["incidents"]) == sorted(EXPECTED)
     assert demo.truth["seed"] == 7
 
 
-@pytest.mark.parametrize("kind", _params())
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_incident_is_found_by_its_rules(kind: str, demo: Demo, demo_alerts: list[Alert]) -> None:
     evidence = demo.evidence(_incident(demo, kind))
     caught = _catchers(demo_alerts, evidence)
@@ -128,61 +113,43 @@ def test_normal_activity_raises_few_alerts(demo: Demo, demo_alerts: list[Alert])
     assert len(demo.events) - len(demo.all_evidence()) > 2000  # the bound is over real volume
 
 
-def _approvals_enriched(demo: Demo) -> list[dict[str, Any]]:
-    """The demo events with the approval enrichment rules/README.md proposes, done here from
-    approvals.jsonl: approval.region, approval.user, approval.dataset and approval.status at event time."""
-    register: dict[str, Mapping[str, Any]] = {}
-    for line in (demo.directory / "approvals.jsonl").read_text(encoding="utf-8").splitlines():
-        approval = json.loads(line)
-        register[approval["id"]] = approval
-    enriched: list[dict[str, Any]] = []
-    for event in demo.events:
-        approval = register.get(event.get("approval.id", ""))
-        if "approval.id" not in event:
-            enriched.append(event)
-            continue
-        if approval is None:
-            enriched.append({**event, "approval.status": "unknown"})
-            continue
-        enriched.append(
-            {
-                **event,
-                "approval.region": approval["allowed_region"],
-                "approval.user": approval["user"],
-                "approval.dataset": approval["dataset"],
-                "approval.status": _status(approval, parse_timestamp(event["@timestamp"])),
-            }
-        )
-    return enriched
-
-
-def _status(approval: Mapping[str, Any], at: datetime) -> str:
-    if approval["status"] != "approved":
-        return str(approval["status"])
-    start, end = parse_timestamp(approval["valid_from"]), parse_timestamp(approval["valid_to"])
-    return "approved" if start <= at < end else "expired"
-
-
-def test_outside_region_is_found_once_approvals_are_enriched(pack: Pack, demo: Demo) -> None:
-    """What the enrichment buys: INC-06 found, and no approval rule fires on normal activity."""
-    enriched = Demo(demo.directory, _approvals_enriched(demo), demo.position, demo.truth)
-    alerts = pack.run(enriched.events)
+def test_outside_region_is_found_on_the_parsers_approval_enrichment(
+    demo: Demo, demo_alerts: list[Alert]
+) -> None:
+    """INC-06 needs approval.region, which the gateway parser adds from the demo's approvals.jsonl."""
     kind = "access_outside_approved_region"
-    evidence = enriched.evidence(_incident(enriched, kind))
-    assert EXPECTED[kind] <= _catchers(alerts, evidence)
+    evidence = demo.evidence(_incident(demo, kind))
     # The three queries under the approval are caught; the login before them carries no approval.
-    region = {a.event_indexes[0] for a in alerts if a.rule_id in EXPECTED[kind]}
-    assert region == {i for i in evidence if "approval.id" in enriched.events[i]}
-    assert len(region) == 3
-    assert len(_normal_alerts(alerts, enriched)) == len(_normal_alerts(pack.run(demo.events), demo))
+    claimed = {i for i in evidence if "approval.id" in demo.events[i]}
+    assert len(claimed) == 3
+    for index in claimed:
+        event = demo.events[index]
+        assert event["approval.status"] == "approved"
+        assert event["approval.region"] != event["source.geo.name"]
+    region = {a.event_indexes[0] for a in demo_alerts if a.rule_id in EXPECTED[kind]}
+    assert region == claimed
+
+
+def test_approval_rules_stay_quiet_on_normal_activity(demo: Demo, demo_alerts: list[Alert]) -> None:
+    """Normal queries under a valid approval, by its holder, from its region, raise no approval alert."""
+    approval_rules = {
+        "5e2f680d-59a6-45b1-8007-005e4181a7e9",  # outside region
+        "5b6482f5-d17f-4399-9768-c253b25b9123",  # holder mismatch
+        "74a1a410-998f-4b34-b944-f327f0279d8d",  # expired or revoked
+    }
+    normal = _normal_alerts(demo_alerts, demo)
+    assert not [a.title for a in normal if a.rule_id in approval_rules]
+    enriched = [e for e in demo.events if "approval.id" in e]
+    assert len(enriched) > 20  # the register is really joined on normal traffic too
+    assert all("approval.status" in e for e in enriched)
 
 
 def test_incident_table(demo: Demo, demo_alerts: list[Alert]) -> None:
-    """Every incident but the enrichment-bound one has a catcher, and the table in the README agrees."""
+    """Every incident has a catcher, and the table in the README agrees."""
     readme = (PACK / "README.md").read_text(encoding="utf-8")
     for incident in demo.truth["incidents"]:
         caught = _catchers(demo_alerts, demo.evidence(incident))
-        assert bool(caught) is (incident["kind"] not in NEEDS_ENRICHMENT), incident["kind"]
+        assert caught, incident["kind"]
         assert incident["kind"] in readme
         for rule_id in EXPECTED[incident["kind"]]:
             assert rule_id in readme
@@ -202,7 +169,7 @@ def test_other_demos_give_the_same_result(
     demo = replay_demo(tmp_path)
     alerts = pack.run(demo.events)
     missed = {i["kind"] for i in demo.truth["incidents"] if not _catchers(alerts, demo.evidence(i))}
-    assert missed == set(NEEDS_ENRICHMENT)
+    assert missed == set()
     normal = _normal_alerts(alerts, demo)
     assert len(normal) <= MAX_NORMAL_ALERTS
     assert {a.level for a in normal} <= QUIET_LEVELS
@@ -222,3 +189,23 @@ def test_datasoc_detect_raises_the_same_alerts(pack: Pack, demo: Demo, tmp_path:
     )
     assert cli == sorted((a.rule_id, a.event_indexes) for a in pack.run(events))
     assert len(cli) > 40
+
+
+def test_datasoc_detect_sort_handles_file_order(demo: Demo, demo_alerts: list[Alert], tmp_path: Path) -> None:
+    """The replay is file by file, not in time order: `--sort` still gives the engines' alerts, and
+    the indexes printed are positions in the input file."""
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in demo.events), encoding="utf-8"
+    )
+    args = ["--rules", str(PACK), "--events", str(source)]
+    result = CliRunner().invoke(detect, [*args, "--sort"])
+    assert result.exit_code == 0, result.output
+    cli = sorted(
+        (d["rule_id"], tuple(d["event_index"]) if isinstance(d["event_index"], list) else (d["event_index"],))
+        for d in map(json.loads, result.stdout.splitlines())
+    )
+    assert cli == sorted((a.rule_id, a.event_indexes) for a in demo_alerts)
+    assert "late" not in result.stderr
+    unsorted = CliRunner().invoke(detect, args)
+    assert "late" in unsorted.stderr  # in file order, correlations lose events
