@@ -73,7 +73,10 @@ class FrameDecoder:
         if self._skip_to_lf or not rest.strip():
             return []
         if rest[:1].isdigit():
-            return [Frame(rest, "stream ended inside an octet-counted frame (truncated)")]
+            problem = _header_problem(rest)
+            if problem in (None, _WAIT):
+                problem = "stream ended inside an octet-counted frame (truncated)"
+            return [Frame(rest[: self.max_frame], problem)]
         return [Frame(rest.removesuffix(b"\r"))]
 
     def _next_frame(self) -> Frame | None:
@@ -96,15 +99,13 @@ class FrameDecoder:
 
     def _counted(self) -> Frame | None:
         buffer = self._buffer
+        problem = _header_problem(buffer)
+        if problem == _WAIT:
+            return None  # the length may still be arriving
+        if problem is not None:
+            return self._bad_header(problem)
         space = buffer.find(b" ", 0, _MAX_LEN_DIGITS + 1)
-        if space < 0:
-            if len(buffer) <= _MAX_LEN_DIGITS and buffer.isdigit():
-                return None  # the length may still be arriving
-            return self._bad_header("octet count is not followed by a space within 10 digits")
-        digits = bytes(buffer[:space])
-        if not digits.isdigit() or digits.startswith(b"0"):
-            return self._bad_header(f"invalid octet count {digits[:12]!r}")
-        length = int(digits)
+        length = int(bytes(buffer[:space]))
         if length > self.max_frame:
             kept = bytes(buffer[space + 1 : space + 1 + self.max_frame])
             available = len(buffer) - space - 1
@@ -117,15 +118,35 @@ class FrameDecoder:
         del buffer[: space + 1 + length]
         return Frame(raw.removesuffix(b"\n").removesuffix(b"\r"))
 
-    def _bad_header(self, reason: str) -> Frame:
-        # The length cannot be trusted: drop up to the next LF and resynchronise there.
+    def _bad_header(self, reason: str) -> Frame | None:
+        # The length cannot be trusted: the frame runs to the next LF, where the stream
+        # resynchronises. Until that LF (or `max_frame` bytes) has arrived, wait, so what the
+        # rejected frame keeps does not depend on how the stream was split into reads.
         buffer = self._buffer
         end = buffer.find(b"\n", 0, self.max_frame + 1)
         if end >= 0:
             raw = bytes(buffer[:end])
             del buffer[: end + 1]
-        else:
+        elif len(buffer) >= self.max_frame:
             raw = bytes(buffer[: self.max_frame])
             del buffer[: self.max_frame]
             self._skip_to_lf = True
+        else:
+            return None
         return Frame(raw, reason)
+
+
+_WAIT = "wait"
+
+
+def _header_problem(buffer: bytes | bytearray) -> str | None:
+    """Why an octet-counted header is bad, `_WAIT` while it may still be arriving, else None."""
+    space = buffer.find(b" ", 0, _MAX_LEN_DIGITS + 1)
+    if space < 0:
+        if len(buffer) <= _MAX_LEN_DIGITS and bytes(buffer).isdigit():
+            return _WAIT
+        return "octet count is not followed by a space within 10 digits"
+    digits = bytes(buffer[:space])
+    if not digits.isdigit() or digits.startswith(b"0"):
+        return f"invalid octet count {digits[:12]!r}"
+    return None
