@@ -222,7 +222,12 @@ def test(paths: Sequence[Path], pipeline_name: str, require_tests: bool) -> None
 @click.option(
     "--pack", "pack_dir", type=click.Path(path_type=Path), default=None, help="Also time this rule pack."
 )
-@click.option("--pack-events", type=click.Path(path_type=Path), default=None, help="Events for --pack.")
+@click.option(
+    "--pack-events",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Events for --pack (default: the demo's parsed events, seed 7, scale 10).",
+)
 def bench_detect(
     sigma_dir: Path | None,
     events_path: Path | None,
@@ -255,7 +260,7 @@ def bench_detect(
         if pack_dir is not None:
             pack = run(
                 [pack_dir],
-                pack_events or events_path,
+                pack_events or _demo_events(),
                 target=target,
                 pipeline_name="default",
                 with_baseline=False,
@@ -263,3 +268,24 @@ def bench_detect(
             click.echo(f"own rule pack ({pack.rules} rules): {pack.engine_rate:,.0f} events/s")
     except DetectionError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _demo_events() -> Path:
+    """The demo's parsed events (seed 7, 2 days, scale 10) as JSON lines in a scratch file."""
+    import tempfile
+    import uuid
+    from datetime import UTC, datetime
+
+    from datasoc.event import Event
+    from soc_api.demo import generate, write_demo
+    from soc_api.demo.replay import replay
+
+    scratch = Path(tempfile.mkdtemp(prefix="datasoc-bench-demo-"))
+    write_demo(generate(seed=7, start=datetime(2026, 3, 2, tzinfo=UTC), scale=10.0), scratch)
+    now = datetime(2026, 3, 5, tzinfo=UTC)
+    out = scratch / "events.jsonl"
+    with out.open("w", encoding="utf-8") as handle:
+        for item in replay(scratch, now=now, new_id=lambda: uuid.uuid4().hex):
+            if isinstance(item.result, Event):
+                handle.write(json.dumps(item.result.to_dict(), ensure_ascii=False) + "\n")
+    return out
