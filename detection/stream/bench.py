@@ -1,0 +1,229 @@
+"""`datasoc bench stream`: events/s through the job next to the in-process engine, and detection latency.
+
+Throughput: the job is started and its rules applied first (start-up is reported, not counted); then
+the events are appended to a spool, exported in files of 10,000 and the clock runs until the last
+expected alert is committed in the spool's `alerts` topic (so the figure includes the checkpoint that
+commits it). The in-process engine runs over the same events in the same process (JSON decoding
+included, as the job decodes each line). Latency: at a steady input rate, from the spool's append
+acknowledgement of a matching event to its alert being committed in the `alerts` topic.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from datasoc.transport import ALERTS, EVENTS, Spool
+from detection.engine import Engine
+from detection.pipelines import resolve_pipeline
+from detection.stream.alerts import alert_id
+from detection.stream.bridge import AlertCommitter, EventExporter, RuleChangeWriter
+from detection.stream.config import ExecutionMode, StreamConfig
+from detection.stream.rules import compile_bundle
+
+_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
+MARKER_KEY = "datasoc-bench-marker.yml"
+MARKER_ACTION = "bench.marker"
+#: Added to every rule set: an alert for each marker event tells when the job got that far.
+MARKER_ID = "00000000-0000-4000-8000-00000000be0c"
+MARKER_RULE = f"""
+title: Bench marker
+id: {MARKER_ID}
+status: test
+logsource:
+  product: datasoc
+detection:
+  selection:
+    event.action: bench.marker
+  condition: selection
+level: informational
+"""
+
+
+def marker_event(event_id: str, at: datetime) -> bytes:
+    """An event only the marker rule matches."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps({"@timestamp": stamp, "event.id": event_id, "event.action": MARKER_ACTION}).encode()
+
+
+@dataclass(frozen=True)
+class StreamFigures:
+    """One job run's figures."""
+
+    label: str
+    parallelism: int
+    mode: str
+    events: int
+    alerts: int
+    startup_seconds: float
+    seconds: float
+    engine_rate: float
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+
+    @property
+    def rate(self) -> float:
+        """Events per second through the job."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        """One human-readable line."""
+        text = (
+            f"{self.label:<10} p={self.parallelism} {self.mode:<7} {self.events:>7} events  "
+            f"{self.rate:>9,.0f} ev/s job  {self.engine_rate:>9,.0f} ev/s in-process  "
+            f"ratio {self.rate / self.engine_rate if self.engine_rate else 0:.2f}  "
+            f"alerts {self.alerts}  start-up {self.startup_seconds:.1f} s"
+        )
+        if self.p50_ms is not None:
+            text += f"  latency p50 {self.p50_ms:.0f} ms p95 {self.p95_ms:.0f} ms"
+        return text
+
+
+def with_envelope(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies with a unique `event.id` and an increasing `@timestamp` (1 ms apart) where missing."""
+    out = []
+    for i, event in enumerate(events):
+        copy = dict(event)
+        copy["event.id"] = f"bench-{i}"
+        copy.setdefault("@timestamp", (_EPOCH + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        out.append(copy)
+    return out
+
+
+def engine_rate(texts: dict[str, str], pipeline: str, lines: Sequence[bytes]) -> tuple[float, int]:
+    """In-process rate (decode + match) and the number of alerts the job should raise."""
+    bundle = compile_bundle(texts, resolve_pipeline(pipeline))
+    engine: Engine = bundle.engine
+    start = time.perf_counter()
+    alerts = 0
+    for line in lines:
+        for rule in engine.match(json.loads(line)):
+            alerts += bundle.alerting(rule)
+    elapsed = time.perf_counter() - start
+    return len(lines) / elapsed if elapsed else 0.0, alerts
+
+
+def _wait(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the job did not produce the expected alerts in time")
+        time.sleep(0.05)
+
+
+def run_job(
+    label: str,
+    texts: dict[str, str],
+    lines: Sequence[bytes],
+    expected_alerts: int,
+    *,
+    parallelism: int,
+    mode: ExecutionMode,
+    pipeline: str = "default",
+    steady_rate: int = 0,
+    steady_seconds: float = 10.0,
+    in_process_rate: float = 0.0,
+    timeout: float = 600.0,
+) -> StreamFigures:
+    """Start a job, apply the rules, push `lines` through; optionally measure latency afterwards."""
+    from detection.stream.job import start
+
+    with tempfile.TemporaryDirectory(prefix="datasoc-bench-stream-") as tmp:
+        root = Path(tmp)
+        spool = Spool.open(root / "spool")
+        config = StreamConfig.under(
+            root / "job",
+            parallelism=parallelism,
+            execution_mode=mode,
+            pipeline=pipeline,
+            health_interval_ms=60_000,
+        )
+        config = replace(config, checkpoint_interval_ms=200)
+        config.make_dirs()
+        exporter = EventExporter(spool, Path(config.input_dir))
+        committer = AlertCommitter(spool, Path(config.alerts_dir))
+        # A probe event the rules do not match; its presence in the health output is not needed:
+        # start-up ends when the rule change has been applied (health record) and a checkpoint passed.
+        RuleChangeWriter(Path(config.rules_dir)).write(put={**texts, MARKER_KEY: MARKER_RULE})
+        began = time.perf_counter()
+        client = start(config)
+        try:
+            health = Path(config.health_dir)
+            _wait(lambda: any(p.name.startswith("health") for p in health.iterdir()), timeout)
+            startup = time.perf_counter() - began
+            # Files are read in no guaranteed order: each file of 10,000 events ends with its own
+            # marker, and the run is over when every marker's alert is committed.
+            batch = 10_000
+            stamped: list[bytes] = []
+            markers: set[str] = set()
+            for first in range(0, len(lines), batch):
+                marker = f"bench-end-{first}"
+                stamped += [*lines[first : first + batch], marker_event(marker, _EPOCH + timedelta(days=30))]
+                markers.add(alert_id(MARKER_ID, [marker]))
+            spool.append(EVENTS, stamped, now=datetime.now(UTC))
+            t0 = time.perf_counter()
+            exporter.export_all(batch + 1)
+
+            def done() -> bool:
+                committer.commit_pending(now=datetime.now(UTC))
+                return markers <= committer.known
+
+            _wait(done, timeout)
+            seconds = time.perf_counter() - t0
+            p50 = p95 = None
+            if steady_rate:
+                p50, p95 = _latency(spool, exporter, committer, steady_rate, steady_seconds)
+        finally:
+            client.cancel().result()
+            spool.close()
+    return StreamFigures(
+        label, parallelism, mode, len(lines), expected_alerts, startup, seconds, in_process_rate, p50, p95
+    )
+
+
+def _latency(
+    spool: Spool,
+    exporter: EventExporter,
+    committer: AlertCommitter,
+    rate: int,
+    seconds: float,
+) -> tuple[float, float]:
+    """Append `rate` marker events/s in 50 ms slices and time each from its append to its alert."""
+    acked: dict[str, float] = {}
+    committed: dict[str, float] = {}
+    seen = spool.range(ALERTS).end
+    per_slice = max(1, rate // 20)
+    n = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(committed) < len(acked):
+        if time.perf_counter() < end:
+            batch = [
+                marker_event(f"lat-{n + i}", datetime.now(UTC) + timedelta(days=31)) for i in range(per_slice)
+            ]
+            spool.append(EVENTS, batch, now=datetime.now(UTC))
+            now = time.perf_counter()
+            for payload in batch:
+                acked[json.loads(payload)["event.id"]] = now
+            n += per_slice
+            exporter.export(10_000)
+        committer.commit_pending(now=datetime.now(UTC))
+        arrived = time.perf_counter()
+        for record in spool.read(ALERTS, seen, 100_000):
+            for event_id in json.loads(record.payload)["event_ids"]:
+                committed.setdefault(event_id, arrived)
+            seen = record.offset + 1
+        if time.perf_counter() > end + 60:
+            break
+        time.sleep(0.05)
+    latencies = sorted((committed[k] - acked[k]) * 1000 for k in acked if k in committed)
+    if not latencies:
+        return float("nan"), float("nan")
+    quantiles = statistics.quantiles(latencies, n=100)
+    return statistics.median(latencies), quantiles[94]

@@ -1,0 +1,96 @@
+"""What one run of the stream job needs: directories, parallelism, time bounds, execution mode."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from detection.errors import DetectionError
+
+ExecutionMode = Literal["thread", "process"]
+
+
+class StreamConfigError(DetectionError, ValueError):
+    """A stream job setting is invalid; the message names the setting and what is allowed."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Settings of the detection job (one definition for the MiniCluster and a cluster).
+
+    Directories: `input_dir` (event files exported from the spool), `rules_dir` (rule-change files),
+    `alerts_dir` and `health_dir` (exactly-once file sinks), `checkpoint_dir`.
+    Time: `out_of_orderness_ms` bounds the watermark delay and is also the correlation's allowed
+    lateness; `idleness_ms` (0: off) marks a parse subtask without input idle; see `job.watermark_strategy`.
+    `restore_from` is a retained checkpoint (`.../chk-N`) to resume from; `jobmanager` a cluster address
+    (`host:port`) or None for the embedded MiniCluster.
+    """
+
+    input_dir: str
+    rules_dir: str
+    alerts_dir: str
+    health_dir: str
+    checkpoint_dir: str
+    parallelism: int = 1
+    checkpoint_interval_ms: int = 500
+    out_of_orderness_ms: int = 5_000
+    idleness_ms: int = 0
+    monitor_interval_ms: int = 200
+    execution_mode: ExecutionMode = "thread"
+    pipeline: str = "default"
+    key_buckets: int = 128
+    health_interval_ms: int = 2_000
+    restore_from: str | None = None
+    jobmanager: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("parallelism", "checkpoint_interval_ms", "monitor_interval_ms", "key_buckets"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise StreamConfigError(f"stream.{name}={value!r} is invalid: must be a positive integer")
+        for name in ("out_of_orderness_ms", "idleness_ms", "health_interval_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise StreamConfigError(f"stream.{name}={value!r} is invalid: must be an integer >= 0")
+        if self.execution_mode not in ("thread", "process"):
+            raise StreamConfigError(
+                f"stream.execution_mode={self.execution_mode!r} is invalid: allowed thread, process"
+            )
+
+    @classmethod
+    def under(cls, root: Path, **overrides: Any) -> StreamConfig:
+        """Directories laid out under one root (the platform's `data_dir/stream`)."""
+        dirs = {
+            "input_dir": str(root / "input"),
+            "rules_dir": str(root / "rules"),
+            "alerts_dir": str(root / "alerts"),
+            "health_dir": str(root / "health"),
+            "checkpoint_dir": str(root / "checkpoints"),
+        }
+        return cls(**{**dirs, **overrides})
+
+    def make_dirs(self) -> None:
+        """Create every directory (owner-only: events carry personal data)."""
+        for name in ("input_dir", "rules_dir", "alerts_dir", "health_dir", "checkpoint_dir"):
+            Path(getattr(self, name)).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def to_json(self) -> str:
+        """JSON form, passed to a job process or a cluster submission."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> StreamConfig:
+        """Inverse of `to_json`; unknown keys are refused."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise StreamConfigError("stream config must be a JSON object")
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise StreamConfigError(f"stream config: unknown keys {unknown}; allowed: {sorted(allowed)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise StreamConfigError(f"stream config: {exc}") from None

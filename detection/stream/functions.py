@@ -1,0 +1,400 @@
+"""The job's Python operators: parse, single-event rules (broadcast rules), keyed correlation.
+
+Each operator is a thin adapter: the decisions are made by the pure engines (`detection.engine`,
+`detection.correlation`) and the pure helpers of `detection.stream.rules` and `.alerts`.
+Input lines travel as strings and are parsed once, in RuleMatch; operator outputs are tagged tuples
+`(kind, payload)` split by `Route`; what leaves the job is JSON lines. Nothing is dropped silently:
+bad input lines, rule errors, rejected rule changes and
+late events each produce a health record (side output) and a Flink metric.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pyflink.common import Types
+from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.datastream import OutputTag, RuntimeContext
+from pyflink.datastream.functions import (
+    KeyedBroadcastProcessFunction,
+    KeyedProcessFunction,
+    ProcessFunction,
+)
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
+
+from detection.correlation import CorrelationEngine, CorrelationSpec
+from detection.pipelines import resolve_pipeline
+from detection.stream.alerts import alert_line, correlation_alert, event_time, single_alert
+from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
+from detection.view import build_view
+
+#: Broadcast state: rule key -> YAML text, plus `VERSION_KEY` -> last applied change version.
+RULES_STATE = MapStateDescriptor("datasoc-rules", Types.STRING(), Types.STRING())
+VERSION_KEY = "\x00version"
+PENDING_PREFIX = "\x00pending:"
+HEALTH = OutputTag("health", Types.STRING())
+CORRELATE = OutputTag("correlate", Types.PICKLED_BYTE_ARRAY())
+BAD_TIME = -(2**63)  # Flink's Long.MIN_VALUE: "no timestamp"
+_BUFFER_RETRY_MS = 100
+END_OF_TIME = 2**63 - 2  # Long.MAX_VALUE - 1: the monotonous watermark (ts - 1) stays below Long.MAX
+
+
+def subtask_index(runtime_context: RuntimeContext) -> int:
+    """This subtask's index; works around PyFlink 2.3 thread mode calling the Flink 1.x Java method.
+
+    In thread mode `get_index_of_this_subtask()` calls `RuntimeContext.getIndexOfThisSubtask()`, which
+    Flink 2.x moved to `getTaskInfo()`: it raises AttributeError (the task fails at open).
+    """
+    try:
+        return int(runtime_context.get_index_of_this_subtask())
+    except AttributeError:
+        java = runtime_context._runtime_context  # the embedded context's Java object
+        return int(java.getTaskInfo().getIndexOfThisSubtask())
+
+
+def _health(kind: str, **fields: Any) -> str:
+    return json.dumps({"kind": kind, **fields}, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def parse_line(line: str) -> tuple[int, int, dict[str, Any]]:
+    """Input line `{"o": offset, "t": event time ms, "e": event}` -> `(offset, ms, event)`.
+
+    `t` is optional (computed from `@timestamp`); raises ValueError, KeyError or TypeError when bad.
+    """
+    record = json.loads(line)
+    offset, event = record["o"], record["e"]
+    if not isinstance(offset, int) or not isinstance(event, dict):
+        raise ValueError("record must be {'o': int, 't': int, 'e': object}")
+    millis = record.get("t")
+    if not isinstance(millis, int) or millis == BAD_TIME:
+        millis = int(event_time(event).timestamp() * 1000)
+    return offset, millis, event
+
+
+def line_offset(line: str) -> int:
+    """The offset at the head of an input line, without parsing the event (0 when unreadable)."""
+    try:
+        return int(line[line.index(":") + 1 : line.index(",")])
+    except ValueError:
+        return 0
+
+
+class EventTimeAssigner(TimestampAssigner):  # type: ignore[misc]
+    """Event time from the `"t"` the exporter put at the head of each line (no JSON parse here).
+
+    Assigned after the source (pitfall 2 of the PyFlink notes: an assigner given to `from_source` is
+    ignored). A line without it gets Long.MIN_VALUE, which never moves the watermark.
+    """
+
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        head = value.find(',"t":', 0, 64)
+        if head < 0:
+            return BAD_TIME
+        end = value.find(",", head + 5)
+        try:
+            return int(value[head + 5 : end])
+        except ValueError:
+            return BAD_TIME
+
+
+class Route(ProcessFunction):  # type: ignore[misc]
+    """Split an operator's tagged output `(kind, payload)`: alerts to the main output, the rest to side
+    outputs. RuleMatch and Correlate emit tagged tuples instead of side outputs themselves because
+    PyFlink 2.3 (thread mode) sends side-output tuples yielded from `on_timer` to the main output
+    (ClassCastException Object[] -> String, measured): buffered events are released in a timer."""
+
+    def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        kind, payload = value
+        if kind == "alert":
+            yield payload
+        elif kind == "correlate":
+            yield CORRELATE, payload
+        else:
+            yield HEALTH, payload
+
+
+class EndOfTime(TimestampAssigner):  # type: ignore[misc]
+    """Rule changes have no event time: stamp them at the end of time (see `job.build`)."""
+
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        return END_OF_TIME
+
+
+class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
+    """Single-event Sigma rules over events keyed by offset bucket; rules arrive on the broadcast side.
+
+    Events that arrive before any rule set are buffered in keyed list state and released by a
+    processing-time timer once rules are there (pitfall 5: no order between the two inputs). The
+    bundle is compiled once per change (and once after a restore, from broadcast state).
+    """
+
+    def __init__(self, pipeline: str, health_interval_ms: int) -> None:
+        self._pipeline_name = pipeline
+        self._health_interval = health_interval_ms / 1000.0
+        self._bundle: RuleBundle | None = None
+        self._version = 0
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._pipeline = resolve_pipeline(self._pipeline_name)
+        self._pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.STRING()))
+        self._subtask = subtask_index(runtime_context)
+        metrics = runtime_context.get_metrics_group().add_group("datasoc")
+        self._m_events = metrics.counter("events")
+        self._m_alerts = metrics.counter("alerts")
+        self._m_errors = metrics.counter("rule_errors")
+        self._m_accepted = metrics.counter("rule_changes_accepted")
+        self._m_rejected = metrics.counter("rule_changes_rejected")
+        metrics.gauge("rules_version", lambda: self._version)
+        metrics.gauge("rules_active", lambda: self._bundle.rule_count if self._bundle else 0)
+        # Per rule: [matches, evaluation ns, errors] since the operator opened.
+        self._stats: dict[str, list[int]] = {}
+        self._next_health = time.monotonic() + self._health_interval
+        # Thread mode calls into the JVM for every metric update: count here, publish every 1024 events.
+        self._events_unpublished = 0
+
+    def process_broadcast_element(
+        self, value: str, ctx: KeyedBroadcastProcessFunction.Context
+    ) -> Iterator[Any]:
+        state = ctx.get_broadcast_state(RULES_STATE)
+        try:
+            change = RuleChange.from_json(value)
+        except RuleChangeError as exc:
+            self._m_rejected.inc()
+            if self._subtask == 0:
+                yield "health", _health("rule_change_invalid", reason=str(exc))
+            return
+        applied = int(state.get(VERSION_KEY)) if state.contains(VERSION_KEY) else 0
+        if change.version <= applied:
+            return  # already applied (a file re-read after restore)
+        if change.version > applied + 1:
+            # Change files found in one directory scan are read in no fixed order: hold a change
+            # until the ones before it have been applied, so versions always apply in order.
+            state.put(PENDING_PREFIX + str(change.version), value)
+            return
+        while True:
+            yield from self._apply(state, change)
+            following = PENDING_PREFIX + str(change.version + 1)
+            if not state.contains(following):
+                break
+            change = RuleChange.from_json(state.get(following))
+            state.remove(following)
+
+    def _apply(self, state: Any, change: RuleChange) -> Iterator[Any]:
+        current = {k: v for k, v in state.items() if not k.startswith("\x00")}
+        bundle, outcome = apply_change(current, change, self._pipeline)
+        for key in outcome.disabled:
+            state.remove(key)
+        for key in outcome.accepted:
+            state.put(key, change.put[key])
+        state.put(VERSION_KEY, str(change.version))
+        self._bundle, self._version = bundle, change.version
+        self._m_accepted.inc(len(outcome.accepted) + len(outcome.disabled))
+        self._m_rejected.inc(len(outcome.rejected))
+        if self._subtask == 0:
+            yield "health", json.dumps({**outcome.to_dict(), "active": bundle.rule_count}, sort_keys=True)
+
+    def _ready(self, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> bool:
+        if self._bundle is not None:
+            return True
+        state = ctx.get_broadcast_state(RULES_STATE)
+        if not state.contains(VERSION_KEY):
+            return False
+        # After a restore: the broadcast state is back, the compiled bundle is not.
+        texts = {k: v for k, v in state.items() if not k.startswith("\x00")}
+        self._bundle = compile_bundle(texts, self._pipeline)
+        self._version = int(state.get(VERSION_KEY))
+        return True
+
+    def process_element(
+        self, value: Any, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext
+    ) -> Iterator[Any]:
+        if not self._ready(ctx):
+            self._pending.add(value)
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + _BUFFER_RETRY_MS)
+            return
+        yield from self._evaluate(value)
+
+    def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext) -> Iterator[Any]:
+        if not self._ready(ctx):
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + _BUFFER_RETRY_MS)
+            return
+        pending = list(self._pending.get() or ())
+        self._pending.clear()
+        for value in pending:
+            yield from self._evaluate(value)
+
+    def _evaluate(self, line: str) -> Iterator[Any]:
+        try:
+            offset, millis, event = parse_line(line)
+        except (ValueError, KeyError, TypeError) as exc:
+            yield "health", _health("bad_event", reason=str(exc), line=line[:512])
+            return
+        bundle = self._bundle
+        assert bundle is not None
+        self._events_unpublished += 1
+        if self._events_unpublished >= 1024:
+            self._m_events.inc(self._events_unpublished)
+            self._events_unpublished = 0
+        raw, low = build_view(event)
+        engine = bundle.engine
+        for i in engine.index.candidates(low):
+            rule = engine.rules[i]
+            ref = rule.id or rule.name or rule.title
+            stats = self._stats.setdefault(ref, [0, 0, 0])
+            start = time.perf_counter_ns()
+            try:
+                matched = rule.matches_view(raw, low)
+            except Exception as exc:  # a rule's bug must not stop the others; it is counted and reported
+                stats[2] += 1
+                self._m_errors.inc()
+                yield "health", _health("rule_error", rule=ref, offset=offset, error=repr(exc)[:300])
+                continue
+            finally:
+                stats[1] += time.perf_counter_ns() - start
+            if not matched:
+                continue
+            stats[0] += 1
+            if bundle.alerting(rule):
+                try:
+                    line = alert_line(single_alert(rule, event))
+                except (ValueError, TypeError) as exc:  # one bad event must not stop the job
+                    stats[2] += 1
+                    yield "health", _health("alert_error", rule=ref, offset=offset, error=str(exc)[:300])
+                else:
+                    self._m_alerts.inc()
+                    yield "alert", line
+            fed: set[str] = set()
+            for target in (r for r in (rule.id, rule.name) if r):
+                for spec in bundle.targets.get(target, ()):
+                    if spec.key not in fed:  # a rule referenced by id and by name feeds a spec once
+                        fed.add(spec.key)
+                        yield "correlate", _correlation_input(bundle, spec, offset, millis, event, target)
+        now = time.monotonic()
+        if now >= self._next_health:
+            self._next_health = now + self._health_interval
+            yield (
+                "health",
+                _health("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
+            )
+
+
+def _field(event: Mapping[str, Any], name: str) -> Any:
+    return event.get(name)
+
+
+def _correlation_input(
+    bundle: RuleBundle, spec: CorrelationSpec, offset: int, millis: int, event: dict[str, Any], ref: str
+) -> tuple[str, bytes, dict[str, Any]]:
+    positions = [slot.position for slot in spec.slots if ref in slot.references]
+    group = [_field(event, f) for f in spec.group_fields[positions[0]]]
+    key = json.dumps([spec.key, group], sort_keys=True, default=str)
+    payload = {
+        "offset": offset,
+        "ms": millis,
+        "ref": ref,
+        "event": event,
+        "digest": bundle.spec_digests[spec.key],
+    }
+    return key, bundle.spec_blobs[spec.key], payload
+
+
+class Correlate(KeyedProcessFunction):  # type: ignore[misc]
+    """One correlation rule and group per key: the pure `CorrelationEngine` in keyed state.
+
+    Windows close on event-time timers (watermark), and also as events of the same group arrive
+    (pitfall 3: within a burst the watermark does not move). Late policy: an event older than its
+    group's horizon (newest event of the group minus the allowed lateness, or the watermark of the
+    last timer) is left out of correlation, counted and reported; its single-event alerts still fire.
+    """
+
+    def __init__(self, allowed_lateness_ms: int) -> None:
+        self._lateness = timedelta(milliseconds=allowed_lateness_ms)
+        self._specs: dict[str, CorrelationSpec] = {}
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._state = runtime_context.get_state(
+            ValueStateDescriptor("correlation", Types.PICKLED_BYTE_ARRAY())
+        )
+        metrics = runtime_context.get_metrics_group().add_group("datasoc")
+        self._m_alerts = metrics.counter("correlation_alerts")
+        self._m_late = metrics.counter("late_events")
+
+    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        _key, blob, payload = value
+        digest = payload["digest"]
+        spec = self._specs.get(digest)
+        if spec is None:
+            spec = pickle.loads(blob)  # noqa: S301 - produced by this job's own rule operator
+            self._specs[digest] = spec
+        current = self._state.value()
+        if current is None or current["digest"] != digest:
+            # New group, or the rule changed: a changed rule starts with fresh windows.
+            current = {
+                "digest": digest,
+                "engine": CorrelationEngine([spec], allowed_lateness=self._lateness),
+                "events": {},
+            }
+        engine: CorrelationEngine = current["engine"]
+        events: dict[int, dict[str, Any]] = current["events"]
+        late_before = engine.stats().late_events
+        when = datetime.fromtimestamp(payload["ms"] / 1000, tz=UTC)
+        matches = engine.process(payload["offset"], payload["event"], when, [payload["ref"]])
+        if engine.stats().late_events > late_before:
+            self._m_late.inc()
+            yield (
+                "health",
+                _health("late_event", rule=spec.key, offset=payload["offset"], time=when.isoformat()),
+            )
+        else:
+            events[payload["offset"]] = payload["event"]
+        yield from self._emit(matches, events)
+        self._prune(engine, events, spec)
+        self._state.update(current)
+        deadline = payload["ms"] + int((spec.timespan + self._lateness).total_seconds() * 1000) + 1
+        ctx.timer_service().register_event_time_timer(deadline)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        current = self._state.value()
+        if current is None:
+            return
+        engine: CorrelationEngine = current["engine"]
+        events: dict[int, dict[str, Any]] = current["events"]
+        watermark = ctx.timer_service().current_watermark()
+        if watermark == BAD_TIME:
+            return
+        yield from self._emit(engine.advance(datetime.fromtimestamp(watermark / 1000, tz=UTC)), events)
+        spec = engine.specs[0]
+        self._prune(engine, events, spec)
+        if engine.stats().buffered == 0:
+            self._state.clear()
+            return
+        self._state.update(current)
+        step = int(spec.timespan.total_seconds() * 1000) or 1
+        ctx.timer_service().register_event_time_timer(watermark + step)
+
+    def _emit(self, matches: list[Any], events: Mapping[int, Mapping[str, Any]]) -> Iterator[Any]:
+        for match in matches:
+            try:
+                line = alert_line(correlation_alert(match, events))
+            except (ValueError, TypeError) as exc:  # reported, never a restart loop
+                yield "health", _health("alert_error", rule=match.rule_ref, error=str(exc)[:300])
+                continue
+            self._m_alerts.inc()
+            yield "alert", line
+
+    @staticmethod
+    def _prune(engine: CorrelationEngine, events: dict[int, dict[str, Any]], spec: CorrelationSpec) -> None:
+        """Drop event copies no open window can still use (bounded state)."""
+        horizon = engine.horizon()
+        if horizon is None:
+            return
+        cutoff = horizon - spec.timespan
+        for offset in [o for o, e in events.items() if event_time(e) < cutoff]:
+            del events[offset]

@@ -1,0 +1,200 @@
+"""The detection job: one definition for the embedded MiniCluster and a Flink cluster.
+
+    events files -> FileSource(monitor) -> watermarks (time from the line head) -> keyBy(offset bucket)
+      -> connect(broadcast rule changes) -> RuleMatch -> alerts FileSink (committed on checkpoint)
+                                                    -> side output: keyBy(rule, group) -> Correlate -> alerts
+                                                    -> side output: health FileSink
+
+Embedded: `start(config)` builds the job in this process (PyFlink starts the MiniCluster in its
+gateway JVM) and returns the `JobClient`. Cluster: `python -m detection.stream.job CONFIG_JSON` is
+what `flink run -py` executes on the client; the same `build` defines the job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyflink.common import Configuration, Duration, Encoder, Types, WatermarkStrategy
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream.connectors.file_system import (
+    BucketAssigner,
+    FileSink,
+    FileSource,
+    OutputFileConfig,
+    RollingPolicy,
+    StreamFormat,
+)
+
+from detection.stream.config import StreamConfig
+from detection.stream.functions import (
+    CORRELATE,
+    HEALTH,
+    RULES_STATE,
+    Correlate,
+    EndOfTime,
+    EventTimeAssigner,
+    Route,
+    RuleMatch,
+    line_offset,
+)
+
+JOB_NAME = "datasoc-detection"
+ALERT_PREFIX = "alerts"
+HEALTH_PREFIX = "health"
+
+
+def flink_configuration(config: StreamConfig) -> Configuration:
+    """Checkpointing, restart and Python settings of the job (Flink 2.x configuration keys)."""
+    conf = Configuration()
+    conf.set_string("execution.checkpointing.interval", f"{config.checkpoint_interval_ms} ms")
+    conf.set_string("execution.checkpointing.mode", "EXACTLY_ONCE")
+    conf.set_string("execution.checkpointing.dir", Path(config.checkpoint_dir).resolve().as_uri())
+    # Retained on cancel and on a killed process, so a new run can resume from the last one.
+    conf.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.set_string("execution.checkpointing.num-retained", "3")
+    conf.set_string("state.backend.type", "hashmap")
+    conf.set_string("restart-strategy.type", "fixed-delay")
+    conf.set_string("restart-strategy.fixed-delay.attempts", "10")
+    conf.set_string("restart-strategy.fixed-delay.delay", "1 s")
+    conf.set_string("python.execution-mode", config.execution_mode)
+    # Python workers (and thread mode's libpython lookup) must use this interpreter, not `python` on PATH.
+    conf.set_string("python.executable", sys.executable)
+    conf.set_string("python.client.executable", sys.executable)
+    # Pitfall 6: thread mode's embedded interpreter starts from the base Python, without the venv's
+    # site-packages (pemja, pyflink, this project) unless they are named here.
+    conf.set_string("python.pythonpath", os.pathsep.join(_python_path()))
+    conf.set_string("parallelism.default", str(config.parallelism))
+    conf.set_string("pipeline.auto-watermark-interval", "100 ms")
+    if config.restore_from:
+        conf.set_string("execution.state-recovery.path", config.restore_from)
+    return conf
+
+
+def _python_path() -> list[str]:
+    """The venv's site-packages and the directory holding the project's packages."""
+    import detection
+
+    roots = [str(Path(p)) for p in sys.path if p.endswith("site-packages")]
+    return [*roots, str(Path(detection.__file__).resolve().parents[1])]
+
+
+def watermark_strategy(config: StreamConfig) -> WatermarkStrategy:
+    """Bounded out-of-orderness on event time, optionally with idleness.
+
+    Pitfall 1 of the PyFlink notes: `with_idleness` must come before `with_timestamp_assigner`, or
+    the Python assigner is dropped and every timestamp is Long.MIN_VALUE (no timer ever fires).
+    Idleness is off by default: an idle event input lets the rule side (stamped at the end of time)
+    set the connected operator's watermark, which fires every timer at once (measured).
+    """
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(config.out_of_orderness_ms))
+    if config.idleness_ms > 0:
+        strategy = strategy.with_idleness(Duration.of_millis(config.idleness_ms))
+    return strategy.with_timestamp_assigner(EventTimeAssigner())
+
+
+def _file_source(directory: str, interval_ms: int) -> FileSource:
+    return (
+        FileSource.for_record_stream_format(
+            StreamFormat.text_line_format(), Path(directory).resolve().as_uri()
+        )
+        .monitor_continuously(Duration.of_millis(interval_ms))
+        .build()
+    )
+
+
+def _file_sink(directory: str, prefix: str) -> FileSink:
+    # Part files become visible (renamed from hidden in-progress files) only when a checkpoint
+    # completes: the exactly-once hand-over to the platform's committer.
+    return (
+        FileSink.for_row_format(Path(directory).resolve().as_uri(), Encoder.simple_string_encoder())
+        .with_bucket_assigner(BucketAssigner.base_path_bucket_assigner())
+        .with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy())
+        .with_output_file_config(
+            OutputFileConfig.builder().with_part_prefix(prefix).with_part_suffix(".jsonl").build()
+        )
+        .build()
+    )
+
+
+def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
+    """Define the job on `env` (sources, operators, sinks)."""
+    no_marks = WatermarkStrategy.no_watermarks()
+    # One reader (cheap, in the JVM); the Python timestamp extraction runs at the job's parallelism and
+    # receives lines round-robin, so no parallel watermark input sits without data (that would need
+    # idleness). Lines travel as strings and are parsed once, in RuleMatch (measured: each pickled hop
+    # between Python operators cost more than the rules).
+    lines = env.from_source(
+        _file_source(config.input_dir, config.monitor_interval_ms), no_marks, "events"
+    ).set_parallelism(1)
+    # Pitfall 2: a timestamp assigner given to from_source is ignored; assign after the source.
+    timed = lines.assign_timestamps_and_watermarks(watermark_strategy(config))
+    buckets = config.key_buckets
+    keyed = timed.key_by(lambda line: line_offset(line) % buckets, key_type=Types.INT())
+    rule_lines = env.from_source(
+        _file_source(config.rules_dir, config.monitor_interval_ms), no_marks, "rules"
+    )
+    # The rule side carries no event time. A connected operator's watermark is the minimum of its
+    # inputs, so a rule side without watermarks holds every event-time timer downstream at
+    # Long.MIN_VALUE forever. Rule records are stamped "end of time" instead.
+    rule_lines = rule_lines.map(
+        lambda line: line, output_type=Types.STRING()
+    ).assign_timestamps_and_watermarks(
+        WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EndOfTime())
+    )
+    rules = rule_lines.set_parallelism(1).broadcast(RULES_STATE)
+    matched = (
+        keyed.connect(rules)
+        .process(
+            RuleMatch(config.pipeline, config.health_interval_ms), output_type=Types.PICKLED_BYTE_ARRAY()
+        )
+        .name("sigma")
+        .process(Route(), output_type=Types.STRING())
+        .name("route")
+    )
+    to_correlate = matched.get_side_output(CORRELATE)
+    correlated = (
+        to_correlate.key_by(lambda r: r[0], key_type=Types.STRING())
+        .process(Correlate(config.out_of_orderness_ms), output_type=Types.PICKLED_BYTE_ARRAY())
+        .name("correlate")
+        .process(Route(), output_type=Types.STRING())
+        .name("route-correlations")
+    )
+    matched.union(correlated).sink_to(_file_sink(config.alerts_dir, ALERT_PREFIX)).name("alerts")
+    matched.get_side_output(HEALTH).union(correlated.get_side_output(HEALTH)).sink_to(
+        _file_sink(config.health_dir, HEALTH_PREFIX)
+    ).name("health")
+
+
+def environment(config: StreamConfig) -> StreamExecutionEnvironment:
+    """An execution environment configured for `config` (MiniCluster when run in-process)."""
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(config))
+    env.set_parallelism(config.parallelism)
+    return env
+
+
+def start(config: StreamConfig) -> Any:
+    """Build and submit the job without waiting; returns PyFlink's `JobClient`."""
+    config.make_dirs()
+    env = environment(config)
+    build(env, config)
+    return env.execute_async(JOB_NAME)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point for `flink run -py` and for a job process: argv[1] is the config JSON."""
+    if len(argv) != 2:
+        print("usage: python -m detection.stream.job CONFIG_JSON", file=sys.stderr)
+        return 2
+    config = StreamConfig.from_json(argv[1])
+    config.make_dirs()
+    env = environment(config)
+    build(env, config)
+    env.execute(JOB_NAME)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
