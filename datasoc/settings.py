@@ -77,6 +77,14 @@ class LedgerSettings(_Section):
     key_passphrase: SecretStr = SecretStr(DEV_SECRET)
 
 
+class TailSettings(_Section):
+    """One followed log: files matching `patterns`, read with `parser`, reported as `source`."""
+
+    source: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    parser: str = Field(min_length=1)
+    patterns: tuple[str, ...] = Field(min_length=1)
+
+
 class CollectSettings(_Section):
     """Network inputs started by `datasoc run`; a port of "off" switches that input off."""
 
@@ -93,6 +101,8 @@ class CollectSettings(_Section):
     #: Ingest answers 429 (and TCP syslog stops reading) past this many unconsumed events.
     lag_limit: int = Field(default=1_000_000, ge=0)
     lag_consumers: tuple[str, ...] = ("indexer",)
+    #: Files followed by `datasoc run` (`[[collect.tail]]` tables); offsets survive restarts.
+    tail: tuple[TailSettings, ...] = ()
 
     @field_validator("http_port", "syslog_udp_port", "syslog_tcp_port", "syslog_tls_port", mode="before")
     @classmethod

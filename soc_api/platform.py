@@ -198,3 +198,21 @@ def collect_config(settings: Settings) -> tuple[Any, Any]:
         backpressure=BackPressureConfig(consumers=tuple(x for x in c.lag_consumers if x), limit=c.lag_limit),
     )
     return config, ssl_context
+
+
+def file_tails(settings: Settings, sink: Any) -> list[Any]:
+    """The `[[collect.tail]]` followers, each with its offsets under `data_dir/tail/<source>.json`."""
+    from collectors.inputs.filetail import FileTail
+    from collectors.parsers import PARSERS
+
+    tails = []
+    for tail in settings.collect.tail:
+        if tail.parser not in PARSERS:
+            raise ConfigError(
+                f"collect.tail[{tail.source}].parser = {tail.parser!r}: known: {sorted(PARSERS)}"
+            )
+        parser = PARSERS[tail.parser](collector=f"tail:{tail.source}")
+        state = settings.data_dir / "tail" / f"{tail.source}.json"
+        state.parent.mkdir(parents=True, exist_ok=True)
+        tails.append(FileTail(list(tail.patterns), parser, sink, state, source=tail.source))
+    return tails

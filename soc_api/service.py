@@ -8,17 +8,19 @@ certificate) into ledger entries, so a denial is logged *and* ledgered.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from audit.entry import EntryDraft
+from collectors.sink import TransportSink
 from datasoc.errors import DatasocError
 from datasoc.logging import get_logger
 from soc_api.detector import DetectReport
 from soc_api.indexer import IndexReport, index_pending
-from soc_api.platform import Platform
+from soc_api.platform import Platform, file_tails
 from soc_api.trail import TrailReport, trace_pending
 
 log = get_logger("service")
@@ -39,15 +41,23 @@ class PassReport:
 class Background:
     """Serialises passes over one platform; safe to call from the loop thread and from handlers."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, *, new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.platform = platform
         self._lock = threading.Lock()
         self._last_retention: datetime | None = None
+        self._new_id = new_id
+        self._tails = file_tails(platform.settings, TransportSink(platform.spool))
 
     def run_pass(self, now: datetime) -> PassReport:
         """Index, trace accesses into the ledger, detect, checkpoint if due, retention hourly."""
         with self._lock:
             platform = self.platform
+            for tail in self._tails:
+                tailed = tail.poll(now=now, new_id=self._new_id)
+                if tailed.truncations or tailed.rotations or tailed.lost:
+                    log.warning(
+                        "tail_restarted", source=tail.source, rotations=tailed.rotations, lost=tailed.lost
+                    )
             index = index_pending(platform.spool, platform.store, now=now)
             trail = trace_pending(platform.spool, platform.ledger, platform.keys.sealing_key, now=now)
             detect = platform.detector.run_pass(platform.spool, now=now)

@@ -66,3 +66,32 @@ def test_inputs_enabled_by_ports() -> None:
     off = load_settings(None, {"DATASOC_COLLECT__HTTP_PORT": "off"}).collect
     assert off.http_port is None
     assert not inputs_enabled(off)
+
+
+def test_configured_file_tails_feed_the_platform_and_resume(tmp_path: Path) -> None:
+    from soc_api.demo import generate
+
+    lines = generate(seed=3, start=datetime(2026, 3, 2, tzinfo=UTC), days=1).lines("apigw_access.jsonl")
+    log = tmp_path / "gw" / "access.log"
+    log.parent.mkdir()
+    log.write_text("\n".join(lines[:10]) + "\n", encoding="utf-8")
+    config = tmp_path / "datasoc.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "var"}"\n[collect]\nhttp_port = "off"\n'
+        f'[[collect.tail]]\nsource = "gateway"\nparser = "apigw_json"\npatterns = ["{log.parent}/*.log"]\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config, {})
+    platform = Platform.open(settings, now=NOW)
+    try:
+        assert Background(platform).run_pass(NOW).index.stored == 10
+    finally:
+        platform.close()
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines[10:15]) + "\n")
+    platform = Platform.open(settings, now=NOW)  # a restart: the tail resumes at its offset
+    try:
+        report = Background(platform).run_pass(NOW + timedelta(seconds=1))
+        assert (report.index.read, report.index.stored) == (5, 5)
+    finally:
+        platform.close()
