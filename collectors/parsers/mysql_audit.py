@@ -106,17 +106,10 @@ class MySqlAuditJsonParser(Parser):
         }
         keys: list[str] = []
         if action == "privilege.grant":
-            grant = sql.parse_grant(statement)
-            if grant is not None:
-                fields.update(
-                    {
-                        "db.grant.privileges": grant.privileges,
-                        "db.grant.object": grant.object,
-                        "db.grant.grantees": list(grant.grantees),
-                        "user.target.name": grant.grantees[0] if grant.grantees else None,
-                    }
-                )
-                keys.append(grant.object)
+            granted, grant_object = sql.grant_fields(statement)
+            fields.update(granted)
+            if grant_object is not None:
+                keys.append(grant_object)
         for table in sql.tables(statement):
             if "." not in table and database:
                 keys.append(f"{database}.{table}")

@@ -143,17 +143,10 @@ class PgAuditCsvParser(Parser):
         }
         keys: list[str] = []
         if action == "privilege.grant":
-            grant = sql.parse_grant(statement)
-            if grant is not None:
-                out.update(
-                    {
-                        "db.grant.privileges": grant.privileges,
-                        "db.grant.object": grant.object,
-                        "db.grant.grantees": list(grant.grantees),
-                        "user.target.name": grant.grantees[0] if grant.grantees else None,
-                    }
-                )
-                keys.append(grant.object)
+            granted, grant_object = sql.grant_fields(statement)
+            out.update(granted)
+            if grant_object is not None:
+                keys.append(grant_object)
         names = [object_name] if object_name else []
         for table in names + sql.tables(statement):
             bare = table.rsplit(".", 1)[-1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 _COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
 _WORD = re.compile(r"[A-Za-z_]+")
@@ -135,3 +135,20 @@ def parse_grant(sql: str) -> Grant | None:
             grantees.append(grantee)
     obj = re.sub(r"^\s*TABLE\s+", "", found.group("object") or "", flags=re.I).strip()
     return Grant(" ".join(found.group("privs").split()), re.sub(r"[`\"]", "", obj), tuple(grantees))
+
+
+def grant_fields(statement: str) -> tuple[dict[str, Any], str | None]:
+    """Normalized fields of a GRANT statement (`db.grant.*`, `user.target.name`) and its object.
+
+    `({}, None)` when the statement is not a GRANT this module can read.
+    """
+    grant = parse_grant(statement)
+    if grant is None:
+        return {}, None
+    fields: dict[str, Any] = {
+        "db.grant.privileges": grant.privileges,
+        "db.grant.object": grant.object,
+        "db.grant.grantees": list(grant.grantees),
+        "user.target.name": grant.grantees[0] if grant.grantees else None,
+    }
+    return fields, grant.object
