@@ -6,23 +6,14 @@ import json
 import shutil
 import tempfile
 import threading
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from datasoc.errors import DatasocError
-
-
-def _now() -> datetime:
-    # The CLI is the edge where the clock is read; everything below takes `now` or a clock.
-    return datetime.now(UTC)
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
+from soc_api.commands.edge import new_id as _new_id
+from soc_api.commands.edge import now as _now
 
 
 def _load_tokens(path: Path | None) -> Any:

@@ -273,10 +273,10 @@ def bench_detect(
 def _demo_events() -> Path:
     """The demo's parsed events (seed 7, 2 days, scale 10) as JSON lines in a scratch file."""
     import tempfile
-    import uuid
     from datetime import UTC, datetime
 
     from datasoc.event import Event
+    from soc_api.commands.edge import new_id
     from soc_api.demo import generate, write_demo
     from soc_api.demo.replay import replay
 
@@ -285,7 +285,7 @@ def _demo_events() -> Path:
     now = datetime(2026, 3, 5, tzinfo=UTC)
     out = scratch / "events.jsonl"
     with out.open("w", encoding="utf-8") as handle:
-        for item in replay(scratch, now=now, new_id=lambda: uuid.uuid4().hex):
+        for item in replay(scratch, now=now, new_id=new_id):
             if isinstance(item.result, Event):
                 handle.write(json.dumps(item.result.to_dict(), ensure_ascii=False) + "\n")
     return out

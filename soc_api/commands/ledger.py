@@ -10,17 +10,13 @@ import os
 import shutil
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from soc_api.commands.edge import now as _now
+
 PASSPHRASE_ENV = "DATASOC_LEDGER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
-
-
-def _now() -> datetime:
-    # The edge of the program: the one place the CLI reads the clock.
-    return datetime.now(UTC)
 
 
 @click.group()

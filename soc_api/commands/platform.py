@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Any
 import click
 
 from datasoc.errors import ConfigError, DatasocError
+from soc_api.commands.edge import new_id
+from soc_api.commands.edge import now as _now
 
 
 def _settings(config: Path | None, data_dir: Path | None) -> Any:
@@ -27,11 +28,6 @@ def _settings(config: Path | None, data_dir: Path | None) -> Any:
         settings = settings.model_copy(update={"data_dir": data_dir})
     configure_logging(level=settings.log.level, fmt=settings.log.format, mode=settings.mode)
     return settings
-
-
-def _now() -> datetime:
-    # The CLI is the edge where the clock is read; everything below takes `now`.
-    return datetime.now(UTC)
 
 
 @click.command()
@@ -79,7 +75,7 @@ def demo(
         raise click.ClickException(str(exc)) from None
     try:
         sink = TransportSink(platform.spool)
-        replayed = list(replay(demo_dir, now=now, new_id=lambda: uuid.uuid4().hex))
+        replayed = list(replay(demo_dir, now=now, new_id=new_id))
         for item in replayed:
             if isinstance(item.result, ParseError):
                 sink.add_rejected(
@@ -243,7 +239,7 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
                     inputs,
                     stop=asyncio.Event(),
                     clock=_now,
-                    new_id=lambda: uuid.uuid4().hex,
+                    new_id=new_id,
                     on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})),
                     on_security_event=security_event,
                     ssl_context=ssl_context,

@@ -15,15 +15,11 @@ from typing import Any
 import click
 
 from datasoc.errors import DatasocError
+from soc_api.commands.edge import now as _now
 
 _REPO = Path(__file__).resolve().parents[2]
 _SHARED = _REPO.parent / "shared" / "data"
 _TEST_PACK = _REPO / "tests" / "detection" / "stream" / "rules"
-
-
-def _now() -> datetime:
-    # The CLI is the edge where the clock is read.
-    return datetime.now(UTC)
 
 
 @click.command("stream")
