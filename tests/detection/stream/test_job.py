@@ -109,9 +109,15 @@ def test_time_driven_window_closes_on_the_watermark(stream: Platform) -> None:
     # timestamp assigner were dropped or ignored, the watermark would stay at Long.MIN_VALUE and this
     # alert would never come.
     (t_delete,) = stream.times(1, timedelta(seconds=1))
-    stream.feed([make_event("lone-delete", t_delete, "dataset.delete", user="erin")])
     (t_later,) = stream.times(1, timedelta(minutes=5))
-    stream.feed([make_event("filler-1", t_later, "dataset.query", user="filler")])  # moves the watermark
+    # One feed, one file, read in order: files found in the same directory scan are read in no fixed
+    # order (a known limitation of the file bridge, docs/architecture.md), which is not under test here.
+    stream.feed(
+        [
+            make_event("lone-delete", t_delete, "dataset.delete", user="erin"),
+            make_event("filler-1", t_later, "dataset.query", user="filler"),  # moves the watermark
+        ]
+    )
     stream.wait_for("the isolated-deletion alert", lambda: bool(stream.alerts_of(LONE_DELETE)))
     (alert,) = stream.alerts_of(LONE_DELETE)
     assert alert["event_ids"] == ["lone-delete"]

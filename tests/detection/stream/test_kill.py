@@ -94,10 +94,14 @@ def test_kill_and_restore_gives_every_alert_exactly_once(tmp_path: Path) -> None
         job.wait()
         committed_before = len(platform.alerts())
         assert 0 < committed_before < len(expected)  # the kill came mid-stream
+        # The backlog that piles up while the job is down goes out as one file, read in event-time
+        # order: several files found in one scan are read in no fixed order, a known limitation of
+        # the file bridge (docs/architecture.md) that would drop late events from correlations.
+        backlog: list[dict[str, object]] = []
         for events, wanted in batches[BATCHES // 2 :]:
-            platform.feed(events)
+            backlog += events
             expected |= wanted
-            time.sleep(0.3)
+        platform.feed(backlog)
         restored = StreamConfig.from_json(
             json.dumps(
                 {
