@@ -25,16 +25,18 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from datasoc.alert import Alert
 from datasoc.errors import EventValidationError
-from datasoc.transport import ALERTS, EVENTS, Transport
-from detection.stream.alerts import event_time
+from datasoc.transport import ALERTS, DEADLETTER, EVENTS, Transport
+from datasoc.transport.deadletter import dead_letter
+from detection.stream.batch import BATCH_EVENTS, MARKER_KEY, encode_batch, encode_heartbeat
 from detection.stream.rules import RuleChange
 
 _EVENT_FILE = re.compile(r"events-(\d{20})-(\d{20})\.jsonl")
+_HEARTBEAT_FILE = re.compile(r"heartbeat-(\d{20})-(\d{20})\.jsonl")
 _RULE_FILE = re.compile(r"rules-(\d{12})\.jsonl")
 
 
@@ -57,42 +59,71 @@ def _write_atomically(directory: Path, name: str, data: bytes) -> Path:
     return target
 
 
-def _line(offset: int, raw: bytes) -> str:
-    """`{"o": offset, "t": event time ms, "e": event}`; `o` and `t` first, so the job reads them from
-    the head of the line. A payload that is not an event with a valid `@timestamp` is passed on without
-    `t`: the job reports it (health `bad_event`), the exporter never drops a record."""
-    payload = raw.decode("utf-8", errors="replace")
-    try:
-        event = json.loads(payload)
-        millis = int(event_time(event).timestamp() * 1000)
-    except (ValueError, AttributeError, TypeError):
-        text = json.dumps(payload) if "\n" in payload or "\r" in payload else payload
-        return f'{{"o":{offset},"e":{text}}}\n'
-    if "\n" in payload or "\r" in payload:
-        payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    return f'{{"o":{offset},"t":{millis},"e":{payload}}}\n'
-
-
 class EventExporter:
-    """Copies the spool's `events` records to the job's input directory (see module docstring)."""
+    """Copies the spool's `events` records to the job's input directory (see module docstring).
 
-    def __init__(self, transport: Transport, directory: Path, *, topic: str = EVENTS) -> None:
+    A file `events-<prev>-<next>.jsonl` holds batch lines (`detection.stream.batch`) chained from spool
+    position `prev` to `next`; `heartbeat-<position>-<ms>.jsonl` moves event time while the input is
+    idle. The first line ever written to an empty directory is the chain's genesis.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        directory: Path,
+        *,
+        batches: Path | None = None,
+        topic: str = EVENTS,
+        batch_events: int = BATCH_EVENTS,
+    ) -> None:
         self._transport = transport
         self._dir = directory
+        self.batches = batches or directory.with_name(directory.name + "-batches")
+        self.batches.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._topic = topic
+        self._batch = batch_events
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        ends = [int(m.group(2)) + 1 for p in directory.iterdir() if (m := _EVENT_FILE.fullmatch(p.name))]
+        found = self.files()
+        self._genesis = not found
+        ends = [int(m.group(2)) for p in found if (m := _EVENT_FILE.fullmatch(p.name))]
         self.position = max(ends, default=transport.range(topic).start)
+
+    def files(self) -> list[Path]:
+        """Event and heartbeat files present, oldest position first."""
+        named = [
+            p
+            for p in self._dir.iterdir()
+            if _EVENT_FILE.fullmatch(p.name) or _HEARTBEAT_FILE.fullmatch(p.name)
+        ]
+        return sorted(named, key=lambda p: (int(p.name.split("-")[1]), p.name.startswith("events")))
 
     def export(self, max_records: int = 10_000) -> int:
         """Write one file with up to `max_records` new records; returns how many were exported."""
         records = self._transport.read(self._topic, self.position, max_records)
         if not records:
             return 0
-        lines = [_line(record.offset, record.payload) for record in records]
-        first, last = records[0].offset, records[-1].offset
-        _write_atomically(self._dir, f"events-{first:020d}-{last:020d}.jsonl", "".join(lines).encode("utf-8"))
-        self.position = last + 1
+        name = f"events-{self.position:020d}-{records[-1].offset + 1:020d}.jsonl"
+        blobs: list[bytes] = []
+        pointers: list[str] = []
+        prev, start, at = self.position, 0, 0
+        for i in range(1, len(records) + 1):
+            # A batch ends at its size limit, at the end, or where offsets jump (retention, a gap).
+            if (
+                i - start == self._batch
+                or i == len(records)
+                or records[i].offset != records[i - 1].offset + 1
+            ):
+                chunk = [(r.offset, r.payload) for r in records[start:i]]
+                data, pointer = encode_batch(
+                    chunk, prev=prev, file=name, at=at, genesis=self._genesis and not pointers
+                )
+                blobs.append(data)
+                pointers.append(pointer)
+                prev, start, at = chunk[-1][0] + 1, i, at + len(data)
+        # The batch file first: a pointer the job can read always names a complete file.
+        _write_atomically(self.batches, name, b"".join(blobs))
+        _write_atomically(self._dir, name, "".join(pointers).encode("utf-8"))
+        self.position, self._genesis = prev, False
         return len(records)
 
     def export_all(self, batch: int = 10_000) -> int:
@@ -101,6 +132,38 @@ class EventExporter:
         while (n := self.export(batch)) > 0:
             total += n
         return total
+
+    def heartbeat(self, millis: int) -> None:
+        """Move the job's event time to `millis` (ms since the epoch) after everything exported so far."""
+        name = f"heartbeat-{self.position:020d}-{max(millis, 0):020d}.jsonl"
+        _write_atomically(
+            self._dir, name, encode_heartbeat(self.position, millis, genesis=self._genesis).encode()
+        )
+        self._genesis = False
+
+    def clean(self, progress: int, *, now: datetime, grace: timedelta) -> int:
+        """Delete files the job has evaluated and committed (everything before `progress`) once they are
+        older than `grace` (many checkpoints: a restore must never miss a file its state still names).
+        The newest events file is kept (the exporter's position is read from it after a restart), and so
+        is the newest heartbeat unless the job has passed it."""
+        found = self.files()
+        newest = max((p for p in found if p.name.startswith("events")), key=lambda p: p.name, default=None)
+        beats = [p for p in found if p.name.startswith("heartbeat")]
+        latest_beat = max(beats, key=lambda p: int(p.name.split("-")[2].split(".")[0]), default=None)
+        removed = 0
+        for path in found:
+            if path.name.startswith("events"):
+                done = path != newest and int(path.name.split("-")[2].split(".")[0]) <= progress
+            else:  # a heartbeat only moves time: a newer one supersedes it
+                done = int(path.name.split("-")[1]) < progress or path != latest_beat
+            if not done:
+                continue
+            if now.timestamp() - path.stat().st_mtime < grace.total_seconds():
+                continue
+            path.unlink()
+            (self.batches / path.name).unlink(missing_ok=True)
+            removed += 1
+        return removed
 
 
 @dataclass
@@ -111,19 +174,79 @@ class CommitReport:
     appended: int = 0
     duplicates: int = 0
     invalid: int = 0
+    batches: int = 0
+
+
+class Progress:
+    """How far the job has evaluated the events topic, from the committed batch markers (pure).
+
+    `position` is a spool offset: every event before it has been evaluated and its alerts committed
+    (None until the chain's start is known). Markers may arrive out of chain order (parallel
+    subtasks); the ones after a gap wait in `done` until it is filled.
+    """
+
+    def __init__(self, position: int | None = None, done: Mapping[int, int] | None = None) -> None:
+        self.position = position
+        self.done: dict[int, int] = dict(done or {})
+
+    def add(self, prev: int, nxt: int, genesis: bool) -> None:
+        """Record one evaluated batch `prev..nxt`."""
+        if self.position is None:
+            if not genesis:
+                self.done[prev] = max(nxt, self.done.get(prev, nxt))
+                return
+            self.position = prev
+        if prev > self.position:
+            self.done[prev] = max(nxt, self.done.get(prev, nxt))
+            return
+        self.position = max(self.position, nxt)
+        while self.position in self.done:
+            following = self.done.pop(self.position)
+            if following == self.position:
+                break
+            self.position = following
+        for stale in [p for p in self.done if p < self.position]:
+            del self.done[stale]
+
+    def to_json(self) -> str:
+        """Persisted form."""
+        return json.dumps({"position": self.position, "done": {str(k): v for k, v in self.done.items()}})
+
+    @classmethod
+    def from_json(cls, text: str) -> Progress:
+        """Inverse of `to_json`."""
+        data = json.loads(text)
+        return cls(data["position"], {int(k): int(v) for k, v in data["done"].items()})
 
 
 class AlertCommitter:
-    """Moves committed alert part files into the `alerts` topic, idempotently (see module docstring)."""
+    """Moves committed alert part files into the `alerts` topic, idempotently (see module docstring).
 
-    def __init__(self, transport: Transport, directory: Path, *, topic: str = ALERTS) -> None:
+    Batch markers in the files advance `progress` (kept in `progress_file`, written after the alerts
+    are appended, so after a crash it can only be behind). A line that is neither is dead-lettered.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        directory: Path,
+        *,
+        topic: str = ALERTS,
+        progress_file: Path | None = None,
+        start: int | None = None,
+    ) -> None:
         self._transport = transport
         self._dir = directory
         self._topic = topic
+        self._progress_file = progress_file
         self.known: set[str] = set()
         self.total = CommitReport()
-        start, end = transport.range(topic).start, transport.range(topic).end
-        position = start
+        if progress_file is not None and progress_file.exists():
+            self.progress = Progress.from_json(progress_file.read_text(encoding="utf-8"))
+        else:
+            self.progress = Progress(start)
+        first, end = transport.range(topic).start, transport.range(topic).end
+        position = first
         while position < end:
             batch = transport.read(topic, position, 10_000)
             for record in batch:
@@ -143,13 +266,29 @@ class AlertCommitter:
         report = CommitReport()
         for path in self.committed_files():
             payloads: list[bytes] = []
+            rejected: list[bytes] = []
+            markers: list[dict[str, int]] = []
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if not line.strip():
                     continue
                 try:
-                    alert = Alert.from_dict(json.loads(line), where=f"{path.name}:{number}")
-                except (ValueError, EventValidationError):
-                    report.invalid += 1  # counted: the job only writes validated alerts
+                    data = json.loads(line)
+                    if isinstance(data, dict) and MARKER_KEY in data:
+                        markers.append(data[MARKER_KEY])
+                        continue
+                    alert = Alert.from_dict(data, where=f"{path.name}:{number}")
+                except (ValueError, EventValidationError) as exc:
+                    report.invalid += 1  # kept: the job should only write validated alerts
+                    rejected.append(
+                        dead_letter(
+                            stage="alerts",
+                            source=path.name,
+                            position=number,
+                            reason=str(exc)[:500],
+                            raw=line.encode("utf-8"),
+                            received_at=now,
+                        )
+                    )
                     continue
                 if alert.alert_id in self.known:
                     report.duplicates += 1
@@ -157,12 +296,48 @@ class AlertCommitter:
                 self.known.add(alert.alert_id)
                 payloads.append(line.encode("utf-8"))
             self._transport.append(self._topic, payloads, now=now)
+            if rejected:
+                self._transport.append(DEADLETTER, rejected, now=now)
+            for marker in markers:
+                self.progress.add(int(marker["p"]), int(marker["n"]), bool(marker.get("g")))
+            report.batches += len(markers)
+            if markers and self._progress_file is not None:
+                _write_atomically(
+                    self._progress_file.parent, self._progress_file.name, self.progress.to_json().encode()
+                )
             path.unlink()
             report.files += 1
             report.appended += len(payloads)
-        for name in ("files", "appended", "duplicates", "invalid"):
+        for name in ("files", "appended", "duplicates", "invalid", "batches"):
             setattr(self.total, name, getattr(self.total, name) + getattr(report, name))
         return report
+
+
+class HealthReader:
+    """Reads the job's committed health files (then deletes them): rule changes, rule health, bad input."""
+
+    def __init__(self, directory: Path) -> None:
+        self._dir = directory
+
+    def read(self) -> list[dict[str, object]]:
+        """Every record of the committed files, oldest file first; unreadable lines come back as
+        `{"kind": "unreadable", "line": ...}` rather than being dropped."""
+        records: list[dict[str, object]] = []
+        if not self._dir.is_dir():
+            return records
+        for path in sorted(p for p in self._dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                records.append(
+                    record if isinstance(record, dict) else {"kind": "unreadable", "line": line[:500]}
+                )
+            path.unlink()
+        return records
 
 
 class RuleChangeWriter:

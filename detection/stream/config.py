@@ -20,7 +20,8 @@ class StreamConfigError(DetectionError, ValueError):
 class StreamConfig:
     """Settings of the detection job (one definition for the MiniCluster and a cluster).
 
-    Directories: `input_dir` (event files exported from the spool), `rules_dir` (rule-change files),
+    Directories: `input_dir` (pointer files exported from the spool; the batches they name are in
+    `batches_dir`, by default `<input_dir>-batches`), `rules_dir` (rule-change files),
     `alerts_dir` and `health_dir` (exactly-once file sinks), `checkpoint_dir`.
     Time: `out_of_orderness_ms` bounds the watermark delay and is also the correlation's allowed
     lateness; `idleness_ms` (0: off) marks a parse subtask without input idle; see `job.watermark_strategy`.
@@ -33,6 +34,7 @@ class StreamConfig:
     alerts_dir: str
     health_dir: str
     checkpoint_dir: str
+    batches_dir: str = ""
     parallelism: int = 1
     checkpoint_interval_ms: int = 500
     out_of_orderness_ms: int = 5_000
@@ -54,6 +56,13 @@ class StreamConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise StreamConfigError(f"stream.{name}={value!r} is invalid: must be an integer >= 0")
+        if not self.batches_dir:
+            # Next to the input directory, where `EventExporter` puts batch files by default.
+            object.__setattr__(
+                self,
+                "batches_dir",
+                str(Path(self.input_dir).with_name(Path(self.input_dir).name + "-batches")),
+            )
         if self.execution_mode not in ("thread", "process"):
             raise StreamConfigError(
                 f"stream.execution_mode={self.execution_mode!r} is invalid: allowed thread, process"
@@ -68,12 +77,13 @@ class StreamConfig:
             "alerts_dir": str(root / "alerts"),
             "health_dir": str(root / "health"),
             "checkpoint_dir": str(root / "checkpoints"),
+            "batches_dir": str(root / "input-batches"),
         }
         return cls(**{**dirs, **overrides})
 
     def make_dirs(self) -> None:
         """Create every directory (owner-only: events carry personal data)."""
-        for name in ("input_dir", "rules_dir", "alerts_dir", "health_dir", "checkpoint_dir"):
+        for name in ("input_dir", "rules_dir", "alerts_dir", "health_dir", "checkpoint_dir", "batches_dir"):
             Path(getattr(self, name)).mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def to_json(self) -> str:

@@ -15,6 +15,7 @@ import pickle
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pyflink.common import Types
@@ -30,6 +31,15 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, Va
 from detection.correlation import CorrelationEngine, CorrelationSpec
 from detection.pipelines import resolve_pipeline
 from detection.stream.alerts import alert_line, correlation_alert, event_time, single_alert
+from detection.stream.batch import (
+    BAD_TIME,
+    END_OF_TIME,
+    batch_chain,
+    batch_marker,
+    batch_time,
+    order,
+    read_batch,
+)
 from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
 from detection.view import build_view
 
@@ -39,9 +49,7 @@ VERSION_KEY = "\x00version"
 PENDING_PREFIX = "\x00pending:"
 HEALTH = OutputTag("health", Types.STRING())
 CORRELATE = OutputTag("correlate", Types.PICKLED_BYTE_ARRAY())
-BAD_TIME = -(2**63)  # Flink's Long.MIN_VALUE: "no timestamp"
 _BUFFER_RETRY_MS = 100
-END_OF_TIME = 2**63 - 2  # Long.MAX_VALUE - 1: the monotonous watermark (ts - 1) stays below Long.MAX
 
 
 def subtask_index(runtime_context: RuntimeContext) -> int:
@@ -61,45 +69,60 @@ def _health(kind: str, **fields: Any) -> str:
     return json.dumps({"kind": kind, **fields}, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def parse_line(line: str) -> tuple[int, int, dict[str, Any]]:
-    """Input line `{"o": offset, "t": event time ms, "e": event}` -> `(offset, ms, event)`.
+class EventTimeAssigner(TimestampAssigner):  # type: ignore[misc]
+    """Event time of a batch line: its `t` (newest event time in it), read from the head without parsing.
 
-    `t` is optional (computed from `@timestamp`); raises ValueError, KeyError or TypeError when bad.
+    Assigned after the source (pitfall 2 of the PyFlink notes: an assigner given to `from_source` is
+    ignored). A batch without a valid event time gets Long.MIN_VALUE, which never moves the watermark.
     """
-    record = json.loads(line)
-    offset, event = record["o"], record["e"]
-    if not isinstance(offset, int) or not isinstance(event, dict):
-        raise ValueError("record must be {'o': int, 't': int, 'e': object}")
-    millis = record.get("t")
-    if not isinstance(millis, int) or millis == BAD_TIME:
-        millis = int(event_time(event).timestamp() * 1000)
-    return offset, millis, event
+
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        return batch_time(value)
 
 
-def line_offset(line: str) -> int:
-    """The offset at the head of an input line, without parsing the event (0 when unreadable)."""
+def batch_key(line: str) -> int:
+    """Key of a batch line for spreading batches over subtasks: its chain position (0 when unreadable)."""
     try:
-        return int(line[line.index(":") + 1 : line.index(",")])
+        return batch_chain(line)[0]
     except ValueError:
         return 0
 
 
-class EventTimeAssigner(TimestampAssigner):  # type: ignore[misc]
-    """Event time from the `"t"` the exporter put at the head of each line (no JSON parse here).
+class Sequence(KeyedProcessFunction):  # type: ignore[misc]
+    """Releases batch lines in chain order (one key; see `detection.stream.batch.order`).
 
-    Assigned after the source (pitfall 2 of the PyFlink notes: an assigner given to `from_source` is
-    ignored). A line without it gets Long.MIN_VALUE, which never moves the watermark.
+    The file source reads the files of one directory scan in no fixed order; without this a later
+    file read first would move the watermark past an earlier file's events. Expected position and
+    waiting batches live in keyed state, so they are part of every checkpoint.
     """
 
-    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        head = value.find(',"t":', 0, 64)
-        if head < 0:
-            return BAD_TIME
-        end = value.find(",", head + 5)
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._expected = runtime_context.get_state(ValueStateDescriptor("expected", Types.LONG()))
+        self._pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
+        metrics = runtime_context.get_metrics_group().add_group("datasoc")
+        self._m_waiting = metrics.counter("batches_out_of_order")
+        self._m_duplicate = metrics.counter("batches_duplicate")
+        self._m_stale = metrics.counter("heartbeats_stale")
+
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        pending: dict[tuple[int, int], str] = self._pending.value() or {}
         try:
-            return int(value[head + 5 : end])
-        except ValueError:
-            return BAD_TIME
+            ordered = order(self._expected.value(), pending, value)
+        except ValueError as exc:
+            yield HEALTH, _health("bad_batch", reason=str(exc))
+            return
+        if ordered.buffered:
+            self._m_waiting.inc()
+            yield HEALTH, _health("batch_waiting", expected=ordered.expected, waiting=len(pending))
+        if ordered.stale_heartbeats:
+            self._m_stale.inc(ordered.stale_heartbeats)
+        if ordered.duplicates:
+            self._m_duplicate.inc(ordered.duplicates)
+            yield HEALTH, _health("batch_duplicate", expected=ordered.expected, count=ordered.duplicates)
+        if ordered.expected is not None:
+            self._expected.update(ordered.expected)
+        self._pending.update(pending)
+        yield from ordered.released
 
 
 class Route(ProcessFunction):  # type: ignore[misc]
@@ -133,7 +156,8 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     bundle is compiled once per change (and once after a restore, from broadcast state).
     """
 
-    def __init__(self, pipeline: str, health_interval_ms: int) -> None:
+    def __init__(self, pipeline: str, health_interval_ms: int, batches_dir: str) -> None:
+        self._batches = Path(batches_dir)
         self._pipeline_name = pipeline
         self._health_interval = health_interval_ms / 1000.0
         self._bundle: RuleBundle | None = None
@@ -154,8 +178,6 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         # Per rule: [matches, evaluation ns, errors] since the operator opened.
         self._stats: dict[str, list[int]] = {}
         self._next_health = time.monotonic() + self._health_interval
-        # Thread mode calls into the JVM for every metric update: count here, publish every 1024 events.
-        self._events_unpublished = 0
 
     def process_broadcast_element(
         self, value: str, ctx: KeyedBroadcastProcessFunction.Context
@@ -231,17 +253,44 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             yield from self._evaluate(value)
 
     def _evaluate(self, line: str) -> Iterator[Any]:
+        """Every event of one batch line, then the batch's marker (after its alerts, same sink)."""
         try:
-            offset, millis, event = parse_line(line)
+            batch = read_batch(line, self._batches)
         except (ValueError, KeyError, TypeError) as exc:
-            yield "health", _health("bad_event", reason=str(exc), line=line[:512])
+            yield "health", _health("bad_batch", reason=str(exc)[:300], line=line[:512])
             return
+        for i, event in enumerate(batch.events):
+            if not isinstance(event, dict):
+                yield (
+                    "health",
+                    _health(
+                        "bad_event", offset=batch.first + i, reason="not a JSON object", line=event[:512]
+                    ),
+                )
+                continue
+            try:
+                millis = int(event_time(event).timestamp() * 1000)
+            except (ValueError, TypeError, OverflowError) as exc:
+                shown = json.dumps(event, ensure_ascii=False)[:512]
+                yield (
+                    "health",
+                    _health("bad_event", offset=batch.first + i, reason=str(exc)[:200], line=shown),
+                )
+                continue
+            yield from self._evaluate_event(batch.first + i, millis, event)
+        self._m_events.inc(len(batch.events))
+        yield "alert", batch_marker(line)
+        now = time.monotonic()
+        if now >= self._next_health:
+            self._next_health = now + self._health_interval
+            yield (
+                "health",
+                _health("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
+            )
+
+    def _evaluate_event(self, offset: int, millis: int, event: dict[str, Any]) -> Iterator[Any]:
         bundle = self._bundle
         assert bundle is not None
-        self._events_unpublished += 1
-        if self._events_unpublished >= 1024:
-            self._m_events.inc(self._events_unpublished)
-            self._events_unpublished = 0
         raw, low = build_view(event)
         engine = bundle.engine
         for i in engine.index.candidates(low):
@@ -276,13 +325,6 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                     if spec.key not in fed:  # a rule referenced by id and by name feeds a spec once
                         fed.add(spec.key)
                         yield "correlate", _correlation_input(bundle, spec, offset, millis, event, target)
-        now = time.monotonic()
-        if now >= self._next_health:
-            self._next_health = now + self._health_interval
-            yield (
-                "health",
-                _health("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
-            )
 
 
 def _field(event: Mapping[str, Any], name: str) -> Any:

@@ -13,15 +13,23 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from datasoc.transport import Transport
 from detection.loader import rule_files
-from detection.stream.bridge import AlertCommitter, CommitReport, EventExporter, RuleChangeWriter
+from detection.stream.batch import END_OF_TIME
+from detection.stream.bridge import (
+    AlertCommitter,
+    CommitReport,
+    EventExporter,
+    HealthReader,
+    RuleChangeWriter,
+)
 from detection.stream.config import StreamConfig
 from detection.stream.rules import RuleChange
 
@@ -44,14 +52,14 @@ class RuleDirectorySync:
     disabled. What was sent is kept in a manifest (key -> SHA-256), so a restart sends only the diff."""
 
     def __init__(self, roots: Sequence[Path], writer: RuleChangeWriter, manifest: Path) -> None:
-        self._roots = tuple(roots)
+        self.roots = tuple(roots)
         self.writer = writer
         self._manifest = manifest
         self._sent: dict[str, str] = json.loads(manifest.read_text()) if manifest.exists() else {}
 
     def _current(self) -> dict[str, str]:
         texts: dict[str, str] = {}
-        for root in self._roots:
+        for root in self.roots:
             for file in rule_files([root]):
                 key = str(file.relative_to(root)) if root.is_dir() else file.name
                 texts[key] = file.read_text(encoding="utf-8")
@@ -73,27 +81,93 @@ class RuleDirectorySync:
         return change
 
 
-class StreamRunner:
-    """The platform side of one job (see module docstring)."""
+@dataclass
+class JobHealth:
+    """What the job has reported through its health output (kept by the platform process)."""
 
-    def __init__(self, transport: Transport, config: StreamConfig, rule_roots: Sequence[Path] = ()) -> None:
+    counts: Counter[str] = field(default_factory=Counter)
+    #: Outcome of every rule change, in order (version, accepted, disabled, rejected with errors).
+    rule_changes: list[dict[str, Any]] = field(default_factory=list)
+    #: Per subtask, the last per-rule figures: rule -> [matches, evaluation ns, errors].
+    rules: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    #: The most recent problem records (bad input, rule errors, late events), newest last.
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, records: Sequence[Mapping[str, Any]], *, keep: int = 200) -> None:
+        """Fold committed health records in (see `HealthReader`)."""
+        for record in records:
+            kind = str(record.get("kind", "unknown"))
+            self.counts[kind] += 1
+            if kind == "rule_change":
+                self.rule_changes.append(dict(record))
+            elif kind == "rule_health":
+                self.rules[int(record.get("subtask", 0))] = dict(record.get("rules") or {})
+            else:
+                self.problems.append(dict(record))
+        del self.problems[:-keep]
+
+
+class StreamRunner:
+    """The platform side of one job (see module docstring).
+
+    `progress` is the spool offset on `events` before which every event has been evaluated by the job
+    and every alert it raised on arrival is committed in `alerts` (at parallelism 1 exactly; at higher
+    parallelism the subtasks' files of one checkpoint become visible within milliseconds of each other).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        config: StreamConfig,
+        rule_roots: Sequence[Path] = (),
+        *,
+        idle_heartbeat: timedelta | None = timedelta(seconds=5),
+        clean_grace: timedelta = timedelta(minutes=2),
+    ) -> None:
         config.make_dirs()
         self.config = config
-        self.exporter = EventExporter(transport, Path(config.input_dir))
-        self.committer = AlertCommitter(transport, Path(config.alerts_dir))
+        self._transport = transport
+        self._root = Path(config.input_dir).parent
+        self._idle_heartbeat = idle_heartbeat
+        self._clean_grace = clean_grace
+        self._last_input: datetime | None = None
+        self.exporter = EventExporter(transport, Path(config.input_dir), batches=Path(config.batches_dir))
+        self.committer = self._committer()
         root = Path(config.rules_dir)
-        self.rules = RuleDirectorySync(
-            rule_roots, RuleChangeWriter(root), root.parent / "rules-manifest.json"
-        )
+        self.rules = RuleDirectorySync(rule_roots, RuleChangeWriter(root), self._root / "rules-manifest.json")
+        self.health_reader = HealthReader(Path(config.health_dir))
+        self.health = JobHealth()
         self._client: Any = None
         self._process: subprocess.Popen[bytes] | None = None
 
+    def _committer(self) -> AlertCommitter:
+        files = self.exporter.files()
+        start = int(files[0].name.split("-")[1]) if files else None
+        return AlertCommitter(
+            self._transport,
+            Path(self.config.alerts_dir),
+            progress_file=self._root / "progress.json",
+            start=start,
+        )
+
+    @property
+    def progress(self) -> int | None:
+        """See the class docstring (None until the job has committed its first batch)."""
+        return self.committer.progress.position
+
     def start(self, *, resume: bool = True) -> StreamConfig:
-        """Sync rules, export what is pending, start the job; returns the config it started with."""
+        """Sync rules, export what is pending, start the job; returns the config it started with.
+
+        Without a checkpoint to resume from, the job starts without state: the input directory, rule
+        files and progress are reset and every retained event is exported again (alerts already in
+        the topic are recognised by their ids and not appended twice).
+        """
         config = self.config
         if resume and config.restore_from is None:
             found = latest_checkpoint(Path(config.checkpoint_dir))
             config = replace(config, restore_from=str(found) if found else None)
+        if config.restore_from is None:
+            self._reset()
         self.rules.sync()
         self.exporter.export()
         if config.jobmanager:
@@ -104,11 +178,49 @@ class StreamRunner:
             self._client = start(config)
         return config
 
+    def _reset(self) -> None:
+        for directory in (
+            Path(self.config.input_dir),
+            Path(self.config.batches_dir),
+            Path(self.config.rules_dir),
+        ):
+            for path in directory.iterdir():
+                path.unlink()
+        for name in ("progress.json", "rules-manifest.json"):
+            (self._root / name).unlink(missing_ok=True)
+        self.exporter = EventExporter(
+            self._transport, Path(self.config.input_dir), batches=Path(self.config.batches_dir)
+        )
+        self.committer = self._committer()
+        self.rules = RuleDirectorySync(
+            self.rules.roots,
+            RuleChangeWriter(Path(self.config.rules_dir)),
+            self._root / "rules-manifest.json",
+        )
+
     def tick(self, *, now: datetime, max_records: int = 10_000) -> CommitReport:
-        """One round: rule changes, one file of new events, committed alerts into the topic."""
+        """One round: rule changes, one file of new events (or a heartbeat when idle), committed
+        alerts into the topic, committed health folded into `health`, evaluated input files removed."""
         self.rules.sync()
-        self.exporter.export(max_records)
-        return self.committer.commit_pending(now=now)
+        if self.exporter.export(max_records):
+            self._last_input = now
+        elif self._idle_heartbeat is not None and (
+            self._last_input is None or now - self._last_input >= self._idle_heartbeat
+        ):
+            # An idle input still lets time pass: windows of "fewer than N" rules close on time.
+            self.exporter.heartbeat(int(now.timestamp() * 1000))
+            self._last_input = now
+        report = self.committer.commit_pending(now=now)
+        self.health.add(self.health_reader.read())
+        if self.progress is not None:
+            self.exporter.clean(self.progress, now=now, grace=self._clean_grace)
+        return report
+
+    def flush(self) -> None:
+        """End of input (demo, offline runs): event time jumps to the end, every open window closes.
+        Events exported afterwards are late for correlation (their single-event alerts still fire)."""
+        self.exporter.export_all()
+        self.exporter.heartbeat(END_OF_TIME)
 
     def stop(self) -> None:
         """Cancel the embedded job (checkpoints are retained) and commit what was committed."""

@@ -14,7 +14,7 @@ import pytest
 
 from datasoc.event import Event
 from datasoc.transport import ALERTS, EVENTS, Spool
-from detection.stream.bridge import AlertCommitter, EventExporter, RuleChangeWriter
+from detection.stream.bridge import AlertCommitter, EventExporter, HealthReader, RuleChangeWriter
 from detection.stream.config import StreamConfig
 
 RULES_DIR = Path(__file__).parent / "rules"
@@ -63,6 +63,7 @@ class Platform:
     committer: AlertCommitter
     rules: RuleChangeWriter
     clock: datetime = field(default=NOW)
+    health_seen: list[dict[str, Any]] = field(default_factory=list)
 
     def feed(self, events: list[dict[str, Any]]) -> None:
         """Append events to the spool and export them to the job."""
@@ -76,12 +77,13 @@ class Platform:
         return [json.loads(r.payload) for r in self.spool.read(ALERTS, 0, 1_000_000)]
 
     def health(self) -> list[dict[str, Any]]:
-        """Every committed health record of the job."""
-        out = []
-        for path in sorted(Path(self.config.health_dir).iterdir()):
-            if not path.name.startswith("."):
-                out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return out
+        """Every committed health record of the job so far (read files are deleted, records kept here)."""
+        self.health_seen += HealthReader(Path(self.config.health_dir)).read()
+        return self.health_seen
+
+    def count(self, kind: str) -> int:
+        """How many committed health records of `kind` the job has written so far."""
+        return sum(1 for h in self.health() if h.get("kind") == kind)
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
         """Poll until `check()` holds (the job runs asynchronously); fail with `what` on timeout."""
