@@ -190,6 +190,32 @@ class CorrelationEngine:
             )
         return out
 
+    def process_match(
+        self,
+        references: Collection[str],
+        group: Mapping[str, Hashable],
+        last_time: datetime,
+        first_time: datetime,
+        event_indexes: Sequence[int],
+    ) -> list[CorrelationMatch]:
+        """Feed a match of an inner correlation that was evaluated elsewhere (a chain split over keyed
+        operators, as in the stream job): `references` are the inner rule's id and name, `group` its
+        group-by values. Same as what `_emit` feeds to outer rules in one engine; never late.
+        """
+        if not event_indexes:
+            raise CorrelationInputError("a correlation match needs at least one event index")
+        t = _utc(last_time, "last_time")
+        first = _utc(first_time, "first_time")
+        if not self._finished:
+            self._newest = t if self._newest is None else max(self._newest, t)
+        out = self._sweep()
+        indexes = tuple(event_indexes)
+        for spec_index, slots in self._targets(references).items():
+            out += self._feed(
+                spec_index, slots, lambda f: group.get(f, _MISSING), t, first, indexes[-1], indexes
+            )
+        return out
+
     def advance(self, watermark: datetime) -> list[CorrelationMatch]:
         """Move event time to `watermark` (no event before it will come); returns windows it closed."""
         w = _utc(watermark, "watermark")

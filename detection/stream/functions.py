@@ -11,10 +11,8 @@ late events each produce a health record (side output) and a Flink metric.
 from __future__ import annotations
 
 import json
-import pickle
 import time
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +26,9 @@ from pyflink.datastream.functions import (
 )
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
-from detection.correlation import CorrelationEngine, CorrelationSpec
 from detection.pipelines import resolve_pipeline
-from detection.stream.alerts import alert_line, correlation_alert, event_time, single_alert
+from detection.stream.alerts import alert_line, event_time, single_alert
 from detection.stream.batch import (
-    BAD_TIME,
     END_OF_TIME,
     batch_chain,
     batch_marker,
@@ -40,6 +36,7 @@ from detection.stream.batch import (
     order,
     read_batch,
 )
+from detection.stream.correlate import STAGES, event_input
 from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
 from detection.view import build_view
 
@@ -48,7 +45,6 @@ RULES_STATE = MapStateDescriptor("datasoc-rules", Types.STRING(), Types.STRING()
 VERSION_KEY = "\x00version"
 PENDING_PREFIX = "\x00pending:"
 HEALTH = OutputTag("health", Types.STRING())
-CORRELATE = OutputTag("correlate", Types.PICKLED_BYTE_ARRAY())
 _BUFFER_RETRY_MS = 100
 
 
@@ -126,17 +122,19 @@ class Sequence(KeyedProcessFunction):  # type: ignore[misc]
 
 
 class Route(ProcessFunction):  # type: ignore[misc]
-    """Split an operator's tagged output `(kind, payload)`: alerts to the main output, the rest to side
-    outputs. RuleMatch and Correlate emit tagged tuples instead of side outputs themselves because
-    PyFlink 2.3 (thread mode) sends side-output tuples yielded from `on_timer` to the main output
-    (ClassCastException Object[] -> String, measured): buffered events are released in a timer."""
+    """Split an operator's tagged output `(kind, payload)`: alerts to the main output, correlation
+    inputs to the side output of their stage, health records to `HEALTH`. RuleMatch and Correlate
+    emit tagged tuples instead of side outputs themselves because PyFlink 2.3 (thread mode) sends
+    side-output tuples yielded from `on_timer` to the main output (ClassCastException Object[] ->
+    String, measured): buffered events are released in a timer, and windows close in one."""
 
     def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Iterator[Any]:
         kind, payload = value
         if kind == "alert":
             yield payload
         elif kind == "correlate":
-            yield CORRELATE, payload
+            stage, record = payload
+            yield STAGES[stage - 1], record
         else:
             yield HEALTH, payload
 
@@ -324,119 +322,4 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 for spec in bundle.targets.get(target, ()):
                     if spec.key not in fed:  # a rule referenced by id and by name feeds a spec once
                         fed.add(spec.key)
-                        yield "correlate", _correlation_input(bundle, spec, offset, millis, event, target)
-
-
-def _field(event: Mapping[str, Any], name: str) -> Any:
-    return event.get(name)
-
-
-def _correlation_input(
-    bundle: RuleBundle, spec: CorrelationSpec, offset: int, millis: int, event: dict[str, Any], ref: str
-) -> tuple[str, bytes, dict[str, Any]]:
-    positions = [slot.position for slot in spec.slots if ref in slot.references]
-    group = [_field(event, f) for f in spec.group_fields[positions[0]]]
-    key = json.dumps([spec.key, group], sort_keys=True, default=str)
-    payload = {
-        "offset": offset,
-        "ms": millis,
-        "ref": ref,
-        "event": event,
-        "digest": bundle.spec_digests[spec.key],
-    }
-    return key, bundle.spec_blobs[spec.key], payload
-
-
-class Correlate(KeyedProcessFunction):  # type: ignore[misc]
-    """One correlation rule and group per key: the pure `CorrelationEngine` in keyed state.
-
-    Windows close on event-time timers (watermark), and also as events of the same group arrive
-    (pitfall 3: within a burst the watermark does not move). Late policy: an event older than its
-    group's horizon (newest event of the group minus the allowed lateness, or the watermark of the
-    last timer) is left out of correlation, counted and reported; its single-event alerts still fire.
-    """
-
-    def __init__(self, allowed_lateness_ms: int) -> None:
-        self._lateness = timedelta(milliseconds=allowed_lateness_ms)
-        self._specs: dict[str, CorrelationSpec] = {}
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self._state = runtime_context.get_state(
-            ValueStateDescriptor("correlation", Types.PICKLED_BYTE_ARRAY())
-        )
-        metrics = runtime_context.get_metrics_group().add_group("datasoc")
-        self._m_alerts = metrics.counter("correlation_alerts")
-        self._m_late = metrics.counter("late_events")
-
-    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        _key, blob, payload = value
-        digest = payload["digest"]
-        spec = self._specs.get(digest)
-        if spec is None:
-            spec = pickle.loads(blob)  # noqa: S301 - produced by this job's own rule operator
-            self._specs[digest] = spec
-        current = self._state.value()
-        if current is None or current["digest"] != digest:
-            # New group, or the rule changed: a changed rule starts with fresh windows.
-            current = {
-                "digest": digest,
-                "engine": CorrelationEngine([spec], allowed_lateness=self._lateness),
-                "events": {},
-            }
-        engine: CorrelationEngine = current["engine"]
-        events: dict[int, dict[str, Any]] = current["events"]
-        late_before = engine.stats().late_events
-        when = datetime.fromtimestamp(payload["ms"] / 1000, tz=UTC)
-        matches = engine.process(payload["offset"], payload["event"], when, [payload["ref"]])
-        if engine.stats().late_events > late_before:
-            self._m_late.inc()
-            yield (
-                "health",
-                _health("late_event", rule=spec.key, offset=payload["offset"], time=when.isoformat()),
-            )
-        else:
-            events[payload["offset"]] = payload["event"]
-        yield from self._emit(matches, events)
-        self._prune(engine, events, spec)
-        self._state.update(current)
-        deadline = payload["ms"] + int((spec.timespan + self._lateness).total_seconds() * 1000) + 1
-        ctx.timer_service().register_event_time_timer(deadline)
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
-        current = self._state.value()
-        if current is None:
-            return
-        engine: CorrelationEngine = current["engine"]
-        events: dict[int, dict[str, Any]] = current["events"]
-        watermark = ctx.timer_service().current_watermark()
-        if watermark == BAD_TIME:
-            return
-        yield from self._emit(engine.advance(datetime.fromtimestamp(watermark / 1000, tz=UTC)), events)
-        spec = engine.specs[0]
-        self._prune(engine, events, spec)
-        if engine.stats().buffered == 0:
-            self._state.clear()
-            return
-        self._state.update(current)
-        step = int(spec.timespan.total_seconds() * 1000) or 1
-        ctx.timer_service().register_event_time_timer(watermark + step)
-
-    def _emit(self, matches: list[Any], events: Mapping[int, Mapping[str, Any]]) -> Iterator[Any]:
-        for match in matches:
-            try:
-                line = alert_line(correlation_alert(match, events))
-            except (ValueError, TypeError) as exc:  # reported, never a restart loop
-                yield "health", _health("alert_error", rule=match.rule_ref, error=str(exc)[:300])
-                continue
-            self._m_alerts.inc()
-            yield "alert", line
-
-    @staticmethod
-    def _prune(engine: CorrelationEngine, events: dict[int, dict[str, Any]], spec: CorrelationSpec) -> None:
-        """Drop event copies no open window can still use (bounded state)."""
-        horizon = engine.horizon()
-        if horizon is None:
-            return
-        cutoff = horizon - spec.timespan
-        for offset in [o for o, e in events.items() if event_time(e) < cutoff]:
-            del events[offset]
+                        yield "correlate", event_input(bundle, spec, offset, millis, event, target)

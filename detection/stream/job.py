@@ -1,10 +1,11 @@
 """The detection job: one definition for the embedded MiniCluster and a Flink cluster.
 
-    batch files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order) -> watermarks (batch time)
-      -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch -> alerts FileSink (committed
-         on checkpoint; a marker line after each batch's alerts)
-                                                    -> side output: keyBy(rule, group) -> Correlate -> alerts
-                                                    -> side output: health FileSink
+    pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order) -> watermarks
+      -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch (reads the batch file)
+      -> alerts FileSink (committed on checkpoint; a marker line after each batch's alerts)
+      -> stage n side outputs: keyBy(rule, group) -> Correlate stage n -> alerts; inner matches of a
+         chain -> stage n + 1 (up to MAX_CHAIN)
+      -> health side outputs of every operator -> health FileSink
 
 Embedded: `start(config)` builds the job in this process (PyFlink starts the MiniCluster in its
 gateway JVM) and returns the `JobClient`. Cluster: `python -m detection.stream.job CONFIG_JSON` is
@@ -30,11 +31,10 @@ from pyflink.datastream.connectors.file_system import (
 )
 
 from detection.stream.config import StreamConfig
+from detection.stream.correlate import STAGES, Correlate
 from detection.stream.functions import (
-    CORRELATE,
     HEALTH,
     RULES_STATE,
-    Correlate,
     EndOfTime,
     EventTimeAssigner,
     Route,
@@ -163,19 +163,26 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
         .process(Route(), output_type=Types.STRING())
         .name("route")
     )
-    to_correlate = matched.get_side_output(CORRELATE)
-    correlated = (
-        to_correlate.key_by(lambda r: r[0], key_type=Types.STRING())
-        .process(Correlate(config.out_of_orderness_ms), output_type=Types.PICKLED_BYTE_ARRAY())
-        .name("correlate")
-        .process(Route(), output_type=Types.STRING())
-        .name("route-correlations")
-    )
-    matched.union(correlated).sink_to(_file_sink(config.alerts_dir, ALERT_PREFIX)).name("alerts")
-    health = matched.get_side_output(HEALTH).union(
-        correlated.get_side_output(HEALTH), ordered.get_side_output(HEALTH)
-    )
-    health.sink_to(_file_sink(config.health_dir, HEALTH_PREFIX)).name("health")
+    # Correlation stages: every correlation input enters stage 1 and passes on to the stage of its
+    # rule's level; chained matches go from stage n to n + 1. Keyed by rule and group-by values.
+    outputs = [matched]
+    healths = [matched.get_side_output(HEALTH), ordered.get_side_output(HEALTH)]
+    alerts = matched
+    for n, tag in enumerate(STAGES, start=1):
+        inputs = [source.get_side_output(tag) for source in outputs]
+        stage_input = inputs[0].union(*inputs[1:]) if len(inputs) > 1 else inputs[0]
+        stage = (
+            stage_input.key_by(lambda r: r[0], key_type=Types.STRING())
+            .process(Correlate(n, config.out_of_orderness_ms), output_type=Types.PICKLED_BYTE_ARRAY())
+            .name(f"correlate-{n}")
+            .process(Route(), output_type=Types.STRING())
+            .name(f"route-correlate-{n}")
+        )
+        outputs.append(stage)
+        healths.append(stage.get_side_output(HEALTH))
+        alerts = alerts.union(stage)
+    alerts.sink_to(_file_sink(config.alerts_dir, ALERT_PREFIX)).name("alerts")
+    healths[0].union(*healths[1:]).sink_to(_file_sink(config.health_dir, HEALTH_PREFIX)).name("health")
 
 
 def environment(config: StreamConfig) -> StreamExecutionEnvironment:

@@ -101,8 +101,9 @@ class RuleBundle:
 
     `errors` maps a rule key to its load errors (rules that are not active); `targets` maps a
     single-event rule's id or name to the correlations (by spec key) it feeds; `spec_blobs` are
-    the pickled specs shipped with correlation inputs, so the keyed correlation operator needs no
-    broadcast state of its own (and no ordering between two broadcast inputs).
+    the pickled `SpecContext`s shipped with correlation inputs, so the keyed correlation operator needs
+    no broadcast state of its own (and no ordering between two broadcast inputs); `levels` the stage
+    of each correlation.
     """
 
     texts: Mapping[str, str]
@@ -112,6 +113,7 @@ class RuleBundle:
     targets: Mapping[str, tuple[CorrelationSpec, ...]]
     spec_blobs: Mapping[str, bytes]
     spec_digests: Mapping[str, str]
+    levels: Mapping[str, int] = field(default_factory=dict)
 
     def alerting(self, rule: CompiledRule) -> bool:
         """Whether a single-event match of `rule` raises an alert of its own (Sigma `generate`)."""
@@ -130,11 +132,55 @@ def _key_of(file: Path | None, keys: Mapping[str, str]) -> str:
     return name if name in keys else "<unknown>"
 
 
+#: Correlations over correlations run in stages, one keyed operator per level; deeper chains are rejected.
+MAX_CHAIN = 3
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """An outer correlation fed by the matches of an inner one: its key, stage and pickled context."""
+
+    key: str
+    level: int
+    digest: str
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class SpecContext:
+    """What the keyed correlation operator needs about one correlation rule, shipped with its inputs.
+
+    `level` is the stage that evaluates it (1: fed by single-event rules only; n: fed by a correlation
+    of level n - 1 at most). `suppressed`: its matches feed outer rules but raise no alert of their own
+    (Sigma `generate: false` on an outer rule). `outers`: the rules its matches feed.
+    """
+
+    spec: CorrelationSpec
+    level: int
+    suppressed: bool
+    outers: tuple[ChainLink, ...]
+
+
+def _levels(specs: list[CorrelationSpec]) -> dict[str, int]:
+    """Stage of each spec (inner correlations first in `specs`, as the compiler orders them)."""
+    by_ref: dict[str, CorrelationSpec] = {r: spec for spec in specs for r in spec.references}
+    levels: dict[str, int] = {}
+    for spec in specs:
+        inner = [
+            levels.get(by_ref[r].key, MAX_CHAIN + 1) if r in by_ref else MAX_CHAIN + 1
+            for slot in spec.slots
+            if slot.correlation
+            for r in slot.references
+        ]
+        levels[spec.key] = 1 + max(inner, default=0)
+    return levels
+
+
 def compile_bundle(texts: Mapping[str, str], pipeline: ProcessingPipeline | None) -> RuleBundle:
     """Compile every rule text (key -> YAML); rules that fail are left out and listed in `errors`.
 
-    Chained correlations (a correlation over another correlation) are rejected here: the stream keys
-    each correlation by its own group-by values, and a chain would need the inner match re-keyed.
+    Chained correlations (a correlation over another correlation) run in stages (`SpecContext`); a
+    chain deeper than `MAX_CHAIN`, or over a correlation that is not active, is rejected here.
     """
     loaded = RuleSet.from_texts([(Path(k), t) for k, t in sorted(texts.items())], pipeline=pipeline)
     errors: dict[str, list[str]] = {}
@@ -143,12 +189,14 @@ def compile_bundle(texts: Mapping[str, str], pipeline: ProcessingPipeline | None
     correlations = compile_correlations(loaded.correlations)
     for cerror in correlations.errors:
         errors.setdefault(_key_of(cerror.file, texts), []).append(str(cerror))
+    levels = _levels(list(correlations.specs))
     specs: list[CorrelationSpec] = []
     for spec in correlations.specs:
-        if any(slot.correlation for slot in spec.slots):
+        if levels[spec.key] > MAX_CHAIN:
             key = spec.path if spec.path in texts else "<unknown>"
             errors.setdefault(str(key), []).append(
-                f"correlation rule {spec.key!r}: chained correlations are not supported in the stream job"
+                f"correlation rule {spec.key!r}: chained deeper than {MAX_CHAIN} levels, or over a "
+                "correlation that is not active"
             )
             continue
         specs.append(spec)
@@ -158,7 +206,15 @@ def compile_bundle(texts: Mapping[str, str], pipeline: ProcessingPipeline | None
         for slot in spec.slots:
             for ref in slot.references:
                 targets.setdefault(ref, []).append(spec)
-    blobs = {spec.key: pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL) for spec in specs}
+    blobs: dict[str, bytes] = {}
+    digests: dict[str, str] = {}
+    # Outer rules first, so each context can carry its outers' pickled contexts.
+    for spec in sorted(specs, key=lambda s: -levels[s.key]):
+        outer_keys = dict.fromkeys(o.key for r in sorted(spec.references) for o in targets.get(r, ()))
+        outers = tuple(ChainLink(k, levels[k], digests[k], blobs[k]) for k in outer_keys)
+        context = SpecContext(spec, levels[spec.key], bool(spec.references & kept.suppressed), outers)
+        blobs[spec.key] = pickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)
+        digests[spec.key] = hashlib.sha256(blobs[spec.key]).hexdigest()[:16]
     return RuleBundle(
         texts=dict(texts),
         engine=Engine(loaded.rules),
@@ -166,7 +222,8 @@ def compile_bundle(texts: Mapping[str, str], pipeline: ProcessingPipeline | None
         errors={k: tuple(v) for k, v in errors.items()},
         targets={k: tuple(v) for k, v in targets.items()},
         spec_blobs=blobs,
-        spec_digests={k: hashlib.sha256(b).hexdigest()[:16] for k, b in blobs.items()},
+        spec_digests=digests,
+        levels={spec.key: levels[spec.key] for spec in specs},
     )
 
 

@@ -262,3 +262,55 @@ def test_rule_pack_is_reported_as_applied(stream: Platform) -> None:
         rule_texts("core_download.yml", "failed_login.yml", "lone_delete.yml")
     )
     assert json.dumps(first[0]["rejected"]) == "{}"
+
+
+TAKEOVER = "5a0c1b9e-0d7e-4f43-9a11-0000000000c1"
+TAKEOVER_YAML = """
+title: Login success after repeated failures
+name: login_success
+status: test
+logsource:
+  product: datasoc
+  service: auth
+detection:
+  selection:
+    event.action: user.login
+    event.outcome: success
+  condition: selection
+level: informational
+---
+title: Account takeover (failures then success)
+id: 5a0c1b9e-0d7e-4f43-9a11-0000000000c1
+status: test
+correlation:
+  type: temporal_ordered
+  rules:
+    - 5a0c1b9e-0d7e-4f43-9a11-000000000003
+    - login_success
+  group-by:
+    - user.name
+  timespan: 5m
+  generate: true
+level: critical
+"""
+
+
+def test_chained_correlation_runs_over_two_stages_in_order(stream: Platform) -> None:
+    # A correlation over a correlation: the inner matches (stage 1) and the outer rule's own event
+    # (the success, passed through stage 1) reach stage 2 in the order a sequential engine sees them.
+    change = stream.rules.write(put={"takeover.yml": TAKEOVER_YAML})
+    _applied(stream, change.version)
+    times = stream.times(4, timedelta(seconds=2))
+    fails = [
+        make_event(f"ivan-f{i}", t, "user.login", user="ivan", outcome="failure")
+        for i, t in enumerate(times[:3])
+    ]
+    success = make_event("ivan-ok", times[3], "user.login", user="ivan")
+    stream.feed([*fails, success])
+    stream.wait_for("the takeover alert", lambda: bool(stream.alerts_of(TAKEOVER)))
+    (alert,) = stream.alerts_of(TAKEOVER)
+    assert sorted(alert["event_ids"]) == ["ivan-f0", "ivan-f1", "ivan-f2", "ivan-ok"]
+    assert alert["group"] == {"user.name": "ivan"}
+    assert alert["warning_level"] == "red"
+    # generate: true keeps the inner rule's own alert.
+    assert any(a["group"] == {"user.name": "ivan"} for a in stream.alerts_of(FAILED_LOGINS))
