@@ -141,9 +141,14 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
             )
         yield from self._emit(context, matches)
         self._prune(engine, kept, spec)
+        if current.get("timer") is None:
+            # One pending timer per key (not one per input: each firing costs a state round trip);
+            # the timer re-arms itself while the group holds anything.
+            current["timer"] = (
+                payload["ms"] + int((spec.timespan + self._lateness).total_seconds() * 1000) + 1
+            )
+            ctx.timer_service().register_event_time_timer(current["timer"])
         self._state.update(current)
-        deadline = payload["ms"] + int((spec.timespan + self._lateness).total_seconds() * 1000) + 1
-        ctx.timer_service().register_event_time_timer(deadline)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
         current = self._state.value()
@@ -162,9 +167,10 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
             self._state.clear()
             self._events.clear()
             return
-        self._state.update(current)
         step = int(spec.timespan.total_seconds() * 1000) or 1
-        ctx.timer_service().register_event_time_timer(watermark + step)
+        current["timer"] = watermark + step
+        ctx.timer_service().register_event_time_timer(current["timer"])
+        self._state.update(current)
 
     def _alert_events(self, match: CorrelationMatch) -> dict[int, dict[str, Any]]:
         """The match's events: whole for the first `MAX_EVENTS_COPIED`, id and grade after that."""
