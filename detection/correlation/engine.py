@@ -141,6 +141,53 @@ class CorrelationEngine:
         """The correlation rules, inner (chained) ones first."""
         return self._specs
 
+    def window_state(self) -> tuple[Any, ...]:
+        """Everything but the rules: windows, timers and clocks (what a keyed state stores; the rules
+        travel separately, so a busy state does not carry a copy of them on every update)."""
+        return (
+            self._groups,
+            self._timers,
+            self._seq,
+            self._watermark,
+            self._newest,
+            self._finished,
+            self._late,
+            self._late_by_rule,
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        rules: CorrelationRuleSet | Sequence[CorrelationSpec],
+        state: tuple[Any, ...],
+        *,
+        allowed_lateness: timedelta = timedelta(0),
+    ) -> CorrelationEngine:
+        """An engine over `rules` with the windows of `window_state()` (taken from an engine over the
+        same rules)."""
+        engine = cls(rules, allowed_lateness=allowed_lateness)
+        groups = state[0]
+        if len(groups) != len(engine._specs):
+            raise CorrelationInputError(
+                f"window state holds {len(groups)} rules, the engine has {len(engine._specs)}"
+            )
+        (
+            engine._groups,
+            engine._timers,
+            engine._seq,
+            engine._watermark,
+            engine._newest,
+            engine._finished,
+            engine._late,
+            engine._late_by_rule,
+        ) = state
+        return engine
+
+    @property
+    def late_events(self) -> int:
+        """Events left out as late so far (cheap; `stats()` walks every group)."""
+        return self._late
+
     def is_suppressed(self, reference: str) -> bool:
         """Whether the rule with this id or name must not alert on its own (spec "Generate")."""
         return reference in self._suppressed
@@ -368,6 +415,19 @@ def _utc(value: datetime, what: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise CorrelationInputError(f"{what} must be a timezone-aware datetime, got {value!r}")
     return value.astimezone(UTC)
+
+
+def slot_fields(spec: CorrelationSpec, event: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """The fields of `event` that slot `position` of `spec` reads (group-by and value field), by name;
+    absent fields are left out. Feeding this instead of the whole event gives the same result."""
+    value = spec.value_fields[position]
+    names = [*spec.group_fields[position], *([value] if value is not None else [])]
+    out: dict[str, Any] = {}
+    for name in names:
+        found = _lookup(event, name)
+        if found is not _MISSING:
+            out[name] = found
+    return out
 
 
 def _lookup(event: Mapping[str, Any], name: str) -> Any:

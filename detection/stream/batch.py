@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,8 @@ class Batch:
     genesis: bool
     first: int
     events: list[Any]
+    #: Each record's text as stored (what the correlation state keeps instead of the decoded event).
+    texts: list[str] = field(default_factory=list)
 
 
 def read_batch(pointer: str, directory: Path) -> Batch:
@@ -189,15 +191,17 @@ def read_batch(pointer: str, directory: Path) -> Batch:
             f"batch file {name} at {at}: does not hold the {nxt - first} records of {prev}..{nxt}"
         )
     events: list[Any] = []
+    texts: list[str] = []
     for line in lines[:-1]:
         text = line.decode("utf-8", errors="replace")
+        texts.append(text)
         try:
             event = json.loads(text)
         except ValueError:
             event = None
         # A JSON string is how the exporter kept a payload that was not one line of JSON: show its text.
         events.append(event if isinstance(event, dict | str) else text)
-    return Batch(prev, nxt, when, bool(head["g"]), first, events)
+    return Batch(prev, nxt, when, bool(head["g"]), first, events, texts)
 
 
 @dataclass(frozen=True)

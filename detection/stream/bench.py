@@ -100,6 +100,32 @@ def with_envelope(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def synthetic_events(n: int) -> list[dict[str, Any]]:
+    """Normalized events of the city platform's shape that no rule of the pack correlates: the single-event
+    load alone (the demo's events are the realistic, correlation-heavy load)."""
+    actions = ("dataset.query", "dataset.download", "dataset.share", "user.login", "db.select")
+    grades = ("general", "important", "core")
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    events = []
+    for i in range(n):
+        action = actions[i % len(actions)]
+        events.append(
+            {
+                "@timestamp": (start + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "event.ingested": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "event.action": action,
+                "event.outcome": "success",
+                "observer.collector": "bench",
+                "log.original": f"{action} request {i}",
+                "user.name": f"user{i % 200}",
+                "data.asset.id": f"ds-{i % 23}",
+                "data.classification": grades[(i // 5) % 3] if i % 10 else "core",
+                "source.ip": f"10.0.{i % 250}.{i % 200}",
+            }
+        )
+    return events
+
+
 def continued(events: Sequence[dict[str, Any]], target: int) -> list[dict[str, Any]]:
     """About `target` events: `events` in time order, repeated with each copy shifted past the previous
     one, so event time keeps moving forward as it does live (no copy is late for a correlation)."""

@@ -43,12 +43,20 @@ class StreamConfig:
     execution_mode: ExecutionMode = "thread"
     pipeline: str = "default"
     key_buckets: int = 128
+    #: Correlation state is keyed by bucket (CRC-32 of rule and group): fixed for a job's whole life.
+    correlation_buckets: int = 16
     health_interval_ms: int = 2_000
     restore_from: str | None = None
     jobmanager: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("parallelism", "checkpoint_interval_ms", "monitor_interval_ms", "key_buckets"):
+        for name in (
+            "parallelism",
+            "checkpoint_interval_ms",
+            "monitor_interval_ms",
+            "key_buckets",
+            "correlation_buckets",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StreamConfigError(f"stream.{name}={value!r} is invalid: must be a positive integer")

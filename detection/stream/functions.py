@@ -36,7 +36,7 @@ from detection.stream.batch import (
     order,
     read_batch,
 )
-from detection.stream.correlate import STAGES, event_input
+from detection.stream.correlate import STAGES, Record, bucket_lists, event_input
 from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
 from detection.view import build_view
 
@@ -154,8 +154,11 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     bundle is compiled once per change (and once after a restore, from broadcast state).
     """
 
-    def __init__(self, pipeline: str, health_interval_ms: int, batches_dir: str) -> None:
+    def __init__(
+        self, pipeline: str, health_interval_ms: int, batches_dir: str, correlation_buckets: int
+    ) -> None:
         self._batches = Path(batches_dir)
+        self._correlation_buckets = correlation_buckets
         self._pipeline_name = pipeline
         self._health_interval = health_interval_ms / 1000.0
         self._bundle: RuleBundle | None = None
@@ -255,8 +258,11 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         try:
             batch = read_batch(line, self._batches)
         except (ValueError, KeyError, TypeError) as exc:
+            # Reported as lost, loudly; the marker still moves progress on (nothing waits for it forever).
             yield "health", _health("bad_batch", reason=str(exc)[:300], line=line[:512])
+            yield "alert", batch_marker(line)
             return
+        correlating: list[Record] = []
         for i, event in enumerate(batch.events):
             if not isinstance(event, dict):
                 yield (
@@ -275,7 +281,13 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                     _health("bad_event", offset=batch.first + i, reason=str(exc)[:200], line=shown),
                 )
                 continue
-            yield from self._evaluate_event(batch.first + i, millis, event)
+            for kind, payload in self._evaluate_event(batch.first + i, millis, event, batch.texts[i]):
+                if kind == "correlate":
+                    correlating.append(payload)
+                else:
+                    yield kind, payload
+        for bucket, records in bucket_lists(correlating, self._correlation_buckets):
+            yield "correlate", (1, (bucket, records))
         self._m_events.inc(len(batch.events))
         yield "alert", batch_marker(line)
         now = time.monotonic()
@@ -286,7 +298,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 _health("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
             )
 
-    def _evaluate_event(self, offset: int, millis: int, event: dict[str, Any]) -> Iterator[Any]:
+    def _evaluate_event(self, offset: int, millis: int, event: dict[str, Any], text: str) -> Iterator[Any]:
         bundle = self._bundle
         assert bundle is not None
         raw, low = build_view(event)
@@ -322,4 +334,4 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 for spec in bundle.targets.get(target, ()):
                     if spec.key not in fed:  # a rule referenced by id and by name feeds a spec once
                         fed.add(spec.key)
-                        yield "correlate", event_input(bundle, spec, offset, millis, event, target)
+                        yield "correlate", event_input(bundle, spec, offset, millis, event, text, target)

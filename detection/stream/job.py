@@ -3,8 +3,8 @@
     pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order) -> watermarks
       -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch (reads the batch file)
       -> alerts FileSink (committed on checkpoint; a marker line after each batch's alerts)
-      -> stage n side outputs: keyBy(rule, group) -> Correlate stage n -> alerts; inner matches of a
-         chain -> stage n + 1 (up to MAX_CHAIN)
+      -> stage n side outputs: bucket lists keyBy(bucket of rule + group) -> Correlate stage n -> alerts;
+         inner matches of a chain and inputs of later stages -> stage n + 1 (up to MAX_CHAIN)
       -> health side outputs of every operator -> health FileSink
 
 Embedded: `start(config)` builds the job in this process (PyFlink starts the MiniCluster in its
@@ -156,7 +156,9 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     matched = (
         keyed.connect(rules)
         .process(
-            RuleMatch(config.pipeline, config.health_interval_ms, config.batches_dir),
+            RuleMatch(
+                config.pipeline, config.health_interval_ms, config.batches_dir, config.correlation_buckets
+            ),
             output_type=Types.PICKLED_BYTE_ARRAY(),
         )
         .name("sigma")
@@ -164,7 +166,7 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
         .name("route")
     )
     # Correlation stages: every correlation input enters stage 1 and passes on to the stage of its
-    # rule's level; chained matches go from stage n to n + 1. Keyed by rule and group-by values.
+    # rule's level; chained matches go from stage n to n + 1. Bucket lists, keyed by bucket.
     outputs = [matched]
     healths = [matched.get_side_output(HEALTH), ordered.get_side_output(HEALTH)]
     alerts = matched
@@ -172,8 +174,11 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
         inputs = [source.get_side_output(tag) for source in outputs]
         stage_input = inputs[0].union(*inputs[1:]) if len(inputs) > 1 else inputs[0]
         stage = (
-            stage_input.key_by(lambda r: r[0], key_type=Types.STRING())
-            .process(Correlate(n, config.out_of_orderness_ms), output_type=Types.PICKLED_BYTE_ARRAY())
+            stage_input.key_by(lambda r: r[0], key_type=Types.INT())
+            .process(
+                Correlate(n, config.out_of_orderness_ms, config.correlation_buckets),
+                output_type=Types.PICKLED_BYTE_ARRAY(),
+            )
             .name(f"correlate-{n}")
             .process(Route(), output_type=Types.STRING())
             .name(f"route-correlate-{n}")
