@@ -3,9 +3,10 @@
 The embedded path of `datasoc run` and `datasoc demo` (the Flink job of `detection/stream` is
 the other one). Consumer `detector` on `events`: each event is matched by the single-event
 engine; referenced matches feed the correlation engine keyed by spool offset; every alert is
-built as an `Alert`, appended durably to `alerts`, and only then is the offset committed. Alert
-ids are derived from the rule and the events (`alert_id`), so a replay after a crash re-appends
-alerts with the same ids and the alert intake deduplicates them: at least once, idempotent.
+built by `detection.stream.alerts` (the Flink job's builder: one source of truth, so both engines
+give the same alert ids for the same detection), appended durably to `alerts`, and only then is the
+offset committed. Alert ids are derived from the rule and the events, so a replay after a crash
+re-appends alerts with the same ids and the alert intake deduplicates them: at least once, idempotent.
 
 Correlation windows live in memory: a restart loses windows still open (the Flink job keeps them
 in checkpointed state). Events are kept only while a correlation could still use them.
@@ -13,74 +14,22 @@ in checkpointed state). Events are kept only while a correlation could still use
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from datasoc.alert import MAX_EVENTS_COPIED, Alert, highest_classification, warning_level
-from datasoc.event import Event, format_timestamp
+from datasoc.alert import Alert
+from datasoc.event import Event
 from datasoc.logging import get_logger
 from datasoc.transport import ALERTS, EVENTS, Transport
-from detection.correlation import CorrelationEngine, CorrelationMatch, compile_correlations
-from detection.engine import CompiledRule, Engine, LoadResult
+from detection.correlation import CorrelationEngine, compile_correlations
+from detection.engine import Engine, LoadResult
+from detection.stream.alerts import correlation_alert, single_alert
 
 log = get_logger("detector")
 CONSUMER = "detector"
-
-
-def alert_id(rule_ref: str, event_ids: Sequence[str]) -> str:
-    """Deterministic alert id: the same rule over the same events is the same alert."""
-    digest = hashlib.sha256("\x1f".join([rule_ref, *event_ids]).encode("utf-8")).hexdigest()
-    return f"al-{digest[:32]}"
-
-
-def single_alert(rule: CompiledRule, event: Event) -> Alert:
-    """The alert of one single-event rule match (pure)."""
-    wire = event.to_dict()
-    return Alert.from_dict(
-        {
-            "alert.id": alert_id(rule.id or rule.name or rule.title, [event.event_id]),
-            "rule.id": rule.id or rule.name or rule.title,
-            "rule.title": rule.title,
-            "rule.level": rule.level or "medium",
-            "rule.tags": list(rule.tags),
-            "warning_level": warning_level(rule.level or "medium", event.classification),
-            "group": {},
-            "event_ids": [event.event_id],
-            "events": [wire],
-            "first_seen": format_timestamp(event.timestamp),
-            "last_seen": format_timestamp(event.timestamp),
-            "count": 1,
-        }
-    )
-
-
-def correlation_alert(match: CorrelationMatch, events: Mapping[int, Event]) -> Alert:
-    """The alert of a correlation match; `events` maps offsets to the events still kept (pure)."""
-    found = [events[i] for i in match.event_indexes if i in events]
-    ids = [e.event_id for e in found] or [f"offset:{i}" for i in match.event_indexes]
-    copies = [e.to_dict() for e in found[:MAX_EVENTS_COPIED]]
-    group = {k: list(v) if isinstance(v, tuple) else v for k, v in match.group}
-    level = match.level or "medium"
-    return Alert.from_dict(
-        {
-            "alert.id": alert_id(match.rule_ref, ids),
-            "rule.id": match.rule_ref,
-            "rule.title": match.title,
-            "rule.level": level,
-            "rule.tags": list(match.tags),
-            "warning_level": warning_level(level, highest_classification(copies)),
-            "group": group,
-            "event_ids": ids,
-            "events": copies,
-            "first_seen": format_timestamp(match.first_time),
-            "last_seen": format_timestamp(match.last_time),
-            "count": max(match.count, len(ids)),
-        }
-    )
 
 
 @dataclass(frozen=True)
@@ -101,7 +50,9 @@ class Detector:
     allowed_lateness: timedelta = timedelta(minutes=5)
     engine: Engine = field(init=False)
     correlations: CorrelationEngine | None = field(init=False)
-    _kept: dict[int, Event] = field(init=False, default_factory=dict)
+    #: Wire forms (and times) of matched events a correlation may still use, by spool offset.
+    _kept: dict[int, dict[str, Any]] = field(init=False, default_factory=dict)
+    _kept_times: dict[int, datetime] = field(init=False, default_factory=dict)
     _horizon: timedelta = field(init=False)
 
     def __post_init__(self) -> None:
@@ -119,9 +70,10 @@ class Detector:
         """Alerts raised by one event (single-event matches, then correlations it completes)."""
         data = event.to_dict()
         matched = self.engine.match(data)
-        alerts = [single_alert(rule, event) for rule in matched if rule.output]
+        alerts = [single_alert(rule, data) for rule in matched if rule.output]
         if self.correlations is not None and matched:
-            self._kept[offset] = event
+            self._kept[offset] = data
+            self._kept_times[offset] = event.timestamp
             references = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
             for match in self.correlations.process(offset, data, event.timestamp, references):
                 alerts.append(correlation_alert(match, self._kept))
@@ -135,8 +87,8 @@ class Detector:
         return [correlation_alert(match, self._kept) for match in self.correlations.flush()]
 
     def _forget_before(self, cutoff: datetime) -> None:
-        for offset in [o for o, e in self._kept.items() if e.timestamp < cutoff]:
-            del self._kept[offset]
+        for offset in [o for o, when in self._kept_times.items() if when < cutoff]:
+            del self._kept[offset], self._kept_times[offset]
 
     def run_pass(self, transport: Transport, *, now: datetime, batch_size: int = 1000) -> DetectReport:
         """Detect over what is new on `events`; alerts durable before the offset is committed."""

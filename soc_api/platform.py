@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit.checkpoint import CheckpointPolicy
 from audit.entry import EntryDraft
@@ -19,6 +19,9 @@ from datasoc.store import EventStore, PurgeReport, RetentionJob, SQLiteEventStor
 from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConfig
 from soc_api.detector import Detector
 
+if TYPE_CHECKING:
+    from detection.stream.runner import StreamRunner
+
 log = get_logger("platform")
 #: The project's own rule pack, used when `detection.rules` is empty.
 BUNDLED_RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -26,14 +29,17 @@ BUNDLED_RULES = Path(__file__).resolve().parents[1] / "rules"
 
 @dataclass
 class Platform:
-    """The opened embedded parts: spool (transport), event store, key store and audit ledger."""
+    """The opened embedded parts: spool (transport), event store, key store and audit ledger, and
+    the detection engine chosen by `detection.engine`: exactly one of `stream` (the Flink job's
+    runner, not yet started: `datasoc run` and `datasoc demo` start it) and `detector` is set."""
 
     settings: Settings
     spool: Spool
     store: EventStore
     keys: KeyStore
     ledger: Ledger
-    detector: Detector
+    detector: Detector | None = None
+    stream: StreamRunner | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, now: datetime) -> Platform:
@@ -75,9 +81,24 @@ class Platform:
             spool.close()
             raise
         _ledger_recovery(ledger, spool, now)
-        detector = load_detector(settings)
-        log.info("platform_open", data_dir=str(settings.data_dir), store=settings.store.backend)
-        return cls(settings=settings, spool=spool, store=store, keys=keys, ledger=ledger, detector=detector)
+        # The one place the detection engine is chosen.
+        detector = load_detector(settings) if settings.detection.engine == "inprocess" else None
+        stream = load_stream(settings, spool) if settings.detection.engine == "flink" else None
+        log.info(
+            "platform_open",
+            data_dir=str(settings.data_dir),
+            store=settings.store.backend,
+            detection=settings.detection.engine,
+        )
+        return cls(
+            settings=settings,
+            spool=spool,
+            store=store,
+            keys=keys,
+            ledger=ledger,
+            detector=detector,
+            stream=stream,
+        )
 
     def retention(self, now: datetime) -> tuple[PurgeReport, RetentionReport]:
         """Run both retention jobs: the store's (184-day floor outside development) and the spool's."""
@@ -110,15 +131,18 @@ class Platform:
                 self.spool.close()
 
 
+def rule_roots(settings: Settings) -> list[Path]:
+    """The configured rule files and directories (relative to the working directory, like --rules),
+    or the bundled pack when none are configured."""
+    return list(settings.detection.rules) or [BUNDLED_RULES]
+
+
 def load_detector(settings: Settings) -> Detector:
     """Compile the configured rules once; each rule that fails to load is logged, the rest run."""
     from detection.engine import RuleSet
     from detection.pipelines import resolve_pipeline
 
-    paths = list(settings.detection.rules)  # relative to the working directory, like --rules
-    if not paths:
-        paths = [BUNDLED_RULES]
-    loaded = RuleSet.load(paths, pipeline=resolve_pipeline(settings.detection.pipeline))
+    loaded = RuleSet.load(rule_roots(settings), pipeline=resolve_pipeline(settings.detection.pipeline))
     for error in loaded.errors:
         log.error("rule_rejected", error=str(error))
     log.info(
@@ -128,6 +152,33 @@ def load_detector(settings: Settings) -> Detector:
         rejected=len(loaded.errors),
     )
     return Detector(loaded, allowed_lateness=timedelta(seconds=settings.detection.allowed_lateness_seconds))
+
+
+def stream_dir(settings: Settings) -> Path:
+    """Where the Flink job's state lives: input, rules, alerts, health, checkpoints and `log`."""
+    return settings.data_dir / "stream"
+
+
+def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
+    """The Flink job's runner over `spool`, configured from `[detection]` (the job is not started).
+
+    Rule files are sent to the job as rule changes when it starts and on every tick; the job
+    validates each rule and reports rejections in its health records (`StreamRunner.health`).
+    """
+    from detection.stream.config import StreamConfig
+    from detection.stream.runner import StreamRunner
+
+    d = settings.detection
+    config = StreamConfig.under(
+        stream_dir(settings),
+        parallelism=d.parallelism,
+        execution_mode=d.execution_mode,
+        jobmanager=d.jobmanager,
+        checkpoint_interval_ms=d.checkpoint_interval_ms,
+        out_of_orderness_ms=round(d.out_of_orderness_seconds * 1000),
+        pipeline=d.pipeline,
+    )
+    return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)])
 
 
 def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:

@@ -76,11 +76,19 @@ def flink_configuration(config: StreamConfig) -> Configuration:
 
 
 def _python_path() -> list[str]:
-    """The venv's site-packages and the directory holding the project's packages."""
+    """The standard library, the venv's site-packages and the directory holding the project's packages.
+
+    The standard library is named too: thread mode's embedded interpreter otherwise finds it through
+    `PATH`, and with a minimal `PATH` every Python operator fails on `import _struct` (measured).
+    """
+    import sysconfig
+
     import detection
 
+    paths = sysconfig.get_paths()
+    stdlib = [paths["stdlib"], str(Path(paths["platstdlib"]) / "lib-dynload")]
     roots = [str(Path(p)) for p in sys.path if p.endswith("site-packages")]
-    return [*roots, str(Path(detection.__file__).resolve().parents[1])]
+    return [*stdlib, *roots, str(Path(detection.__file__).resolve().parents[1])]
 
 
 def watermark_strategy(config: StreamConfig) -> WatermarkStrategy:

@@ -222,6 +222,13 @@ class StreamRunner:
         self.exporter.export_all()
         self.exporter.heartbeat(END_OF_TIME)
 
+    def job_status(self) -> str | None:
+        """The embedded job's Flink status (RUNNING, RESTARTING, FAILED, ...); None when not started
+        here (a cluster job is watched by the cluster)."""
+        if self._client is None:
+            return None
+        return str(self._client.get_job_status().result()).rsplit(".", 1)[-1]
+
     def stop(self) -> None:
         """Cancel the embedded job (checkpoints are retained) and commit what was committed."""
         if self._client is not None:

@@ -1,12 +1,15 @@
-"""The CLI's edge: the one place the clock and the id source are read.
+"""The CLI's edge: the one place the clock and the id source are read (and the process
+environment written).
 
 Everything below the commands takes `now` (or a clock) and `new_id` as parameters.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 
 def now() -> datetime:
@@ -17,3 +20,15 @@ def now() -> datetime:
 def new_id() -> str:
     """A fresh random id (event ids assigned at ingest)."""
     return uuid.uuid4().hex
+
+
+def flink_logs_in(directory: Path) -> None:
+    """Send the logs of the PyFlink gateway JVM this process starts to `directory`.
+
+    PyFlink launches its JVM once per process, from `pyflink/pyflink_gateway_server.py`, which takes
+    the log directory from `FLINK_LOG_DIR` in the environment, else from `env.log.dir` in the
+    wheel's config, else `<site-packages>/pyflink/log`: inside the venv, shared by every data
+    directory. Call this before the first job starts. An operator's own `FLINK_LOG_DIR` wins.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ.setdefault("FLINK_LOG_DIR", str(directory.resolve()))

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from datasoc.errors import ConfigError, DatasocError
-from soc_api.commands.edge import new_id
+from soc_api.commands.edge import flink_logs_in, new_id
 from soc_api.commands.edge import now as _now
 
 
@@ -28,6 +28,23 @@ def _settings(config: Path | None, data_dir: Path | None) -> Any:
         settings = settings.model_copy(update={"data_dir": data_dir})
     configure_logging(level=settings.log.level, fmt=settings.log.format, mode=settings.mode)
     return settings
+
+
+def _start_detection(background: Any) -> None:
+    """Start the Flink job (if that is the engine), its JVM logging under `data_dir/stream/log`."""
+    from soc_api.platform import stream_dir
+
+    if background.platform.stream is None:
+        return
+    logs = stream_dir(background.platform.settings) / "log"
+    flink_logs_in(logs)
+    try:
+        background.start_detection()
+    except Exception as exc:  # PyFlink raises plain exceptions (no Java 17, gateway failed, cluster down)
+        raise click.ClickException(
+            f"the Flink detection job did not start: {exc}\n(logs in {logs}; Flink needs Java 17. "
+            'Set [detection] engine = "inprocess" or DATASOC_DETECTION__ENGINE=inprocess to run without it.)'
+        ) from None
 
 
 @click.command()
@@ -47,18 +64,20 @@ def demo(
 ) -> None:
     """Generate demo data and run it through the platform (演示：生成数据并走完整流程).
 
-    Native logs -> parsers -> spool (events, deadletter) -> indexer -> event store; prints what
-    arrived per source and per data grade, and the injected incidents to look for.
+    Native logs -> parsers -> spool (events, deadletter) -> indexer -> event store, and detection
+    (the Flink job by default); prints what arrived per source and per data grade, the alerts, and
+    the injected incidents to look for.
     """
+    import time
+
     from collectors.errors import ParseError
     from collectors.sink import TransportSink
     from datasoc.event import Event
-    from datasoc.transport import ALERTS
     from soc_api.demo import generate, write_demo
     from soc_api.demo.replay import replay
-    from soc_api.detector import encode_alert
     from soc_api.indexer import index_pending
     from soc_api.platform import Platform
+    from soc_api.service import Background
     from soc_api.trail import trace_pending
 
     settings = _settings(config, data_dir)
@@ -73,7 +92,10 @@ def demo(
         platform = Platform.open(settings, now=now)
     except DatasocError as exc:
         raise click.ClickException(str(exc)) from None
+    background = Background(platform, new_id=new_id)
     try:
+        # Started first: the job's start-up (10 to 15 s) overlaps the replay and the indexing.
+        _start_detection(background)
         sink = TransportSink(platform.spool)
         replayed = list(replay(demo_dir, now=now, new_id=new_id))
         for item in replayed:
@@ -95,23 +117,27 @@ def demo(
         sink.flush(now=now)
         report = index_pending(platform.spool, platform.store, now=now)
         trail = trace_pending(platform.spool, platform.ledger, platform.keys.sealing_key, now=now)
-        platform.detector.run_pass(platform.spool, now=now)
-        closing = platform.detector.flush()  # end of the demo stream: close open correlation windows
-        if closing:
-            platform.spool.append(ALERTS, [encode_alert(a) for a in closing], now=now)
+        # End of the demo stream: every event evaluated, then the open correlation windows closed.
+        detected = background.drain(_now, time.sleep)
         # A fresh reading of the clock: a checkpoint must be later than any signed at `now`.
         platform.ledger.checkpoint_tail(now=_now())
         _print_demo(platform, sink.stats.accepted, sink.stats.rejected, report, demo_dir, dataset)
-        _print_alerts(platform)
+        _print_alerts(platform, detected)
         _export_demo_bundle(platform, trail, dataset, now)
+    except DatasocError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
-        platform.close()
+        try:
+            background.stop_detection()
+        finally:
+            platform.close()
 
 
-def _print_alerts(platform: Any) -> None:
+def _print_alerts(platform: Any, detected: Any) -> None:
     """Alerts on the alerts topic, deduplicated by id, summarised by rule and warning level."""
     from datasoc.transport import ALERTS
     from soc_api.detector import decode_alert
+    from soc_api.service import rules_not_running
 
     alerts: dict[str, Any] = {}
     offset = 0
@@ -123,7 +149,18 @@ def _print_alerts(platform: Any) -> None:
     levels = Counter(a.warning_level for a in alerts.values())
     names = {"red": "红 red", "orange": "橙 orange", "yellow": "黄 yellow", "blue": "蓝 blue"}
     summary = ", ".join(f"{names[level]} {levels[level]}" for level in names if levels[level])
-    click.echo(f"\nalerts (告警): {len(alerts)} — {summary}")
+    engine = platform.settings.detection.engine
+    if platform.stream is not None:
+        where = platform.settings.detection.jobmanager or "embedded MiniCluster"
+        engine = f"Flink job ({where})"
+    click.echo(
+        f"\ndetection (检测): {engine}, {detected.read} events evaluated, "
+        f"{detected.alerts} new alerts committed"
+    )
+    for key, errors in sorted(rules_not_running(platform).items()):
+        # Never silently skipped: a rule the engine refused is named with its first error.
+        click.echo(f"  rule not running (规则未启用): {key}: {errors[0] if errors else 'rejected'}")
+    click.echo(f"alerts (告警): {len(alerts)} — {summary}")
     by_rule: dict[tuple[str, str], int] = Counter((a.warning_level, a.rule_title) for a in alerts.values())
     order = list(names)
     for (level, title), count in sorted(by_rule.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
@@ -191,17 +228,22 @@ def _print_demo(
 @click.command()
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Overrides data_dir.")
-@click.option("--once", is_flag=True, help="One pass (index, trace, checkpoint, retention), then exit.")
+@click.option(
+    "--once", is_flag=True, help="One pass (index, trace, detect, checkpoint, retention), then exit."
+)
 @click.option("--interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True)
 def run(config: Path | None, data_dir: Path | None, once: bool, interval: float) -> None:
     """Start the platform (启动平台): network inputs of `[collect]`, indexing, access trace,
-    checkpoints and retention, in one process that owns the spool, until SIGINT/SIGTERM.
+    detection, checkpoints and retention, in one process that owns the spool, until SIGINT/SIGTERM.
 
-    Prints one JSON line `{"ready": {...}}` with the bound addresses once the inputs listen.
+    Detection is the Flink job by default (`[detection] engine`), started first and resumed from its
+    last retained checkpoint, cancelled on shutdown. Prints one JSON line `{"ready": {...}}` with the
+    bound addresses once the job is started and the inputs listen.
     """
     import asyncio
     import json
     import threading
+    import time
 
     from datasoc.logging import get_logger
     from soc_api.api.server import run_collector
@@ -214,12 +256,24 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
         platform = Platform.open(settings, now=_now())
     except DatasocError as exc:
         raise click.ClickException(str(exc)) from None
-    background = Background(platform)
+    background = Background(platform, new_id=new_id)
+    try:
+        # Resumes from the job's last retained checkpoint: open correlation windows survive a restart.
+        _start_detection(background)
+    except BaseException:
+        platform.close()
+        raise
     if once:
         try:
             background.run_pass(_now())
+            background.catch_up(_now, time.sleep)  # the job's alerts for what the pass read
+        except DatasocError as exc:
+            raise click.ClickException(str(exc)) from None
         finally:
-            platform.close()
+            try:
+                background.stop_detection()
+            finally:
+                platform.close()
         return
     stop = threading.Event()
     worker = threading.Thread(target=loop, args=(background, stop, _now, interval), daemon=True)
@@ -259,5 +313,8 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     finally:
         stop.set()
         worker.join()
-        platform.close()
+        try:
+            background.stop_detection()
+        finally:
+            platform.close()
         log.info("stopped")

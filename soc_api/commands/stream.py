@@ -14,6 +14,7 @@ from types import FrameType
 import click
 
 from datasoc.errors import DatasocError
+from soc_api.commands.edge import flink_logs_in
 from soc_api.commands.edge import now as _now
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +69,7 @@ def stream(
     from soc_api.platform import Platform
 
     settings = _settings(config, data_dir)
+    flink_logs_in(settings.data_dir / "stream" / "log")
     log = get_logger("stream")
     try:
         platform = Platform.open(settings, now=_now())
@@ -136,15 +138,17 @@ def bench_stream(
     """Events/s through the Flink job vs the in-process engine; alert latency p50/p95 (流式检测基准)."""
     from detection.bench import SIGMA_RULE_DIRS, read_events, replicate
     from detection.loader import rule_files
-    from detection.stream.bench import continued, engine_rate, run_job, with_envelope
+    from detection.stream.bench import continued, engine_rate, run_job, synthetic_events, with_envelope
     from soc_api.commands.detect import _demo_events
 
     pack = pack_dir or (_REPO / "rules" if any((_REPO / "rules").glob("**/*.yml")) else _TEST_PACK)
     pack_texts = {str(f.relative_to(pack)): f.read_text(encoding="utf-8") for f in rule_files([pack])}
     workloads: list[tuple[str, dict[str, str], list[bytes]]] = []
+    synthetic = with_envelope(synthetic_events(n_events))
+    workloads.append(("pack-synth", pack_texts, [json.dumps(e).encode() for e in synthetic]))
     demo = [json.loads(line) for line in _demo_events().read_text(encoding="utf-8").splitlines()]
     events = with_envelope(continued(demo, n_events))
-    workloads.append(("pack", pack_texts, [json.dumps(e, ensure_ascii=False).encode() for e in events]))
+    workloads.append(("pack-demo", pack_texts, [json.dumps(e, ensure_ascii=False).encode() for e in events]))
     sigma_dir = sigma_dir or _SHARED / "sigma"
     sigma_events = sigma_events or _SHARED / "evtx-attack" / "dev.jsonl"
     if sigma_dir.is_dir() and sigma_events.is_file():
@@ -172,7 +176,7 @@ def bench_stream(
                     expected,
                     parallelism=parallelism,
                     mode=mode,  # type: ignore[arg-type]
-                    steady_rate=latency_rate if label == "pack" else 0,
+                    steady_rate=latency_rate if label == "pack-synth" else 0,
                     steady_seconds=latency_seconds,
                     in_process_rate=rate,
                 )

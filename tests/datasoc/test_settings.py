@@ -104,3 +104,52 @@ def test_section_check_names_the_full_key() -> None:
         load_settings(None, {"DATASOC_COLLECT__SYSLOG_TLS_PORT": "6514"})
     assert "collect.syslog_tls_port = '6514': needs collect.tls_cert and collect.tls_key" in str(caught.value)
     assert "DATASOC_COLLECT__SYSLOG_TLS_PORT" in str(caught.value)
+
+
+def test_detection_defaults_to_the_embedded_flink_job() -> None:
+    detection = load_settings(None, {}).detection
+    assert detection.engine == "flink"
+    assert (detection.parallelism, detection.execution_mode, detection.jobmanager) == (1, "thread", None)
+    assert (detection.checkpoint_interval_ms, detection.out_of_orderness_seconds) == (500, 5.0)
+
+
+def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        '[detection]\nengine = "flink"\nparallelism = 2\nexecution_mode = "process"\n'
+        'jobmanager = "flink-jm.internal:8081"\ncheckpoint_interval_ms = 1000\n',
+    )
+    detection = load_settings(config, {"DATASOC_DETECTION__OUT_OF_ORDERNESS_SECONDS": "2.5"}).detection
+    assert (detection.parallelism, detection.execution_mode) == (2, "process")
+    assert detection.jobmanager == "flink-jm.internal:8081"
+    assert (detection.checkpoint_interval_ms, detection.out_of_orderness_seconds) == (1000, 2.5)
+    # "off" (TOML has no null) and an empty environment variable both mean the embedded MiniCluster.
+    assert load_settings(None, {"DATASOC_DETECTION__JOBMANAGER": "off"}).detection.jobmanager is None
+    assert load_settings(None, {"DATASOC_DETECTION__JOBMANAGER": ""}).detection.jobmanager is None
+    assert load_settings(None, {"DATASOC_DETECTION__ENGINE": "inprocess"}).detection.engine == "inprocess"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ENGINE", "spark", "detection.engine = 'spark': Input should be 'flink' or 'inprocess'"),
+        ("PARALLELISM", "0", "detection.parallelism = '0': Input should be greater than or equal to 1"),
+        (
+            "EXECUTION_MODE",
+            "fork",
+            "detection.execution_mode = 'fork': Input should be 'thread' or 'process'",
+        ),
+        ("JOBMANAGER", "http://jm", "detection.jobmanager = 'http://jm': String should match pattern"),
+        ("CHECKPOINT_INTERVAL_MS", "10", "detection.checkpoint_interval_ms = '10': Input should be greater"),
+        (
+            "OUT_OF_ORDERNESS_SECONDS",
+            "-1",
+            "detection.out_of_orderness_seconds = '-1': Input should be greater",
+        ),
+    ],
+)
+def test_invalid_detection_settings_name_the_key(variable: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {f"DATASOC_DETECTION__{variable}": value})
+    assert expected in str(caught.value)
+    assert f"DATASOC_DETECTION__{variable}" in str(caught.value)

@@ -11,7 +11,8 @@ from datasoc.event import Event
 from datasoc.transport import ALERTS, EVENTS, Spool
 from detection.engine import RuleSet
 from detection.pipelines import resolve_pipeline
-from soc_api.detector import Detector, alert_id, decode_alert, single_alert
+from detection.stream.alerts import alert_id, single_alert
+from soc_api.detector import Detector, decode_alert
 
 T0 = datetime(2026, 3, 3, 18, 0, tzinfo=UTC)  # 02:00 in Asia/Shanghai
 
@@ -68,7 +69,7 @@ def load() -> Detector:
 def test_single_alert_is_built_from_rule_and_event() -> None:
     detector = load()
     (rule,) = [r for r in detector.rules.rules if r.name == "core_download"]
-    alert = single_alert(rule, make_event(1))
+    alert = single_alert(rule, make_event(1).to_dict())
     assert alert.warning_level == "red"  # high rule on core data
     assert alert.event_ids == ("e-1",)
     assert alert.alert_id == alert_id(rule.id, ["e-1"])

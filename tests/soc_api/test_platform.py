@@ -17,7 +17,10 @@ NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 
 
 def settings_for(tmp_path: Path, **env: str) -> Settings:
-    return load_settings(None, {"DATASOC_DATA_DIR": str(tmp_path), **env})
+    # The in-process engine keeps these tests free of Flink (the Flink engine has its own tests).
+    return load_settings(
+        None, {"DATASOC_DATA_DIR": str(tmp_path), "DATASOC_DETECTION__ENGINE": "inprocess", **env}
+    )
 
 
 def test_torn_tails_are_cut_and_ledgered(tmp_path: Path) -> None:

@@ -32,8 +32,12 @@ def all_events(store: SQLiteEventStore) -> list[Event]:
         cursor = page.next_cursor
 
 
+# The in-process engine keeps these tests free of Flink (tests/soc_api/test_flink_engine.py has the job).
+INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess"}
+
+
 def run_cli(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=INPROCESS)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -72,7 +76,9 @@ def test_demo_runs_data_through_spool_into_store(tmp_path: Path) -> None:
 
 def test_run_once_indexes_pending_and_exits(tmp_path: Path) -> None:
     run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--days", "1")
-    output = CliRunner().invoke(cli, ["run", "--data-dir", str(tmp_path), "--once"], catch_exceptions=False)
+    output = CliRunner().invoke(
+        cli, ["run", "--data-dir", str(tmp_path), "--once"], catch_exceptions=False, env=INPROCESS
+    )
     assert output.exit_code == 0, output.output
 
 

@@ -43,6 +43,7 @@ def test_run_ingests_indexes_traces_and_ledgers_denials(tmp_path: Path) -> None:
         "DATASOC_COLLECT__HTTP_PORT": "0",
         "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
         "DATASOC_LOG__LEVEL": "warning",
+        "DATASOC_DETECTION__ENGINE": "inprocess",  # the Flink engine's process test: test_flink_engine.py
         "PATH": "/usr/bin:/bin",
     }
     datasoc = Path(sys.executable).with_name("datasoc")
