@@ -29,6 +29,7 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, Va
 from detection.pipelines import resolve_pipeline
 from detection.stream.alerts import alert_line, event_time, single_alert
 from detection.stream.batch import (
+    BAD_TIME,
     END_OF_TIME,
     batch_chain,
     batch_marker,
@@ -36,7 +37,7 @@ from detection.stream.batch import (
     order,
     read_batch,
 )
-from detection.stream.correlate import STAGES, Record, bucket_lists, event_input
+from detection.stream.correlate import ADVANCE_EVERY_MS, MERGE, STAGES, Record, event_input, stage_lists
 from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
 from detection.view import build_view
 
@@ -135,6 +136,8 @@ class Route(ProcessFunction):  # type: ignore[misc]
         elif kind == "correlate":
             stage, record = payload
             yield STAGES[stage - 1], record
+        elif kind == "merge":
+            yield MERGE, payload
         else:
             yield HEALTH, payload
 
@@ -155,10 +158,13 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     """
 
     def __init__(
-        self, pipeline: str, health_interval_ms: int, batches_dir: str, correlation_buckets: int
+        self, pipeline: str, health_interval_ms: int, batches_dir: str, direct_buckets: int | None
     ) -> None:
         self._batches = Path(batches_dir)
-        self._correlation_buckets = correlation_buckets
+        # At parallelism 1 batches are evaluated in chain order and correlation inputs go straight to
+        # stage 1 as lists of this many buckets; None: through `Merge` first (see `job.build`).
+        self._buckets_direct = direct_buckets
+        self._advanced: int | None = None
         self._pipeline_name = pipeline
         self._health_interval = health_interval_ms / 1000.0
         self._bundle: RuleBundle | None = None
@@ -260,6 +266,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         except (ValueError, KeyError, TypeError) as exc:
             # Reported as lost, loudly; the marker still moves progress on (nothing waits for it forever).
             yield "health", _health("bad_batch", reason=str(exc)[:300], line=line[:512])
+            yield from self._correlation_inputs(line, [])
             yield "alert", batch_marker(line)
             return
         correlating: list[Record] = []
@@ -286,8 +293,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                     correlating.append(payload)
                 else:
                     yield kind, payload
-        for bucket, records in bucket_lists(correlating, self._correlation_buckets):
-            yield "correlate", (1, (bucket, records))
+        yield from self._correlation_inputs(line, correlating)
         self._m_events.inc(len(batch.events))
         yield "alert", batch_marker(line)
         now = time.monotonic()
@@ -297,6 +303,19 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 "health",
                 _health("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
             )
+
+    def _correlation_inputs(self, line: str, records: list[Record]) -> Iterator[Any]:
+        if self._buckets_direct is None:
+            # One element per batch, empty or not: `Merge` follows the chain (see there).
+            yield "merge", (line, records)
+            return
+        when = batch_time(line)
+        prev, nxt, _ = batch_chain(line)
+        everyone = prev == nxt or self._advanced is None or when - self._advanced >= ADVANCE_EVERY_MS
+        if everyone and when != BAD_TIME:
+            self._advanced = when  # in memory: after a restore, the first batch tells every bucket
+        for element in stage_lists(records, when, self._buckets_direct, everyone=everyone):
+            yield "correlate", (1, element)
 
     def _evaluate_event(self, offset: int, millis: int, event: dict[str, Any], text: str) -> Iterator[Any]:
         bundle = self._bundle

@@ -3,7 +3,8 @@
     pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order) -> watermarks
       -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch (reads the batch file)
       -> alerts FileSink (committed on checkpoint; a marker line after each batch's alerts)
-      -> stage n side outputs: bucket lists keyBy(bucket of rule + group) -> Correlate stage n -> alerts;
+      -> per batch its correlation inputs -> keyBy(one key) -> Merge (chain order; parallelism 1)
+      -> bucket lists keyBy(bucket of rule + group) -> Correlate stage n (parallelism 1) -> alerts;
          inner matches of a chain and inputs of later stages -> stage n + 1 (up to MAX_CHAIN)
       -> health side outputs of every operator -> health FileSink
 
@@ -31,7 +32,7 @@ from pyflink.datastream.connectors.file_system import (
 )
 
 from detection.stream.config import StreamConfig
-from detection.stream.correlate import STAGES, Correlate
+from detection.stream.correlate import MERGE, STAGES, Correlate, Merge
 from detection.stream.functions import (
     HEALTH,
     RULES_STATE,
@@ -68,7 +69,9 @@ def flink_configuration(config: StreamConfig) -> Configuration:
     # Pitfall 6: thread mode's embedded interpreter starts from the base Python, without the venv's
     # site-packages (pemja, pyflink, this project) unless they are named here.
     conf.set_string("python.pythonpath", os.pathsep.join(_python_path()))
-    conf.set_string("parallelism.default", str(config.parallelism))
+    # Everything runs at parallelism 1 but the rule operator (`build`): PyFlink's `key_by` adds a
+    # Python map at the default parallelism, which would scatter an ordered stream round-robin.
+    conf.set_string("parallelism.default", "1")
     conf.set_string("pipeline.auto-watermark-interval", "100 ms")
     if config.restore_from:
         conf.set_string("execution.state-recovery.path", config.restore_from)
@@ -147,8 +150,10 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     )
     # Pitfall 2: a timestamp assigner given to from_source is ignored; assign after the source.
     timed = ordered.assign_timestamps_and_watermarks(watermark_strategy(config)).set_parallelism(1)
-    buckets = config.key_buckets
+    # At parallelism 1 one key: batches that wait for the first rule set are then released in order.
+    buckets = config.key_buckets if config.parallelism > 1 else 1
     keyed = timed.key_by(lambda line: batch_key(line) % buckets, key_type=Types.INT())
+    direct = None if config.parallelism > 1 else config.correlation_buckets
     rule_lines = env.from_source(
         _file_source(config.rules_dir, config.monitor_interval_ms), no_marks, "rules"
     )
@@ -164,19 +169,33 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     matched = (
         keyed.connect(rules)
         .process(
-            RuleMatch(
-                config.pipeline, config.health_interval_ms, config.batches_dir, config.correlation_buckets
-            ),
+            RuleMatch(config.pipeline, config.health_interval_ms, config.batches_dir, direct),
             output_type=Types.PICKLED_BYTE_ARRAY(),
         )
         .name("sigma")
+        .set_parallelism(config.parallelism)
         .process(Route(), output_type=Types.STRING())
         .name("route")
+        .set_parallelism(config.parallelism)
     )
-    # Correlation stages: every correlation input enters stage 1 and passes on to the stage of its
-    # rule's level; chained matches go from stage n to n + 1. Bucket lists, keyed by bucket.
-    outputs = [matched]
+    # Correlations run at parallelism 1, in the batches' chain order: at parallelism > 1 the rule
+    # operator evaluates batches side by side and `Merge` restores the order first. Every input enters
+    # stage 1 and passes on to the stage of its rule's level; chained matches go from stage n to n + 1.
     healths = [matched.get_side_output(HEALTH), ordered.get_side_output(HEALTH)]
+    outputs = [matched]
+    if direct is None:
+        merged = (
+            matched.get_side_output(MERGE)
+            .key_by(lambda item: 0, key_type=Types.INT())
+            .process(Merge(config.correlation_buckets), output_type=Types.PICKLED_BYTE_ARRAY())
+            .name("merge")
+            .set_parallelism(1)
+            .process(Route(), output_type=Types.STRING())
+            .name("route-merge")
+            .set_parallelism(1)
+        )
+        outputs = [merged]
+        healths.append(merged.get_side_output(HEALTH))
     alerts = matched
     for n, tag in enumerate(STAGES, start=1):
         inputs = [source.get_side_output(tag) for source in outputs]
@@ -188,8 +207,10 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
                 output_type=Types.PICKLED_BYTE_ARRAY(),
             )
             .name(f"correlate-{n}")
+            .set_parallelism(1)
             .process(Route(), output_type=Types.STRING())
             .name(f"route-correlate-{n}")
+            .set_parallelism(1)
         )
         outputs.append(stage)
         healths.append(stage.get_side_output(HEALTH))
@@ -201,7 +222,7 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
 def environment(config: StreamConfig) -> StreamExecutionEnvironment:
     """An execution environment configured for `config` (MiniCluster when run in-process)."""
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(config))
-    env.set_parallelism(config.parallelism)
+    env.set_parallelism(1)
     return env
 
 

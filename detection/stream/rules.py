@@ -114,6 +114,7 @@ class RuleBundle:
     spec_blobs: Mapping[str, bytes]
     spec_digests: Mapping[str, str]
     levels: Mapping[str, int] = field(default_factory=dict)
+    chains: Mapping[str, str] = field(default_factory=dict)
 
     def alerting(self, rule: CompiledRule) -> bool:
         """Whether a single-event match of `rule` raises an alert of its own (Sigma `generate`)."""
@@ -152,13 +153,16 @@ class SpecContext:
 
     `level` is the stage that evaluates it (1: fed by single-event rules only; n: fed by a correlation
     of level n - 1 at most). `suppressed`: its matches feed outer rules but raise no alert of their own
-    (Sigma `generate: false` on an outer rule). `outers`: the rules its matches feed.
+    (Sigma `generate: false` on an outer rule). `outers`: the rules its matches feed. `chain`: see there.
     """
 
     spec: CorrelationSpec
     level: int
     suppressed: bool
     outers: tuple[ChainLink, ...]
+    #: For the rules of a chain: one bucket key for all of them, so the inputs of a whole chain keep
+    #: their order through the stages (None: bucket by the rule's own group).
+    chain: str | None = None
 
 
 def _levels(specs: list[CorrelationSpec]) -> dict[str, int]:
@@ -174,6 +178,19 @@ def _levels(specs: list[CorrelationSpec]) -> dict[str, int]:
         ]
         levels[spec.key] = 1 + max(inner, default=0)
     return levels
+
+
+def _chains(specs: list[CorrelationSpec], outers_of: Mapping[str, list[str]]) -> dict[str, str]:
+    """Chain name of every rule in a chain: the smallest key among the outermost rules it reaches."""
+
+    def roots(key: str) -> set[str]:
+        outers = outers_of.get(key, [])
+        return {key} if not outers else set().union(*(roots(o) for o in outers))
+
+    members = {s.key for s in specs if outers_of.get(s.key)} | {
+        o for s in specs for o in outers_of.get(s.key, [])
+    }
+    return {key: "chain:" + min(roots(key)) for key in sorted(members)}
 
 
 def compile_bundle(texts: Mapping[str, str], pipeline: ProcessingPipeline | None) -> RuleBundle:
@@ -208,11 +225,16 @@ def compile_bundle(texts: Mapping[str, str], pipeline: ProcessingPipeline | None
                 targets.setdefault(ref, []).append(spec)
     blobs: dict[str, bytes] = {}
     digests: dict[str, str] = {}
+    outers_of = {
+        spec.key: list(dict.fromkeys(o.key for r in sorted(spec.references) for o in targets.get(r, ())))
+        for spec in specs
+    }
+    chains = _chains(specs, outers_of)
     # Outer rules first, so each context can carry its outers' pickled contexts.
     for spec in sorted(specs, key=lambda s: -levels[s.key]):
-        outer_keys = dict.fromkeys(o.key for r in sorted(spec.references) for o in targets.get(r, ()))
-        outers = tuple(ChainLink(k, levels[k], digests[k], blobs[k]) for k in outer_keys)
-        context = SpecContext(spec, levels[spec.key], bool(spec.references & kept.suppressed), outers)
+        outers = tuple(ChainLink(k, levels[k], digests[k], blobs[k]) for k in outers_of[spec.key])
+        suppressed = bool(spec.references & kept.suppressed)
+        context = SpecContext(spec, levels[spec.key], suppressed, outers, chains.get(spec.key))
         blobs[spec.key] = pickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)
         digests[spec.key] = hashlib.sha256(blobs[spec.key]).hexdigest()[:16]
     return RuleBundle(
@@ -224,6 +246,7 @@ def compile_bundle(texts: Mapping[str, str], pipeline: ProcessingPipeline | None
         spec_blobs=blobs,
         spec_digests=digests,
         levels={spec.key: levels[spec.key] for spec in specs},
+        chains=chains,
     )
 
 
