@@ -24,7 +24,7 @@ from datasoc.transport import ALERTS, EVENTS, Spool
 from detection.correlation import CorrelationEngine
 from detection.engine import Engine
 from detection.pipelines import resolve_pipeline
-from detection.stream.alerts import event_time
+from detection.stream.alerts import alert_line, correlation_alert, event_time, single_alert
 from detection.stream.bridge import AlertCommitter, EventExporter, RuleChangeWriter
 from detection.stream.config import ExecutionMode, StreamConfig
 from detection.stream.rules import compile_bundle
@@ -147,20 +147,28 @@ def continued(events: Sequence[dict[str, Any]], target: int) -> list[dict[str, A
 def engine_rate(
     texts: dict[str, str], pipeline: str, lines: Sequence[bytes], *, allowed_lateness: timedelta
 ) -> tuple[float, int]:
-    """In-process rate and alert count: decode, single-event rules, and the correlations their matches
-    feed, event by event in the same process (what `datasoc run` does without Flink)."""
+    """In-process rate and alert count: decode, single-event rules, the correlations their matches
+    feed, and the same `Alert` objects the job builds, event by event in one process (what the
+    in-process detector of `datasoc run` does, short of appending to the spool)."""
     bundle = compile_bundle(texts, resolve_pipeline(pipeline))
     engine: Engine = bundle.engine
     correlations = CorrelationEngine(bundle.correlations, allowed_lateness=allowed_lateness)
+    kept: dict[int, dict[str, Any]] = {}
     start = time.perf_counter()
     alerts = 0
     for offset, line in enumerate(lines):
         event = json.loads(line)
         matched = engine.match(event)
-        alerts += sum(1 for rule in matched if bundle.alerting(rule))
+        for rule in matched:
+            if bundle.alerting(rule):
+                alert_line(single_alert(rule, event))
+                alerts += 1
         if matched:
+            kept[offset] = event
             references = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
-            alerts += len(correlations.process(offset, event, event_time(event), references))
+            for match in correlations.process(offset, event, event_time(event), references):
+                alert_line(correlation_alert(match, kept))
+                alerts += 1
     elapsed = time.perf_counter() - start
     return len(lines) / elapsed if elapsed else 0.0, alerts
 
