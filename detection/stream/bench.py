@@ -1,10 +1,11 @@
 """`datasoc bench stream`: events/s through the job next to the in-process engine, and detection latency.
 
 Throughput: the job is started and its rules applied first (start-up is reported, not counted); then
-the events are appended to a spool, exported in files of 10,000 and the clock runs until the last
-expected alert is committed in the spool's `alerts` topic (so the figure includes the checkpoint that
-commits it). The in-process engine runs over the same events in the same process (JSON decoding
-included, as the job decodes each line). Latency: at a steady input rate, from the spool's append
+the events are appended to a spool, exported in files of 10,000, and the clock runs until the job's
+committed progress covers every event (so the figure includes the export and the checkpoint that
+commits the last alerts). The in-process reference runs over the same events in the same process:
+JSON decoding, single-event rules, correlations and the same `Alert` objects; its alert count must
+equal the job's. Latency: at a steady input rate, from the spool's append
 acknowledgement of a matching event to its alert being committed in the `alerts` topic.
 """
 
@@ -82,7 +83,8 @@ class StreamFigures:
             f"{self.label:<10} p={self.parallelism} {self.mode:<7} {self.events:>7} events  "
             f"{self.rate:>9,.0f} ev/s job  {self.engine_rate:>9,.0f} ev/s in-process  "
             f"ratio {self.rate / self.engine_rate if self.engine_rate else 0:.2f}  "
-            f"alerts {self.alerts} (in-process {self.expected_alerts})  start-up {self.startup_seconds:.1f} s"
+            f"alerts {self.alerts} (in-process {self.expected_alerts}"
+            f"{'' if self.alerts == self.expected_alerts else ': MISMATCH'})  start-up {self.startup_seconds:.1f} s"
         )
         if self.p50_ms is not None:
             text += f"  latency p50 {self.p50_ms:.0f} ms p95 {self.p95_ms:.0f} ms"

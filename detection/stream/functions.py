@@ -1,11 +1,11 @@
-"""The job's Python operators: parse, single-event rules (broadcast rules), keyed correlation.
+"""The job's Python operators before the correlations: order, time, single-event rules, routing.
 
 Each operator is a thin adapter: the decisions are made by the pure engines (`detection.engine`,
-`detection.correlation`) and the pure helpers of `detection.stream.rules` and `.alerts`.
-Input lines travel as strings and are parsed once, in RuleMatch; operator outputs are tagged tuples
-`(kind, payload)` split by `Route`; what leaves the job is JSON lines. Nothing is dropped silently:
-bad input lines, rule errors, rejected rule changes and
-late events each produce a health record (side output) and a Flink metric.
+`detection.correlation`) and the pure helpers of `detection.stream.batch`, `.rules` and `.alerts`
+(the correlation stages are in `detection.stream.correlate`). Pointer lines travel as strings;
+`RuleMatch` reads each batch once; operator outputs are tagged tuples `(kind, payload)` split by
+`Route`; what leaves the job is JSON lines. Nothing is dropped silently: bad batches and events, rule
+errors, rejected rule changes and late events each produce a health record and a Flink metric.
 """
 
 from __future__ import annotations
@@ -150,11 +150,14 @@ class EndOfTime(TimestampAssigner):  # type: ignore[misc]
 
 
 class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
-    """Single-event Sigma rules over events keyed by offset bucket; rules arrive on the broadcast side.
+    """Single-event Sigma rules over the batches a pointer names (keyed by batch position; one key at
+    parallelism 1); rules arrive on the broadcast side.
 
-    Events that arrive before any rule set are buffered in keyed list state and released by a
-    processing-time timer once rules are there (pitfall 5: no order between the two inputs). The
-    bundle is compiled once per change (and once after a restore, from broadcast state).
+    Per batch: the alerts of its events, its correlation inputs (to stage 1, or to `Merge` at
+    parallelism > 1), then its marker. Batches that arrive before any rule set are buffered in keyed
+    list state and released by a processing-time timer once rules are there (pitfall 5: no order
+    between the two inputs). The bundle is compiled once per change (and once after a restore, from
+    broadcast state).
     """
 
     def __init__(
