@@ -84,7 +84,8 @@ class StreamFigures:
             f"{self.rate:>9,.0f} ev/s job  {self.engine_rate:>9,.0f} ev/s in-process  "
             f"ratio {self.rate / self.engine_rate if self.engine_rate else 0:.2f}  "
             f"alerts {self.alerts} (in-process {self.expected_alerts}"
-            f"{'' if self.alerts == self.expected_alerts else ': MISMATCH'})  start-up {self.startup_seconds:.1f} s"
+            f"{'' if self.alerts == self.expected_alerts else ': MISMATCH'})  "
+            f"start-up {self.startup_seconds:.1f} s"
         )
         if self.p50_ms is not None:
             text += f"  latency p50 {self.p50_ms:.0f} ms p95 {self.p95_ms:.0f} ms"
