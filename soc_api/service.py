@@ -36,8 +36,6 @@ log = get_logger("service")
 RETENTION_EVERY = timedelta(hours=1)
 #: How long `catch_up` and `drain` wait for the job by default (start-up alone is 10 to 15 s).
 JOB_WAIT = timedelta(minutes=5)
-#: Wait after a flush's markers, on top of three checkpoint intervals (see `Background.drain`).
-FLUSH_SETTLE = timedelta(seconds=1)
 _POLL_SECONDS = 0.2
 
 
@@ -162,11 +160,8 @@ class Background:
         """End of input (demo): `catch_up`, then close every open correlation window and wait until
         the alerts that closing raised are committed. The job's event time is at its end afterwards.
 
-        The job does not mark the end of a flush, so the wait is for two batch markers committed after
-        it (the flush's own heartbeat, and the idle heartbeat the runner writes next, which the job
-        sees after the end-of-time watermark and so after the timers it fired), then for three more
-        checkpoint intervals (one marker may have been an earlier heartbeat still in flight; the
-        watermark is emitted periodically, so the timers' alerts may land one checkpoint later).
+        With the job: the flush's heartbeat carries the end of time in band through the correlations,
+        so once its batch marker is committed (`StreamRunner.flushed`), so is every alert it raised.
         """
         first = self.catch_up(clock, sleep, timeout=timeout)
         with self._lock:
@@ -180,14 +175,9 @@ class Background:
                 return _sum(first, _report(len(closing), levels, first.committed_offset, read=0))
             stream = platform.stream
             stream.flush()
-            markers = stream.committer.total.batches
-            settle = FLUSH_SETTLE + 3 * timedelta(milliseconds=stream.config.checkpoint_interval_ms)
-            seen_at: list[datetime] = []
 
-            def closed(runner: StreamRunner, now: datetime) -> bool:
-                if not seen_at and runner.committer.total.batches >= markers + 2:
-                    seen_at.append(now)
-                return bool(seen_at) and now - seen_at[0] >= settle
+            def closed(runner: StreamRunner, _now: datetime) -> bool:
+                return runner.flushed
 
             rest = self._tick_until(closed, clock, sleep, timeout, "the end of the flushed windows")
         return _sum(first, rest)

@@ -143,9 +143,11 @@ def batch_chain(line: str) -> tuple[int, int, bool]:
 
 def batch_marker(line: str) -> str:
     """The alert-file line saying "this batch is evaluated": the job writes it after a batch's alerts,
-    through the same exactly-once sink, so a committed marker means the batch's alerts are committed."""
+    through the same exactly-once sink, so a committed marker means the batch's alerts are committed
+    (also those its time raised in the correlations: that time travels in band, before the marker's
+    checkpoint barrier). `t` is the batch's time."""
     prev, nxt, genesis = batch_chain(line)
-    return json.dumps({MARKER_KEY: {"p": prev, "n": nxt, "g": int(genesis)}})
+    return json.dumps({MARKER_KEY: {"p": prev, "n": nxt, "g": int(genesis), "t": batch_time(line)}})
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from datasoc.alert import Alert
 from datasoc.errors import EventValidationError
 from datasoc.transport import ALERTS, DEADLETTER, EVENTS, Transport
 from datasoc.transport.deadletter import dead_letter
-from detection.stream.batch import BATCH_EVENTS, MARKER_KEY, encode_batch, encode_heartbeat
+from detection.stream.batch import BAD_TIME, BATCH_EVENTS, MARKER_KEY, encode_batch, encode_heartbeat
 from detection.stream.rules import RuleChange
 
 _EVENT_FILE = re.compile(r"events-(\d{20})-(\d{20})\.jsonl")
@@ -185,9 +185,13 @@ class Progress:
     subtasks); the ones after a gap wait in `done` until it is filled.
     """
 
-    def __init__(self, position: int | None = None, done: Mapping[int, int] | None = None) -> None:
+    def __init__(
+        self, position: int | None = None, done: Mapping[int, int] | None = None, time: int = BAD_TIME
+    ) -> None:
         self.position = position
         self.done: dict[int, int] = dict(done or {})
+        #: The newest batch time among committed markers (END_OF_TIME once a flush is through).
+        self.time = time
 
     def add(self, prev: int, nxt: int, genesis: bool) -> None:
         """Record one evaluated batch `prev..nxt`."""
@@ -210,13 +214,16 @@ class Progress:
 
     def to_json(self) -> str:
         """Persisted form."""
-        return json.dumps({"position": self.position, "done": {str(k): v for k, v in self.done.items()}})
+        done = {str(k): v for k, v in self.done.items()}
+        return json.dumps({"position": self.position, "done": done, "time": self.time})
 
     @classmethod
     def from_json(cls, text: str) -> Progress:
         """Inverse of `to_json`."""
         data = json.loads(text)
-        return cls(data["position"], {int(k): int(v) for k, v in data["done"].items()})
+        return cls(
+            data["position"], {int(k): int(v) for k, v in data["done"].items()}, data.get("time", BAD_TIME)
+        )
 
 
 class AlertCommitter:
@@ -300,6 +307,7 @@ class AlertCommitter:
                 self._transport.append(DEADLETTER, rejected, now=now)
             for marker in markers:
                 self.progress.add(int(marker["p"]), int(marker["n"]), bool(marker.get("g")))
+                self.progress.time = max(self.progress.time, int(marker.get("t", BAD_TIME)))
             report.batches += len(markers)
             if markers and self._progress_file is not None:
                 _write_atomically(

@@ -216,6 +216,12 @@ class StreamRunner:
             self.exporter.clean(self.progress, now=now, grace=self._clean_grace)
         return report
 
+    @property
+    def flushed(self) -> bool:
+        """Whether a `flush` has gone through the job: its heartbeat's marker is committed, and with it
+        every alert that closing the open windows raised (time travels in band, see `batch_marker`)."""
+        return self.committer.progress.time >= END_OF_TIME
+
     def flush(self) -> None:
         """End of input (demo, offline runs): event time jumps to the end, every open window closes.
         Events exported afterwards are late for correlation (their single-event alerts still fire)."""

@@ -197,7 +197,7 @@ def test_catch_up_names_the_stalled_job_after_its_timeout(tmp_path: Path) -> Non
         platform.close()
 
 
-def test_drain_flushes_the_job_and_waits_for_the_markers_after_it(tmp_path: Path) -> None:
+def test_drain_flushes_the_job_and_waits_for_the_flush_marker(tmp_path: Path) -> None:
     platform = Platform.open(load_settings(None, {"DATASOC_DATA_DIR": str(tmp_path)}), now=NOW)
     try:
         assert platform.stream is not None
@@ -215,9 +215,12 @@ def test_drain_flushes_the_job_and_waits_for_the_markers_after_it(tmp_path: Path
         assert (report.read, report.alerts, report.committed_offset) == (2, 1, 2)
         names = [p.name for p in Path(platform.stream.config.input_dir).iterdir()]
         assert any(n.startswith("heartbeat-") and n.endswith(f"{END_OF_TIME:020d}.jsonl") for n in names)
-        # Two markers after the flush (its own heartbeat, then the runner's idle one, written after
-        # 5 s without input), then three checkpoint intervals and a second: never before.
-        assert platform.stream.committer.total.batches >= 3
-        assert readings[-1] - readings[0] >= timedelta(seconds=5 + 2)
+        # Done exactly when the flush's own marker is committed (the end of time, in band): not
+        # before, and without waiting for anything after it.
+        assert platform.stream.flushed
+        assert platform.stream.committer.progress.time == END_OF_TIME
+        assert [n for n in names if n.startswith("heartbeat-")] == [
+            n for n in names if n.endswith(f"{END_OF_TIME:020d}.jsonl")
+        ]  # no idle heartbeat was needed after the flush
     finally:
         platform.close()

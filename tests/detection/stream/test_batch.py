@@ -43,7 +43,7 @@ def test_batch_round_trips_through_its_pointer(tmp_path: Path) -> None:
     assert [e["event.id"] for e in batch.events] == ["e7", "e8", "e9"]
     assert batch_time(pointer) == batch.time == int(NOW.timestamp() * 1000)
     assert batch_chain(pointer) == (5, 10, True)
-    assert json.loads(batch_marker(pointer)) == {"datasoc.batch": {"p": 5, "n": 10, "g": 1}}
+    assert json.loads(batch_marker(pointer)) == {"datasoc.batch": {"p": 5, "n": 10, "g": 1, "t": batch.time}}
 
 
 def test_a_pointer_to_a_missing_short_or_wrong_file_is_an_error(tmp_path: Path) -> None:

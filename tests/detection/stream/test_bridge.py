@@ -96,7 +96,9 @@ def test_progress_follows_the_chain_whatever_order_markers_arrive_in() -> None:
     progress.add(9, 12, False)
     assert progress.position == 15
     progress.add(3, 5, False)  # a duplicate
-    assert Progress.from_json(progress.to_json()).position == 15
+    progress.time = 42
+    restored = Progress.from_json(progress.to_json())
+    assert (restored.position, restored.time) == (15, 42)
 
 
 def test_committer_moves_only_visible_files_and_skips_known_ids(tmp_path: Path) -> None:
