@@ -14,6 +14,7 @@ import pytest
 
 from datasoc.event import Event
 from datasoc.transport import ALERTS, EVENTS, Spool
+from detection.stream.batch import BATCH_EVENTS
 from detection.stream.bridge import AlertCommitter, EventExporter, HealthReader, RuleChangeWriter
 from detection.stream.config import StreamConfig
 
@@ -105,23 +106,30 @@ class Platform:
         return out
 
 
+def open_platform(root: Path, *, batch_events: int | None = None, **config: Any) -> Platform:
+    """A fresh spool and job directories under `root`, with the platform side's parts over them."""
+    spool = Spool.open(root / "spool")
+    job = StreamConfig.under(root / "job", **config)
+    job.make_dirs()
+    return Platform(
+        root=root,
+        spool=spool,
+        config=job,
+        exporter=EventExporter(spool, Path(job.input_dir), batch_events=batch_events or BATCH_EVENTS),
+        committer=AlertCommitter(spool, Path(job.alerts_dir)),
+        rules=RuleChangeWriter(Path(job.rules_dir)),
+    )
+
+
 @pytest.fixture(scope="session")
 def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The shared job. Events are exported before any rule exists (pitfall 5 regression data)."""
     from detection.stream.job import start
 
-    root = tmp_path_factory.mktemp("stream")
-    spool = Spool.open(root / "spool")
-    config = StreamConfig.under(root / "job", checkpoint_interval_ms=300, out_of_orderness_ms=2_000)
-    config.make_dirs()
-    platform = Platform(
-        root=root,
-        spool=spool,
-        config=config,
-        exporter=EventExporter(spool, Path(config.input_dir)),
-        committer=AlertCommitter(spool, Path(config.alerts_dir)),
-        rules=RuleChangeWriter(Path(config.rules_dir)),
+    platform = open_platform(
+        tmp_path_factory.mktemp("stream"), checkpoint_interval_ms=300, out_of_orderness_ms=2_000
     )
+    spool, config = platform.spool, platform.config
     early = [
         make_event("early-1", NOW, "dataset.download", user="early", classification="core"),
         make_event("early-2", NOW, "dataset.query", user="early", classification="core"),

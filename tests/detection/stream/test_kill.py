@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from datasoc.transport import ALERTS, EVENTS, Spool
+from datasoc.transport import ALERTS, EVENTS
 from detection.stream.alerts import alert_id
-from detection.stream.bridge import AlertCommitter, EventExporter, RuleChangeWriter
 from detection.stream.config import StreamConfig
 from detection.stream.runner import latest_checkpoint
-from tests.detection.stream.conftest import NOW, Platform, make_event, rule_texts
+from tests.detection.stream.conftest import NOW, make_event, open_platform, rule_texts
 
 CORE_DOWNLOAD = "5a0c1b9e-0d7e-4f43-9a11-000000000001"
 FAILED_LOGINS = "5a0c1b9e-0d7e-4f43-9a11-000000000003"
@@ -65,17 +64,8 @@ def _start(config: StreamConfig, log: Path) -> subprocess.Popen[bytes]:
 
 @pytest.mark.slow
 def test_kill_and_restore_gives_every_alert_exactly_once(tmp_path: Path) -> None:
-    spool = Spool.open(tmp_path / "spool")
-    config = StreamConfig.under(tmp_path / "job", checkpoint_interval_ms=400, out_of_orderness_ms=2_000)
-    config.make_dirs()
-    platform = Platform(
-        root=tmp_path,
-        spool=spool,
-        config=config,
-        exporter=EventExporter(spool, Path(config.input_dir)),
-        committer=AlertCommitter(spool, Path(config.alerts_dir)),
-        rules=RuleChangeWriter(Path(config.rules_dir)),
-    )
+    platform = open_platform(tmp_path, checkpoint_interval_ms=400, out_of_orderness_ms=2_000)
+    spool, config = platform.spool, platform.config
     platform.rules.write(put=rule_texts("core_download.yml", "failed_login.yml"))
     expected: set[str] = set()
     batches = [_batch(b) for b in range(BATCHES)]

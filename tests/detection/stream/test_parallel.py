@@ -18,17 +18,15 @@ from typing import Any
 import pytest
 
 from datasoc.event import Event
-from datasoc.transport import ALERTS, EVENTS, Spool
+from datasoc.transport import ALERTS, EVENTS
 from detection.correlation import CorrelationEngine
 from detection.loader import rule_files
 from detection.pipelines import resolve_pipeline
 from detection.stream.alerts import correlation_alert, event_time, single_alert
-from detection.stream.bridge import AlertCommitter, EventExporter, RuleChangeWriter
-from detection.stream.config import StreamConfig
 from detection.stream.rules import compile_bundle
 from soc_api.demo import generate, write_demo
 from soc_api.demo.replay import replay
-from tests.detection.stream.conftest import Platform
+from tests.detection.stream.conftest import open_platform
 
 PACK = Path(__file__).resolve().parents[3] / "rules"
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -74,17 +72,8 @@ def test_parallelism_two_gives_the_alerts_of_one_sequential_engine(tmp_path: Pat
     expected = _in_process(texts, payloads)
     assert len({rule for rule in expected.values()}) >= 5  # single-event and correlation rules fire
 
-    spool = Spool.open(tmp_path / "spool")
-    config = StreamConfig.under(tmp_path / "job", parallelism=2, checkpoint_interval_ms=300)
-    config.make_dirs()
-    platform = Platform(
-        root=tmp_path,
-        spool=spool,
-        config=config,
-        exporter=EventExporter(spool, Path(config.input_dir), batch_events=64),
-        committer=AlertCommitter(spool, Path(config.alerts_dir)),
-        rules=RuleChangeWriter(Path(config.rules_dir)),
-    )
+    platform = open_platform(tmp_path, batch_events=64, parallelism=2, checkpoint_interval_ms=300)
+    spool, config = platform.spool, platform.config
     platform.rules.write(put=texts)
     client = start(config)
     try:

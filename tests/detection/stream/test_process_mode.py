@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from datasoc.transport import Spool
-from detection.stream.bridge import AlertCommitter, EventExporter, RuleChangeWriter
-from detection.stream.config import StreamConfig
-from tests.detection.stream.conftest import NOW, Platform, make_event, rule_texts
+from tests.detection.stream.conftest import NOW, make_event, open_platform, rule_texts
 
 CORE_DOWNLOAD = "5a0c1b9e-0d7e-4f43-9a11-000000000001"
 FAILED_LOGINS = "5a0c1b9e-0d7e-4f43-9a11-000000000003"
@@ -25,17 +22,8 @@ FAILED_LOGINS = "5a0c1b9e-0d7e-4f43-9a11-000000000003"
 def test_process_mode_raises_single_and_correlation_alerts(tmp_path: Path) -> None:
     from detection.stream.job import start
 
-    spool = Spool.open(tmp_path / "spool")
-    config = StreamConfig.under(tmp_path / "job", execution_mode="process", checkpoint_interval_ms=300)
-    config.make_dirs()
-    platform = Platform(
-        root=tmp_path,
-        spool=spool,
-        config=config,
-        exporter=EventExporter(spool, Path(config.input_dir)),
-        committer=AlertCommitter(spool, Path(config.alerts_dir)),
-        rules=RuleChangeWriter(Path(config.rules_dir)),
-    )
+    platform = open_platform(tmp_path, execution_mode="process", checkpoint_interval_ms=300)
+    spool, config = platform.spool, platform.config
     platform.rules.write(put=rule_texts("core_download.yml", "failed_login.yml"))
     client = start(config)
     try:
