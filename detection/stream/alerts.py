@@ -109,3 +109,8 @@ def correlation_alert(match: CorrelationMatch, events: Mapping[int, Mapping[str,
 def alert_line(alert: Alert) -> str:
     """One JSON line (sorted keys, UTF-8 text) of the alert's wire form."""
     return json.dumps(alert.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def health_line(kind: str, **fields: Any) -> str:
+    """One JSON line of the job's health output: `{"kind": kind, ...fields}` (values as text if need be)."""
+    return json.dumps({"kind": kind, **fields}, ensure_ascii=False, sort_keys=True, default=str)

@@ -135,7 +135,7 @@ def continued(events: Sequence[dict[str, Any]], target: int) -> list[dict[str, A
     timed = sorted(events, key=lambda e: str(e.get("@timestamp", "")))
     if not timed:
         return []
-    stamps = [datetime.fromisoformat(str(e["@timestamp"]).replace("Z", "+00:00")) for e in timed]
+    stamps = [event_time(e) for e in timed]
     span = stamps[-1] - stamps[0] + timedelta(seconds=1)
     out: list[dict[str, Any]] = []
     copy = 0

@@ -32,6 +32,7 @@ from datasoc.alert import Alert
 from datasoc.errors import EventValidationError
 from datasoc.transport import ALERTS, DEADLETTER, EVENTS, Transport
 from datasoc.transport.deadletter import dead_letter
+from datasoc.transport.offsets import write_durably
 from detection.stream.batch import BAD_TIME, BATCH_EVENTS, MARKER_KEY, encode_batch, encode_heartbeat
 from detection.stream.rules import RuleChange
 
@@ -41,21 +42,10 @@ _RULE_FILE = re.compile(r"rules-(\d{12})\.jsonl")
 
 
 def _write_atomically(directory: Path, name: str, data: bytes) -> Path:
-    """Hidden temp file, fsync, rename, directory fsync: readers see the whole file or nothing."""
-    tmp = directory / f".{name}.tmp"
+    """Readers see the whole file or nothing: the kernel's hidden temp file, fsync, rename, directory
+    fsync (`FileSource` skips names starting with a dot)."""
     target = directory / name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, target)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_durably(target, data, os.fsync)
     return target
 
 
@@ -363,14 +353,3 @@ class RuleChangeWriter:
         _write_atomically(self._dir, f"rules-{change.version:012d}.jsonl", (change.to_json() + "\n").encode())
         self.version = change.version
         return change
-
-    def put_files(self, paths: Iterable[Path]) -> RuleChange:
-        """One change putting every rule file under `paths` (keyed by path relative to its root)."""
-        from detection.loader import rule_files
-
-        texts: dict[str, str] = {}
-        for root in paths:
-            for file in rule_files([root]):
-                key = str(file.relative_to(root)) if root.is_dir() else file.name
-                texts[key] = file.read_text(encoding="utf-8")
-        return self.write(put=texts)

@@ -37,20 +37,15 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from datasoc.alert import MAX_EVENTS_COPIED
 from detection.correlation import CorrelationEngine, CorrelationSpec
 from detection.correlation.engine import CorrelationMatch, slot_fields
-from detection.stream.alerts import alert_line, correlation_alert
-from detection.stream.batch import batch_chain, batch_time, order
+from detection.stream.alerts import alert_line, correlation_alert, health_line
+from detection.stream.batch import BAD_TIME, batch_chain, batch_time, order
 from detection.stream.rules import MAX_CHAIN, RuleBundle, SpecContext
 
-BAD_TIME = -(2**63)
 #: The rule operator's correlation inputs, one element per batch `(pointer line, records)`, to `Merge`.
 MERGE = OutputTag("correlate-merge", Types.PICKLED_BYTE_ARRAY())
 #: One side output per stage: bucket lists for stage n go to `STAGES[n - 1]`.
 STAGES = tuple(OutputTag(f"correlate-{n}", Types.PICKLED_BYTE_ARRAY()) for n in range(1, MAX_CHAIN + 1))
 Record = tuple[str, bytes, dict[str, Any]]
-
-
-def _health(kind: str, **fields: Any) -> str:
-    return json.dumps({"kind": kind, **fields}, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def group_key(spec: CorrelationSpec, refs: frozenset[str] | set[str], lookup: Mapping[str, Any]) -> str:
@@ -84,6 +79,20 @@ def stage_lists(
         touched = {bucket for bucket, _, _ in lists}
         lists += [(bucket, [], when) for bucket in range(buckets) if bucket not in touched]
     return lists
+
+
+def batch_lists(
+    line: str, records: Sequence[Record], buckets: int, last_advance: int | None
+) -> tuple[list[tuple[int, list[Record], int]], int | None]:
+    """`stage_lists` for the batch of pointer `line`, telling every bucket the time on a heartbeat or
+    when a minute of event time has passed since `last_advance`; returns the elements and the new
+    `last_advance` (what the caller keeps)."""
+    when = batch_time(line)
+    prev, nxt, _ = batch_chain(line)
+    everyone = prev == nxt or last_advance is None or when - last_advance >= ADVANCE_EVERY_MS
+    if everyone and when != BAD_TIME:
+        last_advance = when
+    return stage_lists(records, when, buckets, everyone=everyone), last_advance
 
 
 def event_input(
@@ -156,7 +165,7 @@ class Merge(KeyedProcessFunction):  # type: ignore[misc]
         try:
             ordered = order(self._expected.value(), lines, line)
         except ValueError as exc:
-            yield "health", _health("bad_batch", reason=str(exc))
+            yield "health", health_line("bad_batch", reason=str(exc))
             return
         if ordered.buffered:
             self._m_waiting.inc()
@@ -164,13 +173,11 @@ class Merge(KeyedProcessFunction):  # type: ignore[misc]
             self._expected.update(ordered.expected)
         self._pending.update({key: (text, held[text]) for key, text in lines.items()})
         for released in ordered.released:
-            when = batch_time(released)
             last = self._advanced.value()
-            prev, nxt, _ = batch_chain(released)
-            everyone = prev == nxt or last is None or when - last >= ADVANCE_EVERY_MS
-            if everyone and when != BAD_TIME:
-                self._advanced.update(when)
-            for element in stage_lists(held[released], when, self._buckets, everyone=everyone):
+            elements, advanced = batch_lists(released, held[released], self._buckets, last)
+            if advanced != last and advanced is not None:
+                self._advanced.update(advanced)
+            for element in elements:
                 yield "correlate", (1, element)
 
 
@@ -292,7 +299,7 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
                 self._m_late.inc()
                 yield (
                     "health",
-                    _health("late_event", rule=context.spec.key, offset=payload["offset"], time=when),
+                    health_line("late_event", rule=context.spec.key, offset=payload["offset"], time=when),
                 )
             else:
                 kept[payload["offset"]] = max(payload["ms"], kept.get(payload["offset"], BAD_TIME))
@@ -355,7 +362,7 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
                 try:
                     line = alert_line(correlation_alert(match, events))
                 except (ValueError, TypeError) as exc:  # reported, never a restart loop
-                    yield "health", _health("alert_error", rule=match.rule_ref, error=str(exc)[:300])
+                    yield "health", health_line("alert_error", rule=match.rule_ref, error=str(exc)[:300])
                 else:
                     self._m_alerts.inc()
                     yield "alert", line

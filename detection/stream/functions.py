@@ -27,9 +27,8 @@ from pyflink.datastream.functions import (
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
 from detection.pipelines import resolve_pipeline
-from detection.stream.alerts import alert_line, event_time, single_alert
+from detection.stream.alerts import alert_line, event_time, health_line, single_alert
 from detection.stream.batch import (
-    BAD_TIME,
     END_OF_TIME,
     batch_chain,
     batch_marker,
@@ -37,7 +36,7 @@ from detection.stream.batch import (
     order,
     read_batch,
 )
-from detection.stream.correlate import ADVANCE_EVERY_MS, MERGE, STAGES, Record, event_input, stage_lists
+from detection.stream.correlate import MERGE, STAGES, Record, batch_lists, event_input
 from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
 from detection.view import build_view
 
@@ -60,10 +59,6 @@ def subtask_index(runtime_context: RuntimeContext) -> int:
     except AttributeError:
         java = runtime_context._runtime_context  # the embedded context's Java object
         return int(java.getTaskInfo().getIndexOfThisSubtask())
-
-
-def _health(kind: str, **fields: Any) -> str:
-    return json.dumps({"kind": kind, **fields}, ensure_ascii=False, sort_keys=True, default=str)
 
 
 class EventTimeAssigner(TimestampAssigner):  # type: ignore[misc]
@@ -106,16 +101,16 @@ class Sequence(KeyedProcessFunction):  # type: ignore[misc]
         try:
             ordered = order(self._expected.value(), pending, value)
         except ValueError as exc:
-            yield HEALTH, _health("bad_batch", reason=str(exc))
+            yield HEALTH, health_line("bad_batch", reason=str(exc))
             return
         if ordered.buffered:
             self._m_waiting.inc()
-            yield HEALTH, _health("batch_waiting", expected=ordered.expected, waiting=len(pending))
+            yield HEALTH, health_line("batch_waiting", expected=ordered.expected, waiting=len(pending))
         if ordered.stale_heartbeats:
             self._m_stale.inc(ordered.stale_heartbeats)
         if ordered.duplicates:
             self._m_duplicate.inc(ordered.duplicates)
-            yield HEALTH, _health("batch_duplicate", expected=ordered.expected, count=ordered.duplicates)
+            yield HEALTH, health_line("batch_duplicate", expected=ordered.expected, count=ordered.duplicates)
         if ordered.expected is not None:
             self._expected.update(ordered.expected)
         self._pending.update(pending)
@@ -198,7 +193,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         except RuleChangeError as exc:
             self._m_rejected.inc()
             if self._subtask == 0:
-                yield "health", _health("rule_change_invalid", reason=str(exc))
+                yield "health", health_line("rule_change_invalid", reason=str(exc))
             return
         applied = int(state.get(VERSION_KEY)) if state.contains(VERSION_KEY) else 0
         if change.version <= applied:
@@ -268,7 +263,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             batch = read_batch(line, self._batches)
         except (ValueError, KeyError, TypeError) as exc:
             # Reported as lost, loudly; the marker still moves progress on (nothing waits for it forever).
-            yield "health", _health("bad_batch", reason=str(exc)[:300], line=line[:512])
+            yield "health", health_line("bad_batch", reason=str(exc)[:300], line=line[:512])
             yield from self._correlation_inputs(line, [])
             yield "alert", batch_marker(line)
             return
@@ -277,7 +272,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             if not isinstance(event, dict):
                 yield (
                     "health",
-                    _health(
+                    health_line(
                         "bad_event", offset=batch.first + i, reason="not a JSON object", line=event[:512]
                     ),
                 )
@@ -288,7 +283,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 shown = json.dumps(event, ensure_ascii=False)[:512]
                 yield (
                     "health",
-                    _health("bad_event", offset=batch.first + i, reason=str(exc)[:200], line=shown),
+                    health_line("bad_event", offset=batch.first + i, reason=str(exc)[:200], line=shown),
                 )
                 continue
             for kind, payload in self._evaluate_event(batch.first + i, millis, event, batch.texts[i]):
@@ -304,7 +299,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             self._next_health = now + self._health_interval
             yield (
                 "health",
-                _health("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
+                health_line("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
             )
 
     def _correlation_inputs(self, line: str, records: list[Record]) -> Iterator[Any]:
@@ -312,12 +307,9 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             # One element per batch, empty or not: `Merge` follows the chain (see there).
             yield "merge", (line, records)
             return
-        when = batch_time(line)
-        prev, nxt, _ = batch_chain(line)
-        everyone = prev == nxt or self._advanced is None or when - self._advanced >= ADVANCE_EVERY_MS
-        if everyone and when != BAD_TIME:
-            self._advanced = when  # in memory: after a restore, the first batch tells every bucket
-        for element in stage_lists(records, when, self._buckets_direct, everyone=everyone):
+        # `_advanced` is in memory: after a restore, the first batch tells every bucket the time.
+        elements, self._advanced = batch_lists(line, records, self._buckets_direct, self._advanced)
+        for element in elements:
             yield "correlate", (1, element)
 
     def _evaluate_event(self, offset: int, millis: int, event: dict[str, Any], text: str) -> Iterator[Any]:
@@ -335,7 +327,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             except Exception as exc:  # a rule's bug must not stop the others; it is counted and reported
                 stats[2] += 1
                 self._m_errors.inc()
-                yield "health", _health("rule_error", rule=ref, offset=offset, error=repr(exc)[:300])
+                yield "health", health_line("rule_error", rule=ref, offset=offset, error=repr(exc)[:300])
                 continue
             finally:
                 stats[1] += time.perf_counter_ns() - start
@@ -347,7 +339,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                     line = alert_line(single_alert(rule, event))
                 except (ValueError, TypeError) as exc:  # one bad event must not stop the job
                     stats[2] += 1
-                    yield "health", _health("alert_error", rule=ref, offset=offset, error=str(exc)[:300])
+                    yield "health", health_line("alert_error", rule=ref, offset=offset, error=str(exc)[:300])
                 else:
                     self._m_alerts.inc()
                     yield "alert", line

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from datasoc.transport import Transport
+from datasoc.transport.offsets import write_durably
 from detection.loader import rule_files
 from detection.stream.batch import END_OF_TIME
 from detection.stream.bridge import (
@@ -28,6 +29,7 @@ from detection.stream.bridge import (
     CommitReport,
     EventExporter,
     HealthReader,
+    Progress,
     RuleChangeWriter,
 )
 from detection.stream.config import StreamConfig
@@ -47,6 +49,17 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(found, key=lambda f: (f[1], f[0]))[2] if found else None
 
 
+def rule_texts(roots: Sequence[Path]) -> dict[str, str]:
+    """Every rule file under `roots` by key: its path relative to its root directory (its name when
+    the root is a file). The keys of rule changes and of their errors."""
+    texts: dict[str, str] = {}
+    for root in roots:
+        for file in rule_files([root]):
+            key = str(file.relative_to(root)) if root.is_dir() else file.name
+            texts[key] = file.read_text(encoding="utf-8")
+    return texts
+
+
 class RuleDirectorySync:
     """Feeds the broadcast stream from rule directories: new or changed files are put, removed ones
     disabled. What was sent is kept in a manifest (key -> SHA-256), so a restart sends only the diff."""
@@ -57,17 +70,9 @@ class RuleDirectorySync:
         self._manifest = manifest
         self._sent: dict[str, str] = json.loads(manifest.read_text()) if manifest.exists() else {}
 
-    def _current(self) -> dict[str, str]:
-        texts: dict[str, str] = {}
-        for root in self.roots:
-            for file in rule_files([root]):
-                key = str(file.relative_to(root)) if root.is_dir() else file.name
-                texts[key] = file.read_text(encoding="utf-8")
-        return texts
-
     def sync(self) -> RuleChange | None:
         """Write one change with every difference; None when nothing changed."""
-        texts = self._current()
+        texts = rule_texts(self.roots)
         digests = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in texts.items()}
         put = {k: texts[k] for k, d in digests.items() if self._sent.get(k) != d}
         disable = sorted(set(self._sent) - set(texts))
@@ -75,9 +80,7 @@ class RuleDirectorySync:
             return None
         change = self.writer.write(put=put, disable=disable)
         self._sent = digests
-        tmp = self._manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._sent, sort_keys=True))
-        os.replace(tmp, self._manifest)
+        write_durably(self._manifest, json.dumps(self._sent, sort_keys=True).encode(), os.fsync)
         return change
 
 
@@ -111,8 +114,8 @@ class StreamRunner:
     """The platform side of one job (see module docstring).
 
     `progress` is the spool offset on `events` before which every event has been evaluated by the job
-    and every alert it raised on arrival is committed in `alerts` (at parallelism 1 exactly; at higher
-    parallelism the subtasks' files of one checkpoint become visible within milliseconds of each other).
+    and every alert it raised is committed in `alerts` (the job's sinks run at parallelism 1, so a
+    checkpoint's alerts and markers become visible together).
     """
 
     def __init__(
@@ -131,14 +134,21 @@ class StreamRunner:
         self._idle_heartbeat = idle_heartbeat
         self._clean_grace = clean_grace
         self._last_input: datetime | None = None
-        self.exporter = EventExporter(transport, Path(config.input_dir), batches=Path(config.batches_dir))
+        self._open_inputs(rule_roots)
         self.committer = self._committer()
-        root = Path(config.rules_dir)
-        self.rules = RuleDirectorySync(rule_roots, RuleChangeWriter(root), self._root / "rules-manifest.json")
         self.health_reader = HealthReader(Path(config.health_dir))
         self.health = JobHealth()
         self._client: Any = None
         self._process: subprocess.Popen[bytes] | None = None
+
+    def _open_inputs(self, rule_roots: Sequence[Path]) -> None:
+        """The exporter and the rule sync over the job's input and rules directories as they are."""
+        config = self.config
+        self.exporter = EventExporter(
+            self._transport, Path(config.input_dir), batches=Path(config.batches_dir)
+        )
+        writer = RuleChangeWriter(Path(config.rules_dir))
+        self.rules = RuleDirectorySync(rule_roots, writer, self._root / "rules-manifest.json")
 
     def _committer(self) -> AlertCommitter:
         files = self.exporter.files()
@@ -188,15 +198,9 @@ class StreamRunner:
                 path.unlink()
         for name in ("progress.json", "rules-manifest.json"):
             (self._root / name).unlink(missing_ok=True)
-        self.exporter = EventExporter(
-            self._transport, Path(self.config.input_dir), batches=Path(self.config.batches_dir)
-        )
-        self.committer = self._committer()
-        self.rules = RuleDirectorySync(
-            self.rules.roots,
-            RuleChangeWriter(Path(self.config.rules_dir)),
-            self._root / "rules-manifest.json",
-        )
+        self._open_inputs(self.rules.roots)
+        # A new chain starts at the exporter's genesis; the alert ids already known stay known.
+        self.committer.progress = Progress()
 
     def tick(self, *, now: datetime, max_records: int = 10_000) -> CommitReport:
         """One round: rule changes, one file of new events (or a heartbeat when idle), committed

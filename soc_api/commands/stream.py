@@ -137,12 +137,12 @@ def bench_stream(
 ) -> None:
     """Events/s through the Flink job vs the in-process engine; alert latency p50/p95 (流式检测基准)."""
     from detection.bench import SIGMA_RULE_DIRS, read_events, replicate
-    from detection.loader import rule_files
     from detection.stream.bench import continued, engine_rate, run_job, synthetic_events, with_envelope
+    from detection.stream.runner import rule_texts
     from soc_api.commands.detect import _demo_events
 
     pack = pack_dir or (_REPO / "rules" if any((_REPO / "rules").glob("**/*.yml")) else _TEST_PACK)
-    pack_texts = {str(f.relative_to(pack)): f.read_text(encoding="utf-8") for f in rule_files([pack])}
+    pack_texts = rule_texts([pack])
     workloads: list[tuple[str, dict[str, str], list[bytes]]] = []
     synthetic = with_envelope(synthetic_events(n_events))
     workloads.append(("pack-synth", pack_texts, [json.dumps(e).encode() for e in synthetic]))
@@ -156,9 +156,7 @@ def bench_stream(
         for name in SIGMA_RULE_DIRS:
             root = sigma_dir / name
             if root.is_dir():
-                texts.update(
-                    {f"{name}/{f.relative_to(root)}": f.read_text("utf-8") for f in rule_files([root])}
-                )
+                texts.update({f"{name}/{key}": text for key, text in rule_texts([root]).items()})
         windows = with_envelope(replicate(read_events(sigma_events), n_events // 2))
         workloads.append(("sigmahq", texts, [json.dumps(e).encode() for e in windows]))
     else:

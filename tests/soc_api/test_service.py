@@ -21,20 +21,24 @@ NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess"}
 
 
-def make_event(i: int) -> Event:
+def _event(event_id: str, action: str, user: str, original: str, **extra: str) -> Event:
     return Event.from_dict(
         {
             "@timestamp": "2026-11-28T03:00:00Z",
-            "event.id": f"e-{i}",
+            "event.id": event_id,
             "event.ingested": "2026-11-28T04:00:00Z",
-            "event.action": "dataset.query",
+            "event.action": action,
             "event.outcome": "success",
             "observer.collector": "test",
-            "log.original": f"q {i}",
-            "datasoc.lifecycle": "use",
-            "user.name": "lisi",
+            "log.original": original,
+            "user.name": user,
+            **extra,
         }
     )
+
+
+def make_event(i: int) -> Event:
+    return _event(f"e-{i}", "dataset.query", "lisi", f"q {i}", **{"datasoc.lifecycle": "use"})
 
 
 def test_pass_indexes_traces_and_runs_retention_hourly(tmp_path: Path) -> None:
@@ -104,18 +108,7 @@ def test_configured_file_tails_feed_the_platform_and_resume(tmp_path: Path) -> N
 
 
 def audit_off(i: int) -> Event:
-    return Event.from_dict(
-        {
-            "@timestamp": "2026-11-28T03:00:00Z",
-            "event.id": f"off-{i}",
-            "event.ingested": "2026-11-28T04:00:00Z",
-            "event.action": "audit.disable",
-            "event.outcome": "success",
-            "observer.collector": "test",
-            "log.original": f"auditctl -e 0 #{i}",
-            "user.name": "gaojun",
-        }
-    )
+    return _event(f"off-{i}", "audit.disable", "gaojun", f"auditctl -e 0 #{i}")
 
 
 class StandInJob:

@@ -20,10 +20,10 @@ import pytest
 from datasoc.event import Event
 from datasoc.transport import ALERTS, EVENTS
 from detection.correlation import CorrelationEngine
-from detection.loader import rule_files
 from detection.pipelines import resolve_pipeline
 from detection.stream.alerts import correlation_alert, event_time, single_alert
 from detection.stream.rules import compile_bundle
+from detection.stream.runner import rule_texts
 from soc_api.demo import generate, write_demo
 from soc_api.demo.replay import replay
 from tests.detection.stream.conftest import open_platform
@@ -67,7 +67,7 @@ def _in_process(texts: dict[str, str], payloads: list[bytes]) -> dict[str, str]:
 def test_parallelism_two_gives_the_alerts_of_one_sequential_engine(tmp_path: Path) -> None:
     from detection.stream.job import start
 
-    texts = {str(f.relative_to(PACK)): f.read_text(encoding="utf-8") for f in rule_files([PACK])}
+    texts = rule_texts([PACK])
     payloads = _demo_payloads(tmp_path)
     expected = _in_process(texts, payloads)
     assert len({rule for rule in expected.values()}) >= 5  # single-event and correlation rules fire
