@@ -114,6 +114,11 @@ class Transport(ABC):
     def read(self, topic: str, from_offset: int, max_records: int) -> list[Record]:
         """Up to `max_records` durable records from `from_offset`, in order."""
 
+    def read_payloads(self, topic: str, from_offset: int, max_records: int) -> list[tuple[int, bytes]]:
+        """`(offset, payload)` of up to `max_records` durable records from `from_offset`: `read` without
+        the append times, for readers that only forward payloads (a transport may do it cheaper)."""
+        return [(r.offset, r.payload) for r in self.read(topic, from_offset, max_records)]
+
     @abstractmethod
     def range(self, topic: str) -> TopicRange:
         """Retained offsets of `topic`."""

@@ -209,6 +209,11 @@ class Spool(Transport):
         frames = self._log_for(topic).read(from_offset, max_records)
         return [Record(topic, f.offset, from_micros(f.timestamp_us), f.payload) for f in frames]
 
+    def read_payloads(self, topic: str, from_offset: int, max_records: int) -> list[tuple[int, bytes]]:
+        """`(offset, payload)` pairs as `read` finds them, without building records (no datetime per
+        record: about half the cost of `read` for a forwarding reader such as the job's exporter)."""
+        return [(f.offset, f.payload) for f in self._log_for(topic).read(from_offset, max_records)]
+
     def range(self, topic: str) -> TopicRange:
         """Retained offsets of `topic`."""
         start, end = self._log_for(topic).range()

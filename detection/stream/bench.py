@@ -233,7 +233,7 @@ def run_job(
             t0 = time.perf_counter()
 
             def done() -> bool:
-                exporter.export(10_000)
+                exporter.export_all(10_000)  # as a `StreamRunner.tick` does: everything pending
                 committer.commit_pending(now=datetime.now(UTC))
                 return committer.progress.position == end
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,6 +47,18 @@ def _write_atomically(directory: Path, name: str, data: bytes) -> Path:
     target = directory / name
     write_durably(target, data, os.fsync)
     return target
+
+
+def _contiguous_end(records: Sequence[tuple[int, bytes]], start: int, limit: int) -> int:
+    """The end (exclusive, at most `limit`) of the run of consecutive offsets from `records[start]`.
+    Offsets increase, so a run whose last offset is `start`'s plus its length has no gap."""
+    first = records[start][0]
+    if records[limit - 1][0] - first == limit - 1 - start:
+        return limit
+    end = start + 1
+    while end < limit and records[end][0] == first + end - start:
+        end += 1
+    return end
 
 
 class EventExporter:
@@ -89,27 +101,23 @@ class EventExporter:
 
     def export(self, max_records: int = 10_000) -> int:
         """Write one file with up to `max_records` new records; returns how many were exported."""
-        records = self._transport.read(self._topic, self.position, max_records)
+        records = self._transport.read_payloads(self._topic, self.position, max_records)
         if not records:
             return 0
-        name = f"events-{self.position:020d}-{records[-1].offset + 1:020d}.jsonl"
+        name = f"events-{self.position:020d}-{records[-1][0] + 1:020d}.jsonl"
         blobs: list[bytes] = []
         pointers: list[str] = []
         prev, start, at = self.position, 0, 0
-        for i in range(1, len(records) + 1):
+        while start < len(records):
             # A batch ends at its size limit, at the end, or where offsets jump (retention, a gap).
-            if (
-                i - start == self._batch
-                or i == len(records)
-                or records[i].offset != records[i - 1].offset + 1
-            ):
-                chunk = [(r.offset, r.payload) for r in records[start:i]]
-                data, pointer = encode_batch(
-                    chunk, prev=prev, file=name, at=at, genesis=self._genesis and not pointers
-                )
-                blobs.append(data)
-                pointers.append(pointer)
-                prev, start, at = chunk[-1][0] + 1, i, at + len(data)
+            end = _contiguous_end(records, start, min(start + self._batch, len(records)))
+            chunk = records[start:end]
+            data, pointer = encode_batch(
+                chunk, prev=prev, file=name, at=at, genesis=self._genesis and not pointers
+            )
+            blobs.append(data)
+            pointers.append(pointer)
+            prev, start, at = chunk[-1][0] + 1, end, at + len(data)
         # The batch file first: a pointer the job can read always names a complete file.
         _write_atomically(self.batches, name, b"".join(blobs))
         _write_atomically(self._dir, name, "".join(pointers).encode("utf-8"))

@@ -2,7 +2,7 @@
 
 `StreamRunner` is what the platform process calls: it owns the exporter, the committer and the
 rule-directory sync, starts the job (in this process's MiniCluster, or submitted to a cluster with
-`flink run`), and on every `tick` syncs rules, exports one file of events and commits alerts.
+`flink run`), and on every `tick` syncs rules, exports the pending events and commits alerts.
 """
 
 from __future__ import annotations
@@ -202,11 +202,18 @@ class StreamRunner:
         # A new chain starts at the exporter's genesis; the alert ids already known stay known.
         self.committer.progress = Progress()
 
-    def tick(self, *, now: datetime, max_records: int = 10_000) -> CommitReport:
-        """One round: rule changes, one file of new events (or a heartbeat when idle), committed
-        alerts into the topic, committed health folded into `health`, evaluated input files removed."""
+    def tick(self, *, now: datetime, file_records: int = 10_000, budget: int = 200_000) -> CommitReport:
+        """One round: rule changes, new events in files of up to `file_records` (at most `budget` records
+        a round, so a round stays short; a heartbeat when idle), committed alerts into the topic,
+        committed health folded into `health`, evaluated input files removed.
+
+        Everything pending is exported, not one file a round: at one round a second that capped the
+        job at `file_records` events/s whatever its speed."""
         self.rules.sync()
-        if self.exporter.export(max_records):
+        exported = 0
+        while exported < budget and (n := self.exporter.export(min(file_records, budget - exported))):
+            exported += n
+        if exported:
             self._last_input = now
         elif self._idle_heartbeat is not None and (
             self._last_input is None or now - self._last_input >= self._idle_heartbeat

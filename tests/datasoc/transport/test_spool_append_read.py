@@ -18,6 +18,7 @@ from datasoc.transport import (
     Spool,
     SpoolConfig,
     SpoolLockedError,
+    Transport,
     TransportClosedError,
     TransportError,
 )
@@ -70,6 +71,32 @@ def test_rolls_segments_and_reads_across_them(tmp_path: Path, now: datetime) -> 
     names = sorted(p.name for p in (tmp_path / "events").iterdir())
     assert names[0] == segment_name(0)
     assert all(name.endswith(".seg") for name in names)
+
+
+def test_read_payloads_agrees_with_read_and_with_the_transport_default(tmp_path: Path, now: datetime) -> None:
+    payloads = [f"record-{i:04d}".encode() * 3 for i in range(300)]
+    with Spool.open(tmp_path, config=SMALL) as spool:
+        for start in range(0, 300, 7):
+            spool.append("events", payloads[start : start + 7], now=now)
+        for start, count in ((0, 1000), (1, 40), (150, 7), (299, 5), (300, 5)):
+            fast = spool.read_payloads("events", start, count)
+            assert fast == [(r.offset, r.payload) for r in spool.read("events", start, count)]
+            # the base class's default (what another transport gets) says the same
+            assert fast == Transport.read_payloads(spool, "events", start, count)
+        with pytest.raises(OffsetOutOfRangeError):
+            spool.read_payloads("events", 301, 1)
+
+
+def test_read_payloads_verifies_frames_like_read(tmp_path: Path, now: datetime) -> None:
+    with Spool.open(tmp_path, config=SMALL) as spool:
+        for i in range(40):
+            spool.append("events", [f"rec{i}".encode() * 8], now=now)
+    first = tmp_path / "events" / segment_name(0)
+    data = bytearray(first.read_bytes())
+    data[HEADER_SIZE + FRAME_SIZE + 3] ^= 0x40  # a payload byte of offset 0
+    first.write_bytes(bytes(data))
+    with Spool.open(tmp_path, config=SMALL) as spool, pytest.raises(CorruptRecordError):
+        spool.read_payloads("events", 0, 10)
 
 
 def test_read_at_end_is_empty_and_beyond_or_before_is_an_error(tmp_path: Path, now: datetime) -> None:

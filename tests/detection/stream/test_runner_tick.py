@@ -1,0 +1,60 @@
+"""`StreamRunner.tick` without a job: what one round exports (no Flink needed for this part)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from datasoc.transport import EVENTS, Spool
+from detection.stream.batch import read_batch
+from detection.stream.config import StreamConfig
+from detection.stream.runner import StreamRunner
+from tests.detection.stream.conftest import NOW, make_event
+
+
+def _spool_with(root: Path, n: int) -> Spool:
+    spool = Spool.open(root / "spool")
+    payloads = [
+        json.dumps(make_event(f"t{i}", NOW + timedelta(milliseconds=i), "x")).encode() for i in range(n)
+    ]
+    spool.append(EVENTS, payloads, now=NOW)
+    return spool
+
+
+def _exported_ids(runner: StreamRunner) -> list[str]:
+    ids: list[str] = []
+    for path in runner.exporter.files():
+        for pointer in path.read_text(encoding="utf-8").splitlines():
+            ids += [e["event.id"] for e in read_batch(pointer, runner.exporter.batches).events]
+    return ids
+
+
+def test_a_round_exports_everything_pending_in_files_up_to_its_budget(tmp_path: Path) -> None:
+    with _spool_with(tmp_path, 25_000) as spool:
+        runner = StreamRunner(spool, StreamConfig.under(tmp_path / "job"), idle_heartbeat=None)
+        runner.tick(now=NOW, file_records=4_000, budget=20_000)
+        # Not one file a round (that capped the job at one file's events a round): five files of 4,000.
+        assert runner.exporter.position == 20_000
+        assert len([p for p in runner.exporter.files() if p.name.startswith("events")]) == 5
+        runner.tick(now=NOW, file_records=4_000, budget=20_000)
+        assert runner.exporter.position == 25_000
+        runner.tick(now=NOW)
+        assert runner.exporter.position == 25_000
+        # Every event exactly once, in spool order, across the files and their batches.
+        assert _exported_ids(runner) == [f"t{i}" for i in range(25_000)]
+
+
+def test_a_round_with_nothing_new_sends_a_heartbeat_once_idle(tmp_path: Path) -> None:
+    with _spool_with(tmp_path, 10) as spool:
+        runner = StreamRunner(
+            spool, StreamConfig.under(tmp_path / "job"), idle_heartbeat=timedelta(seconds=5)
+        )
+        runner.tick(now=NOW)
+        runner.tick(now=NOW + timedelta(seconds=4))
+        beats = [p for p in runner.exporter.files() if p.name.startswith("heartbeat")]
+        assert beats == []
+        runner.tick(now=NOW + timedelta(seconds=5))
+        beats = [p for p in runner.exporter.files() if p.name.startswith("heartbeat")]
+        assert len(beats) == 1
+        assert beats[0].name.endswith(f"-{int((NOW + timedelta(seconds=5)).timestamp() * 1000):020d}.jsonl")
