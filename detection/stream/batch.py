@@ -101,12 +101,15 @@ def encode_batch(
     if not records:
         raise ValueError("a batch needs at least one record (use encode_heartbeat for none)")
     first = records[0][0]
-    if any(offset != first + i for i, (offset, _) in enumerate(records)):
+    if [offset for offset, _ in records] != list(range(first, first + len(records))):
         raise ValueError(f"batch offsets must be contiguous from {first}")
     if prev > first:
         raise ValueError(f"batch prev {prev} is after its first offset {first}")
-    data = b"\n".join(_one_line(payload) for _, payload in records) + b"\n"
-    newest = newest_millis([payload for _, payload in records])
+    payloads = [payload for _, payload in records]
+    data = b"\n".join(payloads) + b"\n"
+    if data.count(b"\n") != len(payloads) or b"\r" in data:  # rare: re-encode the payloads that need it
+        data = b"\n".join(_one_line(payload) for payload in payloads) + b"\n"
+    newest = newest_millis(payloads)
     head = f'{{"p":{prev},"n":{records[-1][0] + 1},"t":{newest},"g":{int(genesis)}'
     return data, f'{head},"o":{first},"f":{json.dumps(file)},"at":{at},"len":{len(data)}}}\n'
 
@@ -187,16 +190,15 @@ def read_batch(pointer: str, directory: Path) -> Batch:
             raw = handle.read(length)
     except OSError as exc:
         raise ValueError(f"batch file {name}: {exc.strerror}") from None
-    lines = raw.split(b"\n")
-    if len(raw) != length or lines[-1] != b"" or len(lines) - 1 != nxt - first:
+    if len(raw) != length or not raw.endswith(b"\n") or raw.count(b"\n") != nxt - first:
         raise ValueError(
             f"batch file {name} at {at}: does not hold the {nxt - first} records of {prev}..{nxt}"
         )
+    # One decode for the batch (a newline byte is never part of a UTF-8 sequence or a replacement).
+    texts = raw.decode("utf-8", errors="replace").split("\n")
+    texts.pop()
     events: list[Any] = []
-    texts: list[str] = []
-    for line in lines[:-1]:
-        text = line.decode("utf-8", errors="replace")
-        texts.append(text)
+    for text in texts:
         try:
             event = json.loads(text)
         except ValueError:
