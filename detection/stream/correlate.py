@@ -53,7 +53,11 @@ def group_key(spec: CorrelationSpec, refs: frozenset[str] | set[str], lookup: Ma
     share their chain's name instead: `SpecContext.chain`)."""
     positions = [slot.position for slot in spec.slots if refs & slot.references]
     group = [lookup.get(f) for f in spec.group_fields[positions[0]]]
-    return json.dumps([spec.key, group], sort_keys=True, default=str)
+    return _KEY_ENCODER.encode([spec.key, group])
+
+
+#: `json.dumps(..., sort_keys=True, default=str)` without building an encoder per call (the same text).
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def bucket_lists(records: Sequence[Record], buckets: int) -> list[tuple[int, list[Record]]]:
@@ -200,8 +204,13 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
         self._lateness = timedelta(milliseconds=allowed_lateness_ms)
         self._buckets = buckets
         self._contexts: dict[str, SpecContext] = {}
+        self._live: dict[int, dict[str, Any]] = {}
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        # Live state by bucket, written through to keyed state on every element: only this operator
+        # writes its keys, and a restore opens a new instance, so the copy is never stale (it saves the
+        # unpickling and engine restore of every element: about a tenth of a stage's time, measured).
+        self._live = {}
         self._state = runtime_context.get_state(
             ValueStateDescriptor("correlations", Types.PICKLED_BYTE_ARRAY())
         )
@@ -221,7 +230,9 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         bucket, records, when = value
-        state = self._load(self._state.value())
+        state = self._live.get(bucket)
+        if state is None:
+            state = self._load(self._state.value())
         onward: list[Record] = []
         new_events: dict[int, str] = {}
         for record in records:
@@ -239,9 +250,11 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
         self._prune(state)
         if state["engines"]:
             self._state.update(self._stored(state))
+            self._live[bucket] = state
         else:
             self._state.clear()
             self._events.clear()
+            self._live.pop(bucket, None)
         yield from self._forward(onward, when, bucket if not records else None)
 
     def _advance(
