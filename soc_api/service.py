@@ -114,6 +114,12 @@ class Background:
             return
         with self._lock:
             started = stream.start(resume=True)
+        if stream.skipped_checkpoint is not None:
+            log.warning(
+                "detection_state_layout_changed",
+                skipped_checkpoint=str(stream.skipped_checkpoint),
+                detail="the job starts without state and evaluates every retained event again",
+            )
         log.info(
             "detection_job_started",
             restored_from=started.restore_from,

@@ -36,8 +36,9 @@ from detection.stream.batch import (
     order,
     read_batch,
 )
-from detection.stream.correlate import MERGE, STAGES, Record, batch_lists, event_input
+from detection.stream.correlate import MERGE, STAGES, FusedStores
 from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
+from detection.stream.stages import Record, Stage, batch_lists, event_input, run_stages
 from detection.view import build_view
 
 #: Broadcast state: rule key -> YAML text, plus `VERSION_KEY` -> last applied change version.
@@ -148,20 +149,27 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     """Single-event Sigma rules over the batches a pointer names (keyed by batch position; one key at
     parallelism 1); rules arrive on the broadcast side.
 
-    Per batch: the alerts of its events, its correlation inputs (to stage 1, or to `Merge` at
-    parallelism > 1), then its marker. Batches that arrive before any rule set are buffered in keyed
+    Per batch: the alerts of its events, then its correlations (at parallelism 1 every stage right
+    here, `detection.stream.stages.run_stages`; at parallelism > 1 its inputs go to `Merge`), then its
+    marker. Batches that arrive before any rule set are buffered in keyed
     list state and released by a processing-time timer once rules are there (pitfall 5: no order
     between the two inputs). The bundle is compiled once per change (and once after a restore, from
     broadcast state).
     """
 
     def __init__(
-        self, pipeline: str, health_interval_ms: int, batches_dir: str, direct_buckets: int | None
+        self,
+        pipeline: str,
+        health_interval_ms: int,
+        batches_dir: str,
+        fused_buckets: int | None,
+        allowed_lateness_ms: int = 0,
     ) -> None:
         self._batches = Path(batches_dir)
-        # At parallelism 1 batches are evaluated in chain order and correlation inputs go straight to
-        # stage 1 as lists of this many buckets; None: through `Merge` first (see `job.build`).
-        self._buckets_direct = direct_buckets
+        # At parallelism 1 batches are evaluated in chain order and the correlation stages run here
+        # over this many buckets; None: the inputs go to `Merge` and the stage operators (`job.build`).
+        self._fused_buckets = fused_buckets
+        self._lateness_ms = allowed_lateness_ms
         self._advanced: int | None = None
         self._pipeline_name = pipeline
         self._health_interval = health_interval_ms / 1000.0
@@ -180,6 +188,13 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._m_rejected = metrics.counter("rule_changes_rejected")
         metrics.gauge("rules_version", lambda: self._version)
         metrics.gauge("rules_active", lambda: self._bundle.rule_count if self._bundle else 0)
+        if self._fused_buckets is not None:
+            self._stores = FusedStores(runtime_context)
+            alerts, late = metrics.counter("correlation_alerts"), metrics.counter("late_events")
+            self._stages = [
+                Stage(n, self._lateness_ms, self._fused_buckets, alerts=alerts, late=late)
+                for n in range(1, len(STAGES) + 1)
+            ]
         # Per rule: [matches, evaluation ns, errors] since the operator opened.
         self._stats: dict[str, list[int]] = {}
         self._slots: list[list[int]] = []  # the active bundle's rules' entries of `_stats`, by position
@@ -313,14 +328,13 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             )
 
     def _correlation_inputs(self, line: str, records: list[Record]) -> Iterator[Any]:
-        if self._buckets_direct is None:
+        if self._fused_buckets is None:
             # One element per batch, empty or not: `Merge` follows the chain (see there).
             yield "merge", (line, records)
             return
         # `_advanced` is in memory: after a restore, the first batch tells every bucket the time.
-        elements, self._advanced = batch_lists(line, records, self._buckets_direct, self._advanced)
-        for element in elements:
-            yield "correlate", (1, element)
+        elements, self._advanced = batch_lists(line, records, self._fused_buckets, self._advanced)
+        yield from run_stages(self._stages, elements, self._stores.store)
 
     def _evaluate_event(self, offset: int, millis: int, event: dict[str, Any], text: str) -> Iterator[Any]:
         bundle = self._bundle

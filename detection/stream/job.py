@@ -1,8 +1,10 @@
 """The detection job: one definition for the embedded MiniCluster and a Flink cluster.
 
     pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order) -> watermarks
-      -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch (reads the batch file)
+      -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch (reads the batch file;
+         at parallelism 1 also every correlation stage, in its keyed state)
       -> alerts FileSink (committed on checkpoint; a marker line after each batch's alerts)
+      at parallelism > 1 only:
       -> per batch its correlation inputs -> keyBy(one key) -> Merge (chain order; parallelism 1)
       -> bucket lists keyBy(bucket of rule + group) -> Correlate stage n (parallelism 1) -> alerts;
          inner matches of a chain and inputs of later stages -> stage n + 1 (up to MAX_CHAIN)
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pyflink.common import Configuration, Duration, Encoder, Types, WatermarkStrategy
-from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.file_system import (
     BucketAssigner,
     FileSink,
@@ -153,7 +155,7 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     # At parallelism 1 one key: batches that wait for the first rule set are then released in order.
     buckets = config.key_buckets if config.parallelism > 1 else 1
     keyed = timed.key_by(lambda line: batch_key(line) % buckets, key_type=Types.INT())
-    direct = None if config.parallelism > 1 else config.correlation_buckets
+    fused = None if config.parallelism > 1 else config.correlation_buckets
     rule_lines = env.from_source(
         _file_source(config.rules_dir, config.monitor_interval_ms), no_marks, "rules"
     )
@@ -169,7 +171,13 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     matched = (
         keyed.connect(rules)
         .process(
-            RuleMatch(config.pipeline, config.health_interval_ms, config.batches_dir, direct),
+            RuleMatch(
+                config.pipeline,
+                config.health_interval_ms,
+                config.batches_dir,
+                fused,
+                config.out_of_orderness_ms,
+            ),
             output_type=Types.PICKLED_BYTE_ARRAY(),
         )
         .name("sigma")
@@ -178,24 +186,34 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
         .name("route")
         .set_parallelism(config.parallelism)
     )
-    # Correlations run at parallelism 1, in the batches' chain order: at parallelism > 1 the rule
-    # operator evaluates batches side by side and `Merge` restores the order first. Every input enters
+    # Correlations run in the batches' chain order. At parallelism 1 they run inside the rule operator
+    # (measured: stage operators of their own cost more in serialization and in their share of thread
+    # mode's one Python interpreter than the correlations themselves). At parallelism > 1 the rule
+    # operator evaluates batches side by side and `Merge` restores the order first; every input enters
     # stage 1 and passes on to the stage of its rule's level; chained matches go from stage n to n + 1.
     healths = [matched.get_side_output(HEALTH), ordered.get_side_output(HEALTH)]
-    outputs = [matched]
-    if direct is None:
-        merged = (
-            matched.get_side_output(MERGE)
-            .key_by(lambda item: 0, key_type=Types.INT())
-            .process(Merge(config.correlation_buckets), output_type=Types.PICKLED_BYTE_ARRAY())
-            .name("merge")
-            .set_parallelism(1)
-            .process(Route(), output_type=Types.STRING())
-            .name("route-merge")
-            .set_parallelism(1)
-        )
-        outputs = [merged]
-        healths.append(merged.get_side_output(HEALTH))
+    alerts = matched
+    if fused is None:
+        alerts = _staged_correlations(matched, config, healths)
+    alerts.sink_to(_file_sink(config.alerts_dir, ALERT_PREFIX)).name("alerts")
+    healths[0].union(*healths[1:]).sink_to(_file_sink(config.health_dir, HEALTH_PREFIX)).name("health")
+
+
+def _staged_correlations(matched: DataStream, config: StreamConfig, healths: list[DataStream]) -> DataStream:
+    """`Merge` and one operator per correlation stage after a parallel rule operator; returns its alerts
+    with theirs and adds their health outputs to `healths`."""
+    merged = (
+        matched.get_side_output(MERGE)
+        .key_by(lambda item: 0, key_type=Types.INT())
+        .process(Merge(config.correlation_buckets), output_type=Types.PICKLED_BYTE_ARRAY())
+        .name("merge")
+        .set_parallelism(1)
+        .process(Route(), output_type=Types.STRING())
+        .name("route-merge")
+        .set_parallelism(1)
+    )
+    outputs = [merged]
+    healths.append(merged.get_side_output(HEALTH))
     alerts = matched
     for n, tag in enumerate(STAGES, start=1):
         inputs = [source.get_side_output(tag) for source in outputs]
@@ -215,8 +233,7 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
         outputs.append(stage)
         healths.append(stage.get_side_output(HEALTH))
         alerts = alerts.union(stage)
-    alerts.sink_to(_file_sink(config.alerts_dir, ALERT_PREFIX)).name("alerts")
-    healths[0].union(*healths[1:]).sink_to(_file_sink(config.health_dir, HEALTH_PREFIX)).name("health")
+    return alerts
 
 
 def environment(config: StreamConfig) -> StreamExecutionEnvironment:

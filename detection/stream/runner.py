@@ -36,6 +36,16 @@ from detection.stream.config import StreamConfig
 from detection.stream.rules import RuleChange
 
 _CHECKPOINT = re.compile(r"chk-(\d+)")
+#: Version of the job's state layout. A checkpoint of another layout cannot be restored into the job
+#: (Flink refuses state it cannot map, or the correlations would start without theirs), so a start
+#: over one begins without state. 2: correlations inside the rule operator at parallelism 1.
+STATE_LAYOUT = 2
+_LAYOUT_FILE = "state-layout.json"
+
+
+def state_layout(config: StreamConfig) -> str:
+    """The state layout a job of `config` has (parallelism 1 keeps its correlations elsewhere)."""
+    return f"{STATE_LAYOUT}-{'fused' if config.parallelism == 1 else 'staged'}"
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -140,6 +150,7 @@ class StreamRunner:
         self.health = JobHealth()
         self._client: Any = None
         self._process: subprocess.Popen[bytes] | None = None
+        self.skipped_checkpoint: Path | None = None
 
     def _open_inputs(self, rule_roots: Sequence[Path]) -> None:
         """The exporter and the rule sync over the job's input and rules directories as they are."""
@@ -174,10 +185,12 @@ class StreamRunner:
         """
         config = self.config
         if resume and config.restore_from is None:
-            found = latest_checkpoint(Path(config.checkpoint_dir))
+            found = self.checkpoint_to_resume()
             config = replace(config, restore_from=str(found) if found else None)
         if config.restore_from is None:
             self._reset()
+        layout = {"layout": state_layout(config)}
+        write_durably(self._root / _LAYOUT_FILE, json.dumps(layout).encode(), os.fsync)
         self.rules.sync()
         self.exporter.export()
         if config.jobmanager:
@@ -187,6 +200,21 @@ class StreamRunner:
 
             self._client = start(config)
         return config
+
+    def checkpoint_to_resume(self) -> Path | None:
+        """The newest retained checkpoint if its state layout is this job's; otherwise None, and
+        `skipped_checkpoint` names the one passed over (the caller reports it: the job then starts
+        without state and every retained event is evaluated again)."""
+        found = latest_checkpoint(Path(self.config.checkpoint_dir))
+        self.skipped_checkpoint = None
+        if found is None:
+            return None
+        marker = self._root / _LAYOUT_FILE
+        stored = json.loads(marker.read_text(encoding="utf-8")).get("layout") if marker.exists() else None
+        if stored != state_layout(self.config):
+            self.skipped_checkpoint = found
+            return None
+        return found
 
     def _reset(self) -> None:
         for directory in (

@@ -94,6 +94,8 @@ def stream(
     try:
         runner = StreamRunner(platform.spool, job_config, rule_dirs)
         started = runner.start(resume=not no_resume)
+        if runner.skipped_checkpoint is not None:
+            log.warning("stream_state_layout_changed", skipped_checkpoint=str(runner.skipped_checkpoint))
         log.info("stream_started", restored_from=started.restore_from, jobmanager=jobmanager)
         try:
             while not stop.wait(interval):

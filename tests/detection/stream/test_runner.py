@@ -1,15 +1,16 @@
-"""`StreamRunner.tick` without a job: what one round exports (no Flink needed for this part)."""
+"""`StreamRunner` without a job: what one round exports, which checkpoint a start resumes (no Flink)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from datasoc.transport import EVENTS, Spool
 from detection.stream.batch import read_batch
 from detection.stream.config import StreamConfig
-from detection.stream.runner import StreamRunner
+from detection.stream.runner import StreamRunner, state_layout
 from tests.detection.stream.conftest import NOW, make_event
 
 
@@ -58,3 +59,30 @@ def test_a_round_with_nothing_new_sends_a_heartbeat_once_idle(tmp_path: Path) ->
         beats = [p for p in runner.exporter.files() if p.name.startswith("heartbeat")]
         assert len(beats) == 1
         assert beats[0].name.endswith(f"-{int((NOW + timedelta(seconds=5)).timestamp() * 1000):020d}.jsonl")
+
+
+def _checkpoint(config: StreamConfig, job: str, n: int) -> Path:
+    path = Path(config.checkpoint_dir) / job / f"chk-{n}"
+    path.mkdir(parents=True)
+    (path / "_metadata").write_bytes(b"meta")
+    return path
+
+
+def test_a_checkpoint_of_another_state_layout_is_not_resumed(tmp_path: Path) -> None:
+    with _spool_with(tmp_path, 1) as spool:
+        config = StreamConfig.under(tmp_path / "job")
+        runner = StreamRunner(spool, config, idle_heartbeat=None)
+        assert runner.checkpoint_to_resume() is None  # none yet
+        found = _checkpoint(config, "a" * 32, 3)
+        # Written before layouts were recorded (or by another layout): passed over, and said so.
+        assert runner.checkpoint_to_resume() is None
+        assert runner.skipped_checkpoint == found
+        layout = Path(config.input_dir).parent / "state-layout.json"
+        layout.write_text(json.dumps({"layout": state_layout(config)}), encoding="utf-8")
+        assert runner.checkpoint_to_resume() == found
+        assert runner.skipped_checkpoint is None
+        # Parallelism 1 keeps its correlations in the rule operator, more than 1 in stage operators.
+        staged = StreamRunner(spool, replace(config, parallelism=2), idle_heartbeat=None)
+        assert state_layout(staged.config) != state_layout(config)
+        assert staged.checkpoint_to_resume() is None
+        assert staged.skipped_checkpoint == found
