@@ -293,6 +293,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             yield "alert", batch_marker(line)
             return
         correlating: list[Record] = []
+        out: list[tuple[str, str]] = []
         for i, event in enumerate(batch.events):
             if not isinstance(event, dict):
                 yield (
@@ -311,11 +312,10 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                     health_line("bad_event", offset=batch.first + i, reason=str(exc)[:200], line=shown),
                 )
                 continue
-            for kind, payload in self._evaluate_event(batch.first + i, millis, event, batch.texts[i]):
-                if kind == "correlate":
-                    correlating.append(payload)
-                else:
-                    yield kind, payload
+            self._evaluate_event(batch.first + i, millis, event, batch.texts[i], out, correlating)
+            if out:
+                yield from out
+                out.clear()
         yield from self._correlation_inputs(line, correlating)
         self._m_events.inc(len(batch.events))
         yield "alert", batch_marker(line)
@@ -336,7 +336,18 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         elements, self._advanced = batch_lists(line, records, self._fused_buckets, self._advanced)
         yield from run_stages(self._stages, elements, self._stores.store)
 
-    def _evaluate_event(self, offset: int, millis: int, event: dict[str, Any], text: str) -> Iterator[Any]:
+    def _evaluate_event(
+        self,
+        offset: int,
+        millis: int,
+        event: dict[str, Any],
+        text: str,
+        out: list[tuple[str, str]],
+        correlating: list[Record],
+    ) -> None:
+        """One event's alerts and health records into `out`, its correlation inputs into `correlating`
+        (lists, not a generator: most events produce nothing, and a generator per event cost more than
+        most rules)."""
         bundle = self._bundle
         assert bundle is not None
         raw, low = build_view(event)
@@ -351,7 +362,9 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 stats[2] += 1
                 self._m_errors.inc()
                 ref = rule.id or rule.name or rule.title
-                yield "health", health_line("rule_error", rule=ref, offset=offset, error=repr(exc)[:300])
+                out.append(
+                    ("health", health_line("rule_error", rule=ref, offset=offset, error=repr(exc)[:300]))
+                )
                 matched = False
             now = clock()
             stats[1] += now - start
@@ -365,14 +378,16 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
                 except (ValueError, TypeError) as exc:  # one bad event must not stop the job
                     stats[2] += 1
                     ref = rule.id or rule.name or rule.title
-                    yield "health", health_line("alert_error", rule=ref, offset=offset, error=str(exc)[:300])
+                    out.append(
+                        ("health", health_line("alert_error", rule=ref, offset=offset, error=str(exc)[:300]))
+                    )
                 else:
                     self._m_alerts.inc()
-                    yield "alert", line
+                    out.append(("alert", line))
             fed: set[str] = set()
             for target in (r for r in (rule.id, rule.name) if r):
                 for spec in bundle.targets.get(target, ()):
                     if spec.key not in fed:  # a rule referenced by id and by name feeds a spec once
                         fed.add(spec.key)
-                        yield "correlate", event_input(bundle, spec, offset, millis, event, text, target)
+                        correlating.append(event_input(bundle, spec, offset, millis, event, text, target))
             start = clock()  # building the alert and inputs is not the next rule's evaluation time
