@@ -176,10 +176,10 @@ def bench_stream(
                     expected,
                     parallelism=parallelism,
                     mode=mode,  # type: ignore[arg-type]
-                    steady_rate=latency_rate if label == "pack-synth" else 0,
-                    steady_seconds=latency_seconds,
+                    latency_rate=latency_rate if label == "pack-synth" else 0,
+                    latency_seconds=latency_seconds,
                     in_process_rate=rate,
                 )
                 click.echo("  " + figures.line())
                 if as_json:
-                    click.echo(json.dumps({**figures.__dict__, "rate": figures.rate}))
+                    click.echo(json.dumps({**figures.__dict__, "rate": figures.rate, "ratio": figures.ratio}))
