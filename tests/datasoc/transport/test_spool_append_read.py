@@ -87,18 +87,6 @@ def test_read_payloads_agrees_with_read_and_with_the_transport_default(tmp_path:
             spool.read_payloads("events", 301, 1)
 
 
-def test_read_payloads_verifies_frames_like_read(tmp_path: Path, now: datetime) -> None:
-    with Spool.open(tmp_path, config=SMALL) as spool:
-        for i in range(40):
-            spool.append("events", [f"rec{i}".encode() * 8], now=now)
-    first = tmp_path / "events" / segment_name(0)
-    data = bytearray(first.read_bytes())
-    data[HEADER_SIZE + FRAME_SIZE + 3] ^= 0x40  # a payload byte of offset 0
-    first.write_bytes(bytes(data))
-    with Spool.open(tmp_path, config=SMALL) as spool, pytest.raises(CorruptRecordError):
-        spool.read_payloads("events", 0, 10)
-
-
 def test_read_at_end_is_empty_and_beyond_or_before_is_an_error(tmp_path: Path, now: datetime) -> None:
     with Spool.open(tmp_path) as spool:
         spool.append("events", [b"a", b"b"], now=now)
@@ -177,6 +165,9 @@ def test_damage_inside_a_sealed_segment_raises_naming_file_and_byte(tmp_path: Pa
         assert info.value.path == first
         assert info.value.position == HEADER_SIZE + 2 * record
         assert str(first) in str(info.value)
+        with pytest.raises(CorruptRecordError) as fast:  # the forwarding read verifies the same
+            spool.read_payloads("events", 0, 10)
+        assert (fast.value.path, fast.value.position) == (info.value.path, info.value.position)
         # the records after the damage stay readable by offset
         assert spool.read("events", 3, 1)[0].payload == b"rec3" * 8
 
