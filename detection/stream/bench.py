@@ -3,9 +3,8 @@
 Throughput: the job is started and its rules applied first (start-up is reported, not counted); then
 the events are appended to a spool, exported in files of 10,000, and the clock runs until the job's
 committed progress covers every event: the rate is end to end (from the append to the last commit,
-so it includes filling the pipeline and the checkpoint that commits the last alerts, about half a
-second: use enough events that this is small). A steady rate (from the first progress past 10 % to
-the first past 90 %) is printed beside it; progress moves once per checkpoint, so it is coarse.
+so it includes exporting the events from the spool, filling the pipeline and the checkpoint that
+commits the last alerts, about half a second: use enough events that this is small).
 The in-process reference runs over the same events in the same process: JSON decoding, single-event
 rules, correlations and the same `Alert` objects; its alert count must equal the job's. Latency: at a
 steady input rate, from the spool's append acknowledgement of a matching event to its alert being
@@ -70,8 +69,6 @@ class StreamFigures:
     startup_seconds: float
     seconds: float
     engine_rate: float
-    #: Events/s from 10 % to 90 % of the run committed (`sustained_rate`; coarse, informative only).
-    steady_rate: float = 0.0
     p50_ms: float | None = None
     p95_ms: float | None = None
     expected_alerts: int = 0
@@ -91,7 +88,7 @@ class StreamFigures:
         """One human-readable line."""
         text = (
             f"{self.label:<10} p={self.parallelism} {self.mode:<7} {self.events:>7} events  "
-            f"{self.rate:>9,.0f} ev/s job (steady {self.steady_rate:,.0f})  "
+            f"{self.rate:>9,.0f} ev/s job  "
             f"{self.engine_rate:>9,.0f} ev/s in-process  ratio {self.ratio:.2f}  "
             f"alerts {self.alerts} (in-process {self.expected_alerts}"
             f"{'' if self.alerts == self.expected_alerts else ': MISMATCH'})  "
@@ -241,18 +238,14 @@ def run_job(
             spool.append(EVENTS, list(lines), now=datetime.now(UTC))
             end = spool.range(EVENTS).end
             t0 = time.perf_counter()
-            seen: list[tuple[float, int]] = []  # (time, events committed) at each check
 
             def done() -> bool:
                 exporter.export_all(10_000)  # as a `StreamRunner.tick` does: everything pending
                 committer.commit_pending(now=datetime.now(UTC))
-                position = committer.progress.position or start_offset
-                seen.append((time.perf_counter() - t0, position - start_offset))
-                return position == end
+                return committer.progress.position == end
 
             _wait(done, timeout)
             seconds = time.perf_counter() - t0
-            steady = sustained_rate(seen, end - start_offset)
             alerts = committer.total.appended
             p50 = p95 = None
             if latency_rate:
@@ -269,25 +262,11 @@ def run_job(
         startup,
         seconds,
         in_process_rate,
-        steady,
         p50,
         p95,
         expected_alerts=expected_alerts,
         offsets=(start_offset, end),
     )
-
-
-def sustained_rate(
-    seen: Sequence[tuple[float, int]], total: int, low: float = 0.1, high: float = 0.9
-) -> float:
-    """Events/s between the first check with at least `low` of `total` committed and the first with at
-    least `high` (checks are `(seconds, events committed)` in time order); 0.0 when they coincide.
-    Progress moves in steps, one per checkpoint, so on short runs this is coarse: informative only."""
-    first = next(((t, n) for t, n in seen if n >= low * total), None)
-    last = next(((t, n) for t, n in seen if n >= high * total), None)
-    if first is None or last is None or last[0] <= first[0]:
-        return 0.0
-    return (last[1] - first[1]) / (last[0] - first[0])
 
 
 def _latency(
