@@ -346,8 +346,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         correlating: list[Record],
     ) -> None:
         """One event's alerts and health records into `out`, its correlation inputs into `correlating`
-        (lists, not a generator: most events produce nothing, and a generator per event cost more than
-        most rules)."""
+        (lists the caller reuses, not a generator per event: most events produce nothing)."""
         bundle = self._bundle
         assert bundle is not None
         raw, low = build_view(event)
