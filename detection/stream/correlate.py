@@ -131,7 +131,14 @@ class Correlate(KeyedProcessFunction):  # type: ignore[misc]
 
     def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         bucket, records, when = value
-        yield from self._stage.process(bucket, records, when, self._store)
+        alerts: list[str] = []
+        for kind, payload in self._stage.process(bucket, records, when, self._store):
+            if kind == "alert":
+                alerts.append(payload)
+            else:
+                yield kind, payload
+        if alerts:  # one element for the element's alerts (see `RuleMatch._evaluate`)
+            yield "alert", "\n".join(alerts)
 
 
 class FusedStores:
