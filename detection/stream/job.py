@@ -3,7 +3,7 @@
     pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order) -> watermarks
       -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch (reads the batch file;
          at parallelism 1 also every correlation stage, in its keyed state)
-      -> alerts FileSink (committed on checkpoint; a marker line after each batch's alerts)
+      -> alerts FileSink (committed on checkpoint; a batch's alert lines and its marker line as one element)
       at parallelism > 1 only:
       -> per batch its correlation inputs -> keyBy(one key) -> Merge (chain order; parallelism 1)
       -> bucket lists keyBy(bucket of rule + group) -> Correlate stage n (parallelism 1) -> alerts;
