@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,8 @@ from datasoc.transport import ALERTS, EVENTS, Spool
 from soc_api.cli import cli
 from soc_api.detector import decode_alert
 from soc_api.platform import load_detector
+from tests.soc_api.datasoc_run import spawn_run
 
-REPO = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 120.0
 
 pytestmark = pytest.mark.slow
@@ -188,10 +187,7 @@ class RunProcess:
 
 
 def start_run(data_dir: Path, token: str) -> RunProcess:
-    env = {
-        "DATASOC_DATA_DIR": str(data_dir),
-        "DATASOC_COLLECT__HTTP_PORT": "0",
-        "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
+    extra = {
         "DATASOC_LOG__LEVEL": "info",
         "DATASOC_LOG__FORMAT": "json",
         "DATASOC_DETECTION__CHECKPOINT_INTERVAL_MS": "300",
@@ -199,21 +195,8 @@ def start_run(data_dir: Path, token: str) -> RunProcess:
         # the venv's base Python fails every Python operator with "No module named '_struct'").
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     }
-    datasoc = Path(sys.executable).with_name("datasoc")
-    proc = subprocess.Popen(
-        [str(datasoc), "run", "--interval", "0.2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=REPO,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # printed once the job is started and the inputs listen
-    if not line:
-        _out, err = proc.communicate(timeout=30)
-        raise AssertionError(f"datasoc run exited before ready: {err.decode()[-3000:]}")
-    host, port = json.loads(line)["ready"]["http"]
-    return RunProcess(proc, f"http://{host}:{port}/api/v1/ingest", token)
+    proc, url = spawn_run(data_dir, extra, interval=0.2)
+    return RunProcess(proc, url, token)
 
 
 def wait_for_progress(data_dir: Path, offset: int) -> None:

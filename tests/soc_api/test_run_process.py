@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +12,7 @@ import httpx
 from audit.storage import LedgerStore
 from collectors.inputs.tokens import hash_token, new_token
 from datasoc.store import SQLiteEventStore
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.soc_api.datasoc_run import spawn_run
 
 
 def event(i: int) -> dict[str, object]:
@@ -38,27 +35,13 @@ def test_run_ingests_indexes_traces_and_ledgers_denials(tmp_path: Path) -> None:
     (tmp_path / "tokens.json").write_text(
         json.dumps({hash_token(token): {"source": "gateway", "parser": None}}), encoding="utf-8"
     )
-    env = {
-        "DATASOC_DATA_DIR": str(tmp_path),
-        "DATASOC_COLLECT__HTTP_PORT": "0",
-        "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
+    extra = {
         "DATASOC_LOG__LEVEL": "warning",
         "DATASOC_DETECTION__ENGINE": "inprocess",  # the Flink engine's process test: test_flink_engine.py
         "PATH": "/usr/bin:/bin",
     }
-    datasoc = Path(sys.executable).with_name("datasoc")
-    proc = subprocess.Popen(
-        [str(datasoc), "run", "--interval", "0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=REPO,
-    )
+    proc, url = spawn_run(tmp_path, extra, interval=0.1)
     try:
-        assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())["ready"]
-        host, port = ready["http"]
-        url = f"http://{host}:{port}/api/v1/ingest"
         body = "\n".join(json.dumps(event(i)) for i in range(20)).encode()
         ok = httpx.post(url, content=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert ok.status_code == 200, ok.text

@@ -1,0 +1,44 @@
+"""Start `datasoc run` as a process of its own and wait until it says it is ready (test helper)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def spawn_run(
+    data_dir: Path, extra_env: dict[str, str], *, interval: float
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`datasoc run --interval INTERVAL` over `data_dir` (HTTP on a free port, tokens from
+    `data_dir/tokens.json`, plus `extra_env`); returns the process, once ready, and its ingest URL.
+    A process that exits before its ready line fails the test with the end of its stderr."""
+    env = {
+        "DATASOC_DATA_DIR": str(data_dir),
+        "DATASOC_COLLECT__HTTP_PORT": "0",
+        "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
+        **extra_env,
+    }
+    datasoc = Path(sys.executable).with_name("datasoc")
+    proc = subprocess.Popen(
+        [str(datasoc), "run", "--interval", str(interval)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # printed once detection has started and the inputs listen
+    if not line:
+        _out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"datasoc run exited before ready: {err.decode()[-3000:]}")
+    try:
+        host, port = json.loads(line)["ready"]["http"]
+    except (ValueError, KeyError, TypeError):
+        proc.kill()
+        proc.communicate(timeout=30)
+        raise AssertionError(f"datasoc run said {line[:500]!r} instead of its ready line") from None
+    return proc, f"http://{host}:{port}/api/v1/ingest"
