@@ -8,7 +8,7 @@ of its one key (`FusedStores`); at parallelism > 1 the rule operator evaluates b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from pyflink.common import Types
@@ -92,9 +92,9 @@ class KeyedStore:
     def save(self, stored: dict[str, Any]) -> None:
         self._state.update(stored)
 
-    def drop(self, offsets: Sequence[int]) -> None:
+    def drop(self) -> None:
         self._state.clear()
-        self._events.clear()
+        self._events.clear()  # empty already (see `StageStore.drop`); clearing costs nothing more
 
     def event(self, offset: int) -> str | None:
         text: str | None = self._events.get(offset)
@@ -168,10 +168,8 @@ class _PrefixStore:
     def save(self, stored: dict[str, Any]) -> None:
         self._windows.put(self._prefix, stored)
 
-    def drop(self, offsets: Sequence[int]) -> None:
+    def drop(self) -> None:
         self._windows.remove(self._prefix)
-        for offset in offsets:
-            self._events.remove(f"{self._prefix}/{offset}")
 
     def event(self, offset: int) -> str | None:
         text: str | None = self._events.get(f"{self._prefix}/{offset}")

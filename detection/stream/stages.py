@@ -139,8 +139,9 @@ class StageStore(Protocol):
     def save(self, stored: dict[str, Any]) -> None:
         """Replace the stored state."""
 
-    def drop(self, offsets: Sequence[int]) -> None:
-        """The bucket keeps nothing: remove its state and the texts of `offsets` (all it still holds)."""
+    def drop(self) -> None:
+        """The bucket keeps nothing: remove its state (its texts are gone already: `Stage._prune`
+        removes every text no window keeps, and with no engine left no window keeps any)."""
 
     def event(self, offset: int) -> str | None:
         """The stored text of the event at `offset`, if kept."""
@@ -234,7 +235,7 @@ class Stage:
             store.save(self._stored(state))
             self._live[bucket] = state
         elif stored:
-            store.drop(sorted({o for kept in state["kept"].values() for o in kept}))
+            store.drop()
             self._live.pop(bucket, None)
         yield from self._forward(onward, when, bucket if not records else None)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import random
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -36,10 +35,8 @@ class DictStore:
     def save(self, stored: dict[str, Any]) -> None:
         self.windows[self.prefix] = pickle.dumps(stored)
 
-    def drop(self, offsets: Sequence[int]) -> None:
+    def drop(self) -> None:
         del self.windows[self.prefix]
-        for offset in offsets:
-            self.events.pop(f"{self.prefix}/{offset}", None)
 
     def event(self, offset: int) -> str | None:
         return self.events.get(f"{self.prefix}/{offset}")
