@@ -9,6 +9,5 @@ Modules, from the pure core outwards:
 - `storage`: the on-disk ledger (group-commit fsync, crash recovery); `ledger`: storage + signer.
 - `verify`: `verify_store`, re-checking a whole ledger directory.
 - `bundle`, `bundle_format`: export bundles and their offline verification.
-- `bench`: the figures behind `datasoc bench ledger`.
 Errors: every one is an `audit.errors.AuditError`.
 """

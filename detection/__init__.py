@@ -3,6 +3,6 @@
 Entry points: `detection.engine` (`RuleSet.load`, `Engine`, `CompiledRule`), `detection.pipelines`
 (named pySigma pipelines); Windows events are flattened by the kernel's `datasoc.winevent`, shared
 with the collectors. Inside: `ir` (pySigma condition tree -> IR), `matchers` and `codegen`
-(IR -> Python), `index` and `routing` (candidate selection), `loader`, `checks` (rule management),
-`bench` and `reference` (measurement only).
+(IR -> Python), `index` and `routing` (candidate selection), `loader`, `checks` (rule management).
+Measurement and the pySigma-SQLite reference live in the checkout's `benchmarks/`.
 """

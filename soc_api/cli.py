@@ -23,8 +23,13 @@ def _register() -> None:
 
     for command in registry.COMMANDS:
         cli.add_command(command)
-    for command in registry.BENCHES:
+    commands = registry.benches()
+    for command in commands:
         bench.add_command(command)
+    if not commands:
+        bench.help = (
+            "Benchmarks (基准测试): in the source checkout (`benchmarks/`), not in an installed wheel."
+        )
 
 
 _register()

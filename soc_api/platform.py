@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from detection.stream.runner import StreamRunner
 
 log = get_logger("platform")
-#: The project's own rule pack, used when `detection.rules` is empty.
-BUNDLED_RULES = Path(__file__).resolve().parents[1] / "rules"
+#: The project's own rule pack, used when `detection.rules` is empty: inside an installed wheel
+#: (`soc_api/bundled_rules`), else the checkout's `rules/`.
+_WHEEL_RULES = Path(__file__).resolve().parent / "bundled_rules"
+BUNDLED_RULES = _WHEEL_RULES if _WHEEL_RULES.is_dir() else Path(__file__).resolve().parents[1] / "rules"
 
 
 @dataclass

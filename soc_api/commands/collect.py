@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -188,50 +186,6 @@ def ingest_token(source: str, parser: str | None) -> None:
     token = new_token()
     click.echo(f"token for {source} (shown once, store it in the source's configuration): {token}", err=True)
     click.echo(json.dumps({hash_token(token): {"source": source, "parser": parser}}))
-
-
-@click.command("ingest")
-@click.option("--events", type=click.IntRange(min=1000), default=200_000, show_default=True)
-@click.option(
-    "--batch", type=click.IntRange(min=1), default=1000, show_default=True, help="Events per request."
-)
-@click.option("--clients", type=click.IntRange(min=1), default=4, show_default=True, help="Connections.")
-@click.option("--event-size", type=click.IntRange(min=300), default=500, show_default=True, help="Bytes.")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the spools go (default: a temporary directory under the current one, removed after).",
-)
-@click.option("--gzip", "use_gzip", is_flag=True, help="Send gzip-compressed bodies.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench_ingest(
-    events: int,
-    batch: int,
-    clients: int,
-    event_size: int,
-    directory: Path | None,
-    use_gzip: bool,
-    as_json: bool,
-) -> None:
-    """HTTP bulk ingest with durable acknowledgement vs the spool's own append rate (接入基准)."""
-    from soc_api.api.bench import bench_ingest as run
-    from soc_api.api.bench import format_report
-
-    # /tmp is often a tmpfs where fsync costs nothing; the current directory is a real disk more often.
-    owned = directory is None
-    where = (
-        Path(tempfile.mkdtemp(prefix=".datasoc-bench-", dir=Path.cwd())) if directory is None else directory
-    )
-    try:
-        figures = run(
-            where, events=events, batch=batch, clients=clients, event_size=event_size, gzip=use_gzip
-        )
-    finally:
-        if owned:
-            shutil.rmtree(where, ignore_errors=True)
-    click.echo(json.dumps(figures, sort_keys=True) if as_json else format_report(figures))
 
 
 if __name__ == "__main__":  # the kill test and the bench start the collector as `python -m ...`

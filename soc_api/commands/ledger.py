@@ -5,11 +5,8 @@ Heavy imports happen inside each command so `datasoc --help` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -188,43 +185,3 @@ def verify(bundle: Path, pubkey: Path | None, entry: int | None, known_checkpoin
         return
     click.echo(f"verification FAILED / 校验失败: {report.failure}", err=True)
     sys.exit(1)
-
-
-@click.command("ledger")
-@click.option("--entries", default=1_000_000, show_default=True, type=click.IntRange(1000))
-@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1))
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where to put the bench ledger (default: a temporary directory, removed after).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench_ledger(entries: int, batch: int, workdir: Path | None, as_json: bool) -> None:
-    """Durable appends/s vs raw SM3 leaf hashing, proof generation, export + verification time."""
-    from audit.bench import run_ledger_bench
-
-    base = Path(tempfile.mkdtemp(prefix="datasoc-ledger-bench-", dir=workdir))
-    try:
-        figures = run_ledger_bench(
-            base, entries=entries, batch=batch, now=_now(), progress=lambda m: click.echo(m, err=True)
-        )
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-    if as_json:
-        click.echo(json.dumps(figures, sort_keys=True))
-        return
-    f = figures
-    click.echo(f"entries: {f['entries']} (mean {f['mean_entry_bytes']:.0f} bytes), batch {f['batch']}")
-    click.echo(f"raw SM3 leaf hashing:        {f['raw_sm3_leaf_hashes_per_s']:>12,.0f} /s  (ceiling)")
-    click.echo(f"durable appends (batched):   {f['durable_appends_per_s']:>12,.0f} /s  (target >= 50,000)")
-    click.echo(
-        f"durable appends (8 threads): {f['group_commit_appends_per_s']:>12,.0f} /s  "
-        f"({f['group_commit_appender_calls']} calls shared {f['group_commit_fsyncs']} fsyncs)"
-    )
-    click.echo(f"entry drafts built:          {f['drafts_per_s']:>12,.0f} /s")
-    click.echo(f"inclusion proof generation:  {f['inclusion_proof_us']:>12.1f} us")
-    click.echo(f"checkpoint signing (SM2):    {f['checkpoint_sign_ms']:>12.1f} ms")
-    click.echo(f"export of all entries:       {f['export_s']:>12.1f} s  ({f['export_mb']:.1f} MB)")
-    click.echo(f"verify export (every proof): {f['verify_export_s']:>12.1f} s  (target <= 30 s at 1M)")
-    click.echo(f"verification: {f['verify_summary']}")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import click
 
-from soc_api.commands.collect import bench_ingest, collect, ingest_token
-from soc_api.commands.detect import bench_detect, detect, rules
-from soc_api.commands.ledger import bench_ledger, ledger, verify
+from soc_api.commands.collect import collect, ingest_token
+from soc_api.commands.detect import detect, rules
+from soc_api.commands.ledger import ledger, verify
 from soc_api.commands.platform import demo, run
 from soc_api.commands.schema import schema
-from soc_api.commands.spool import bench_spool
-from soc_api.commands.store import bench_store
-from soc_api.commands.stream import bench_stream, stream
+from soc_api.commands.stream import stream
 
 COMMANDS: list[click.Command] = [
     demo,
@@ -25,11 +23,14 @@ COMMANDS: list[click.Command] = [
     ledger,
     verify,
 ]
-BENCHES: list[click.Command] = [
-    bench_spool,
-    bench_store,
-    bench_ledger,
-    bench_ingest,
-    bench_detect,
-    bench_stream,
-]
+
+
+def benches() -> list[click.Command]:
+    """The `datasoc bench` commands: they live in `benchmarks/` of a source checkout (not the wheel)."""
+    import importlib.util
+
+    if importlib.util.find_spec("benchmarks") is None:
+        return []
+    from benchmarks.commands import BENCHES
+
+    return list(BENCHES)

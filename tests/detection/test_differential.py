@@ -28,7 +28,7 @@ REFERENCE_WRONG = {(585, ZEEK_DNS_Z_FLAG), (590, ZEEK_DNS_Z_FLAG)}
 def reference(shared_data: Path, dev_events: list[dict[str, Any]]) -> tuple[set[tuple[int, str]], set[str]]:
     """The reference's matches and the ids of the rules it converted (about 30 s, once per module)."""
     pytest.importorskip("sigma.backends.sqlite", reason="pysigma-backend-sqlite (dev extra) is needed")
-    from detection.reference import SqliteReference, convert, load_rules
+    from benchmarks.reference import SqliteReference, convert, load_rules
 
     conversion = convert(load_rules(SIGMA_RULE_DIRS), resolve_pipeline(DEFAULT_WINDOWS_PIPELINE))
     table = SqliteReference(dev_events)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.ingest import make_event
 from collectors.inputs.quick import surely_valid
 from datasoc.errors import EventValidationError
 from datasoc.event import Event
-from soc_api.api.bench import make_event
 from tests.collectors.inputs.conftest import event_dict
 
 KEYS = [

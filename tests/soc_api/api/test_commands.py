@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from soc_api.api.bench import format_report, make_event
-from soc_api.commands.collect import bench_ingest
+from benchmarks.commands import bench_ingest
+from benchmarks.ingest import format_report, make_event
 
 
 def test_bench_events_have_the_requested_size() -> None:

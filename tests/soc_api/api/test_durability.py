@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from benchmarks.ingest import CollectorProcess, make_event, post_ndjson, write_tokens
 from datasoc.transport import EVENTS, Spool
-from soc_api.api.bench import CollectorProcess, make_event, post_ndjson, write_tokens
 
 TOKEN = "kill-test-token-0123456789"
 CLIENTS = 4

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from soc_api.api.bench import CollectorProcess, write_tokens
+from benchmarks.ingest import CollectorProcess, write_tokens
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "load-test-token-0123456789"

@@ -166,7 +166,7 @@ def run(
     baseline_seconds = 0.0
     if with_baseline:
         try:
-            from detection.reference import SqliteReference, convert, load_rules
+            from benchmarks.reference import SqliteReference, convert, load_rules
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
             raise DetectionError(
                 "the baseline needs pysigma-backend-sqlite (the dev extra); install it or pass --no-baseline"

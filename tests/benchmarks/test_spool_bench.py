@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from datasoc.transport.bench import bench_spool
-from soc_api.commands.spool import bench_spool as bench_spool_command
+from benchmarks.commands import bench_spool as bench_spool_command
+from benchmarks.spool import bench_spool
 
 
 def test_bench_spool_reports_consistent_figures_and_cleans_up(tmp_path: Path) -> None:

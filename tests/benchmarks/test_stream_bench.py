@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from detection.stream.bench import StreamFigures
+from benchmarks.stream import StreamFigures
 
 
 def test_ratio_is_the_end_to_end_rate_over_the_in_process_rate() -> None:

@@ -3,7 +3,7 @@
 Not a test: it measures wall-clock time. Events are generated from a seed and a fixed base time
 (never the clock), about 500 bytes of canonical JSON each, spread evenly over `days` days.
 
-    python -c "from datasoc.store.bench import bench_store; print(bench_store('/tmp/b.db', 100_000))"
+    python -c "from benchmarks.store import bench_store; print(bench_store('/tmp/b.db', 100_000))"
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from detection.bench import BenchResult, replicate, run
+from benchmarks.detect import BenchResult, replicate, run
 
 pytest.importorskip("sigma.backends.sqlite", reason="pysigma-backend-sqlite (dev extra) is needed")
 
-from detection.reference import SqliteReference, convert, load_rules
+from benchmarks.reference import SqliteReference, convert, load_rules
 
 RULE = """\
 title: cmd from temp

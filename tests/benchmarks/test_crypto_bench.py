@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from crypto.bench import bench_crypto
+from benchmarks.crypto import bench_crypto
 from crypto.primitives import sm3
 
 EXPECTED = {

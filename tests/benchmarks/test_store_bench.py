@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from datasoc.store.bench import bench_store, make_bench_events
+from benchmarks.store import bench_store, make_bench_events
 
 
 def test_bench_events_are_deterministic_and_about_500_bytes() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks and reference implementations (outside the wheel): `datasoc bench ...` in a checkout."""

@@ -1,0 +1,350 @@
+"""`datasoc bench ...`: the benchmark commands (in a source checkout; not shipped in the wheel).
+
+Each prints its figures and compares, in the same run, with what a user would pick instead.
+Heavy imports happen inside each command so `datasoc --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from soc_api.commands.edge import now as _now
+
+_REPO = Path(__file__).resolve().parents[1]
+_SHARED = _REPO.parent / "shared" / "data"
+_TEST_PACK = _REPO / "tests" / "detection" / "stream" / "rules"
+
+
+def format_spool_report(figures: dict[str, float | int], directory: Path) -> str:
+    """The plain-text table the command prints."""
+    f = figures
+    rows = [
+        ("spool, group commit", f["spool_records_per_s"], f["spool_mb_per_s"], f["spool_fsyncs"]),
+        ("plain file, fsync per batch", f["plain_records_per_s"], f["plain_mb_per_s"], f["plain_fsyncs"]),
+    ]
+    lines = [
+        f"spool bench: {f['records']} records x {f['record_size']} B, batch {f['batch_size']}, "
+        f"{f['threads']} thread(s), median of {f['repeat']} run(s), in {directory}",
+        f"{'writer':<30}{'records/s':>12}{'MB/s':>10}{'fsyncs':>9}{'records/fsync':>15}",
+    ]
+    for name, rate, mbps, fsyncs in rows:
+        per = f["records"] / max(int(fsyncs), 1)
+        lines.append(f"{name:<30}{rate:>12,.0f}{mbps:>10.1f}{int(fsyncs):>9}{per:>15.1f}")
+    lines.append(f"ratio spool / plain: {f['ratio_spool_to_plain']:.2f}")
+    return "\n".join(lines)
+
+
+@click.command("spool")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write (default: a temporary directory under the current one, removed after).",
+)
+@click.option("--records", type=click.IntRange(min=1), default=200_000, show_default=True)
+@click.option("--record-size", type=click.IntRange(min=1), default=500, show_default=True, help="Bytes.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Runs; medians are reported."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench_spool(
+    directory: Path | None,
+    records: int,
+    record_size: int,
+    batch_size: int,
+    threads: int,
+    repeat: int,
+    as_json: bool,
+) -> None:
+    """Durable appends per second with fsync group commit, and the same bytes through a plain
+    buffered file writer with one fsync per batch, in the same run (数据落盘基准)."""
+    from benchmarks.spool import bench_spool as run
+
+    # /tmp is often a tmpfs where fsync costs nothing; the current directory is a real disk more often.
+    owned = directory is None
+    where = (
+        Path(tempfile.mkdtemp(prefix=".datasoc-bench-", dir=Path.cwd())) if directory is None else directory
+    )
+    try:
+        figures = run(where, records, record_size, batch_size, threads, repeat=repeat)
+    finally:
+        if owned:
+            shutil.rmtree(where, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+    else:
+        click.echo(format_spool_report(figures, where))
+
+
+@click.command("store")
+@click.option("--events", type=click.IntRange(min=1000), default=100_000, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench_store(events: int, batch: int, as_json: bool) -> None:
+    """Event store figures on a fresh SQLite file (事件库基准): insert rate, query latencies."""
+    from benchmarks.store import bench_store as run
+
+    # Under the current directory: /tmp is often a tmpfs, where fsync costs nothing.
+    with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+        figures = run(Path(directory) / "events.sqlite3", events, batch=batch)
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False, sort_keys=True))
+        return
+    width = max(len(key) for key in figures)
+    for key, value in figures.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
+@click.command("ledger")
+@click.option("--entries", default=1_000_000, show_default=True, type=click.IntRange(1000))
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the bench ledger (default: a temporary directory, removed after).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench_ledger(entries: int, batch: int, workdir: Path | None, as_json: bool) -> None:
+    """Durable appends/s vs raw SM3 leaf hashing, proof generation, export + verification time."""
+    from benchmarks.ledger import run_ledger_bench
+
+    base = Path(tempfile.mkdtemp(prefix="datasoc-ledger-bench-", dir=workdir))
+    try:
+        figures = run_ledger_bench(
+            base, entries=entries, batch=batch, now=_now(), progress=lambda m: click.echo(m, err=True)
+        )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+        return
+    f = figures
+    click.echo(f"entries: {f['entries']} (mean {f['mean_entry_bytes']:.0f} bytes), batch {f['batch']}")
+    click.echo(f"raw SM3 leaf hashing:        {f['raw_sm3_leaf_hashes_per_s']:>12,.0f} /s  (ceiling)")
+    click.echo(f"durable appends (batched):   {f['durable_appends_per_s']:>12,.0f} /s  (target >= 50,000)")
+    click.echo(
+        f"durable appends (8 threads): {f['group_commit_appends_per_s']:>12,.0f} /s  "
+        f"({f['group_commit_appender_calls']} calls shared {f['group_commit_fsyncs']} fsyncs)"
+    )
+    click.echo(f"entry drafts built:          {f['drafts_per_s']:>12,.0f} /s")
+    click.echo(f"inclusion proof generation:  {f['inclusion_proof_us']:>12.1f} us")
+    click.echo(f"checkpoint signing (SM2):    {f['checkpoint_sign_ms']:>12.1f} ms")
+    click.echo(f"export of all entries:       {f['export_s']:>12.1f} s  ({f['export_mb']:.1f} MB)")
+    click.echo(f"verify export (every proof): {f['verify_export_s']:>12.1f} s  (target <= 30 s at 1M)")
+    click.echo(f"verification: {f['verify_summary']}")
+
+
+@click.command("ingest")
+@click.option("--events", type=click.IntRange(min=1000), default=200_000, show_default=True)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=1000, show_default=True, help="Events per request."
+)
+@click.option("--clients", type=click.IntRange(min=1), default=4, show_default=True, help="Connections.")
+@click.option("--event-size", type=click.IntRange(min=300), default=500, show_default=True, help="Bytes.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the spools go (default: a temporary directory under the current one, removed after).",
+)
+@click.option("--gzip", "use_gzip", is_flag=True, help="Send gzip-compressed bodies.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench_ingest(
+    events: int,
+    batch: int,
+    clients: int,
+    event_size: int,
+    directory: Path | None,
+    use_gzip: bool,
+    as_json: bool,
+) -> None:
+    """HTTP bulk ingest with durable acknowledgement vs the spool's own append rate (接入基准)."""
+    from benchmarks.ingest import bench_ingest as run
+    from benchmarks.ingest import format_report
+
+    # /tmp is often a tmpfs where fsync costs nothing; the current directory is a real disk more often.
+    owned = directory is None
+    where = (
+        Path(tempfile.mkdtemp(prefix=".datasoc-bench-", dir=Path.cwd())) if directory is None else directory
+    )
+    try:
+        figures = run(
+            where, events=events, batch=batch, clients=clients, event_size=event_size, gzip=use_gzip
+        )
+    finally:
+        if owned:
+            shutil.rmtree(where, ignore_errors=True)
+    click.echo(json.dumps(figures, sort_keys=True) if as_json else format_report(figures))
+
+
+@click.command("detect")
+@click.option("--sigma", "sigma_dir", type=click.Path(path_type=Path), default=None, help="SigmaHQ checkout.")
+@click.option("--events", "events_path", type=click.Path(path_type=Path), default=None, help="dev.jsonl")
+@click.option("--target", default=100_000, show_default=True, help="Engine events (replicated).")
+@click.option("--pipeline", "pipeline_name", default="default", show_default=True, help="Both sides.")
+@click.option("--no-baseline", is_flag=True, help="Skip the pySigma SQLite baseline.")
+@click.option(
+    "--pack", "pack_dir", type=click.Path(path_type=Path), default=None, help="Also time this rule pack."
+)
+@click.option(
+    "--pack-events",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Events for --pack (default: the demo's parsed events, seed 7, scale 10).",
+)
+def bench_detect(
+    sigma_dir: Path | None,
+    events_path: Path | None,
+    target: int,
+    pipeline_name: str,
+    no_baseline: bool,
+    pack_dir: Path | None,
+    pack_events: Path | None,
+) -> None:
+    """Engine vs pySigma SQLite in memory: events/s, ratio, compile time, peak memory."""
+    from benchmarks.detect import SIGMA_RULE_DIRS, run
+    from detection.errors import DetectionError
+
+    # The shared data sits next to the repository (`<repo>/../shared/data`), as in the tests.
+    shared = _SHARED
+    sigma_dir = sigma_dir or shared / "sigma"
+    events_path = events_path or shared / "evtx-attack" / "dev.jsonl"
+    if not sigma_dir.is_dir() or not events_path.is_file():
+        raise click.ClickException(
+            f"need {sigma_dir} (git clone https://github.com/SigmaHQ/sigma) and {events_path} "
+            "(EVTX-ATTACK-SAMPLES converted to evtx_dump JSON lines); pass --sigma and --events"
+        )
+    try:
+        rule_dirs = [sigma_dir / name for name in SIGMA_RULE_DIRS if (sigma_dir / name).is_dir()]
+        result = run(
+            rule_dirs, events_path, target=target, pipeline_name=pipeline_name, with_baseline=not no_baseline
+        )
+        for line in result.lines():
+            click.echo(line)
+        if pack_dir is not None:
+            pack = run(
+                [pack_dir],
+                pack_events or _demo_events(),
+                target=target,
+                pipeline_name="default",
+                with_baseline=False,
+            )
+            click.echo(f"own rule pack ({pack.rules} rules): {pack.engine_rate:,.0f} events/s")
+    except DetectionError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _demo_events() -> Path:
+    """The demo's parsed events (seed 7, 2 days, scale 10) as JSON lines in a scratch file."""
+    import tempfile
+    from datetime import UTC, datetime
+
+    from datasoc.event import Event
+    from soc_api.commands.edge import new_id
+    from soc_api.demo import generate, write_demo
+    from soc_api.demo.replay import replay
+
+    scratch = Path(tempfile.mkdtemp(prefix="datasoc-bench-demo-"))
+    write_demo(generate(seed=7, start=datetime(2026, 3, 2, tzinfo=UTC), scale=10.0), scratch)
+    now = datetime(2026, 3, 5, tzinfo=UTC)
+    out = scratch / "events.jsonl"
+    with out.open("w", encoding="utf-8") as handle:
+        for item in replay(scratch, now=now, new_id=new_id):
+            if isinstance(item.result, Event):
+                handle.write(json.dumps(item.result.to_dict(), ensure_ascii=False) + "\n")
+    return out
+
+
+@click.command("stream")
+@click.option("--events", "n_events", type=click.IntRange(1000), default=100_000, show_default=True)
+@click.option(
+    "--pack", "pack_dir", type=click.Path(path_type=Path), default=None, help="Rule pack directory."
+)
+@click.option(
+    "--sigma", "sigma_dir", type=click.Path(path_type=Path), default=None, help="SigmaHQ rules dir."
+)
+@click.option("--sigma-events", type=click.Path(path_type=Path), default=None, help="evtx_dump JSON lines.")
+@click.option("--parallelism", "parallelisms", multiple=True, type=int, default=(1, 2), show_default=True)
+@click.option(
+    "--modes", multiple=True, type=click.Choice(["thread", "process"]), default=("thread", "process")
+)
+@click.option("--latency-rate", type=click.IntRange(0), default=1_000, show_default=True, help="Events/s.")
+@click.option("--latency-seconds", type=click.FloatRange(1), default=10.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Also print every figure as JSON lines.")
+def bench_stream(
+    n_events: int,
+    pack_dir: Path | None,
+    sigma_dir: Path | None,
+    sigma_events: Path | None,
+    parallelisms: tuple[int, ...],
+    modes: tuple[str, ...],
+    latency_rate: int,
+    latency_seconds: float,
+    as_json: bool,
+) -> None:
+    """Events/s through the Flink job vs the in-process engine; alert latency p50/p95 (流式检测基准)."""
+    from benchmarks.detect import SIGMA_RULE_DIRS, read_events, replicate
+    from benchmarks.stream import continued, engine_rate, run_job, synthetic_events, with_envelope
+    from detection.stream.runner import rule_texts
+
+    pack = pack_dir or (_REPO / "rules" if any((_REPO / "rules").glob("**/*.yml")) else _TEST_PACK)
+    pack_texts = rule_texts([pack])
+    workloads: list[tuple[str, dict[str, str], list[bytes]]] = []
+    synthetic = with_envelope(synthetic_events(n_events))
+    workloads.append(("pack-synth", pack_texts, [json.dumps(e).encode() for e in synthetic]))
+    demo = [json.loads(line) for line in _demo_events().read_text(encoding="utf-8").splitlines()]
+    events = with_envelope(continued(demo, n_events))
+    workloads.append(("pack-demo", pack_texts, [json.dumps(e, ensure_ascii=False).encode() for e in events]))
+    sigma_dir = sigma_dir or _SHARED / "sigma"
+    sigma_events = sigma_events or _SHARED / "evtx-attack" / "dev.jsonl"
+    if sigma_dir.is_dir() and sigma_events.is_file():
+        texts: dict[str, str] = {}
+        for name in SIGMA_RULE_DIRS:
+            root = sigma_dir / name
+            if root.is_dir():
+                texts.update({f"{name}/{key}": text for key, text in rule_texts([root]).items()})
+        windows = with_envelope(replicate(read_events(sigma_events), n_events // 2))
+        workloads.append(("sigmahq", texts, [json.dumps(e).encode() for e in windows]))
+    else:
+        click.echo(f"SigmaHQ run skipped: {sigma_dir} or {sigma_events} is absent")
+
+    for label, texts, lines in workloads:
+        rate, expected = engine_rate(texts, "default", lines, allowed_lateness=timedelta(seconds=5))
+        click.echo(f"{label}: {len(texts)} rule files, {len(lines)} events, in-process {rate:,.0f} ev/s")
+        for mode in modes:
+            for parallelism in parallelisms:
+                figures = run_job(
+                    label,
+                    texts,
+                    lines,
+                    expected,
+                    parallelism=parallelism,
+                    mode=mode,  # type: ignore[arg-type]
+                    latency_rate=latency_rate if label == "pack-synth" else 0,
+                    latency_seconds=latency_seconds,
+                    in_process_rate=rate,
+                )
+                click.echo("  " + figures.line())
+                if as_json:
+                    click.echo(json.dumps({**figures.__dict__, "rate": figures.rate, "ratio": figures.ratio}))
+
+
+BENCHES: list[click.Command] = [
+    bench_spool,
+    bench_store,
+    bench_ledger,
+    bench_ingest,
+    bench_detect,
+    bench_stream,
+]
