@@ -27,35 +27,49 @@ _TEXT: Final = "#text"
 _ATTRS: Final = "#attributes"
 
 
+_CLEANED: dict[str, str] = {}
+_CLEANED_MAX: Final = 1 << 16  # distinct names remembered (EventData names repeat; bounded anyway)
+
+
 def clean_key(key: str) -> str:
     """A field name with everything but letters, digits and `_` removed."""
-    return _NOT_NAME.sub("", key)
+    cleaned = _CLEANED.get(key)
+    if cleaned is None:
+        cleaned = _NOT_NAME.sub("", key)
+        if len(_CLEANED) < _CLEANED_MAX:
+            _CLEANED[key] = cleaned
+    return cleaned
+
+
+def _is_mapping(value: Any) -> bool:
+    # JSON decoders give dicts: test the class first, the ABC (slow) only for other mappings.
+    return value.__class__ is dict or isinstance(value, Mapping)
 
 
 def is_evtx(record: Mapping[str, Any]) -> bool:
     """True when `record` has the evtx_dump shape (`{"Event": {"System": ...}}`)."""
     event = record.get("Event")
-    return isinstance(event, Mapping) and isinstance(event.get("System"), Mapping)
+    return event is not None and _is_mapping(event) and _is_mapping(event.get("System"))
 
 
 def _system(system: Mapping[str, Any], out: dict[str, Any]) -> None:
     for name, value in system.items():
-        if not isinstance(value, Mapping):
+        if not _is_mapping(value):
             out[name] = value
             continue
         if _TEXT in value:
             out[name] = value[_TEXT]
         attributes = value.get(_ATTRS)
-        if isinstance(attributes, Mapping):
+        if attributes is not None and _is_mapping(attributes):
             for attribute, attribute_value in attributes.items():
-                out[f"{name}_{clean_key(attribute)}"] = attribute_value
+                out[name + "_" + clean_key(attribute)] = attribute_value
 
 
 def _event_data(data: Mapping[str, Any], out: dict[str, Any]) -> None:
     for name, value in data.items():
         if name == _ATTRS:
             continue
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             if _TEXT in value:
                 out[clean_key(name)] = value[_TEXT]
             else:
@@ -68,7 +82,7 @@ def _user_data(data: Mapping[str, Any], out: dict[str, Any]) -> None:
     for name, value in data.items():
         if name == _ATTRS or name.startswith("xmlns"):
             continue
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             if _TEXT in value:
                 out[clean_key(name)] = value[_TEXT]
             else:
@@ -85,9 +99,9 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _system(event["System"], out)
     event_data = event.get("EventData")
-    if isinstance(event_data, Mapping):
+    if event_data is not None and _is_mapping(event_data):
         _event_data(event_data, out)
     user_data = event.get("UserData")
-    if isinstance(user_data, Mapping):
+    if user_data is not None and _is_mapping(user_data):
         _user_data(user_data, out)
     return out

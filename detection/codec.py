@@ -132,3 +132,31 @@ def decode(data: Any) -> ir.Node:
         raise CodecError("node nested too deeply") from None
     except (TypeError, AttributeError) as exc:
         raise CodecError(f"malformed node: {exc}") from None
+
+
+_ATOM_KINDS = frozenset({"eq", "sub", "has"})
+
+
+def encode_clauses(clauses: list[frozenset[tuple[str, str | None, str]]]) -> list[list[list[str | None]]]:
+    """A JSON-able form of a rule's necessary clauses (`detection.index.clauses`), sorted."""
+    return [
+        [[kind, field, text] for kind, field, text in sorted(clause, key=lambda a: (a[0], a[1] or "", a[2]))]
+        for clause in clauses
+    ]
+
+
+def decode_clauses(data: Any) -> list[frozenset[tuple[str, str | None, str]]]:
+    """The clauses `data` encodes; `CodecError` when it is not a valid encoding."""
+    if data.__class__ is not list:
+        raise CodecError("clauses must be a list")
+    out = []
+    for clause in data:
+        if clause.__class__ is not list:
+            raise CodecError("a clause must be a list")
+        atoms = []
+        for atom in clause:
+            if atom.__class__ is not list or len(atom) != 3 or atom[0] not in _ATOM_KINDS:
+                raise CodecError("bad atom")
+            atoms.append((atom[0], _field(atom[1]), _str(atom[2])))
+        out.append(frozenset(atoms))
+    return out

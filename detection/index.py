@@ -328,7 +328,10 @@ class CandidateIndex:
         if keyword is not None:
             # One scan over all values joined by NUL: a literal found across a joint only adds a
             # candidate (the matcher then decides), so no match is lost.
-            joined = "\x00".join(v if v.__class__ is str else "\x00".join(v) for v in low.values())
+            try:
+                joined = "\x00".join(low.values())  # type: ignore[arg-type]  # all strings: one C call
+            except TypeError:
+                joined = "\x00".join(v if v.__class__ is str else "\x00".join(v) for v in low.values())
             for _, found_kw in keyword.iter(joined):
                 hits.update(found_kw)
         return hits

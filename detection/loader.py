@@ -5,32 +5,54 @@ pySigma parses (never hand-parsed YAML); each rule is then, in this order: given
 mapping and logsource conditions), given the `expand` placeholder values from `config`, and compiled.
 A broken rule or file becomes a `RuleLoadError` naming the file, the line when one is known, and the
 reason; it never stops the other rules from loading.
+
+With a compiled-rule cache (`detection.cache`), a file whose entry is there is not parsed at all:
+its rules come back as they were compiled, their conditions decoded on first use. Always compiled
+from source: files whose entry is missing or rejected, files holding correlation or filter rules,
+and files holding a rule a correlation of this load references (its `generate` setting decides
+whether the rule alerts). A meta filter applies to other files' rules, so a load with one uses no
+cached entry. pySigma is imported only when something is compiled.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError, SigmaRuleLocation
-from sigma.filters import SigmaFilter
-from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import ValueListPlaceholderTransformation
-from sigma.rule import SigmaRule
+import orjson
 
-from detection import modifiers
+from detection.cache import CacheError, CacheReport, RuleCache, entry_key, load_context
+from detection.codec import CodecError, encode, encode_clauses
 from detection.errors import RuleLoadError
 from detection.ir import CompileError
+from detection.logsource import RuleLogsource
 from detection.rule import CompiledRule, compile_rule
+
+if TYPE_CHECKING:
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.filters import SigmaFilter
+    from sigma.processing.pipeline import ProcessingPipeline
+    from sigma.rule import SigmaRule
 
 RULE_SUFFIXES = (".yml", ".yaml")
 #: Sibling files holding a rule's own test events (`datasoc rules test`), never rules themselves.
 TEST_SUFFIXES = (".tests.yml", ".tests.yaml")
+
+
+class _FromEnvironment:
+    """The default `cache`: the directory `DATASOC_RULE_CACHE` names, else none."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_CACHE"
+
+
+DEFAULT_CACHE = _FromEnvironment()
 
 
 @dataclass(frozen=True)
@@ -40,12 +62,14 @@ class LoadResult:
     `rules`: compiled single-event rules, including the base rules correlations reference.
     `correlations`: pySigma `SigmaCorrelationRule` objects, references resolved, pipeline applied,
     not evaluated here. `errors`: one `RuleLoadError` per rule or file that could not be loaded.
+    `cache`: what the compiled-rule cache did (None without one).
     """
 
     rules: tuple[CompiledRule, ...]
     correlations: tuple[SigmaCorrelationRule, ...] = ()
     errors: tuple[RuleLoadError, ...] = ()
     by_key: Mapping[str, CompiledRule] = field(default_factory=dict, repr=False)
+    cache: CacheReport | None = None
 
     def rule(self, key: str) -> CompiledRule:
         """A compiled rule by id or by Sigma `name` (KeyError when absent)."""
@@ -57,14 +81,26 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = [p for p in path.rglob("*") if p.is_file() and p.name.endswith(RULE_SUFFIXES)]
-            files.extend(sorted(found))
+            found: list[tuple[tuple[str, ...], str]] = []
+            # os.walk, not Path.rglob: a tenth of the time over SigmaHQ's 3,700 files. Sorted as
+            # Paths sort (by parts), so the load order stays what it was.
+            for directory, _, names in os.walk(path, followlinks=True):
+                parts = Path(directory).parts
+                found.extend(
+                    ((*parts, name), os.path.join(directory, name))
+                    for name in names
+                    if name.endswith(RULE_SUFFIXES)
+                )
+            files.extend(Path(name) for _, name in sorted(found))
         else:
             files.append(path)
     return [f for f in files if not f.name.endswith(TEST_SUFFIXES)]
 
 
 def _error(exc: BaseException, default_file: Path | None) -> RuleLoadError:
+    import yaml
+    from sigma.exceptions import SigmaError, SigmaRuleLocation
+
     if isinstance(exc, RuleLoadError):
         return exc
     line: int | None = None
@@ -100,7 +136,29 @@ def _locate(error: RuleLoadError, texts: Mapping[Path | None, str]) -> RuleLoadE
     return error
 
 
+def _resolve(pipeline: ProcessingPipeline | str | None) -> ProcessingPipeline | None:
+    if isinstance(pipeline, str):
+        from detection.pipelines import resolve_pipeline
+
+        return resolve_pipeline(pipeline)
+    return pipeline
+
+
+def _pipeline_id(pipeline: ProcessingPipeline | str | None) -> str:
+    """What names a pipeline in cache keys: its registry name, or a digest of its definition."""
+    if pipeline is None:
+        return "none"
+    if isinstance(pipeline, str):
+        return f"name:{pipeline}"
+    # The definition only (items, order, variables), not the state pySigma keeps while applying.
+    parts = (pipeline.items, pipeline.postprocessing_items, pipeline.finalizers, pipeline.vars)
+    return "repr:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
 def _placeholder_pipeline(config: Mapping[str, str] | None) -> ProcessingPipeline:
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import ValueListPlaceholderTransformation
+
     # `|expand` placeholders (%name%) are filled by pySigma's own transformation from pipeline vars.
     return ProcessingPipeline(
         items=[ProcessingItem(ValueListPlaceholderTransformation(), identifier="datasoc_expand")],
@@ -109,6 +167,10 @@ def _placeholder_pipeline(config: Mapping[str, str] | None) -> ProcessingPipelin
 
 
 def _parse_file(path: Path, text: str) -> tuple[SigmaCollection | None, list[RuleLoadError]]:
+    import yaml
+    from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaError, SigmaRuleLocation
+
     location = SigmaRuleLocation(path)
     try:
         collection = SigmaCollection.from_yaml(
@@ -121,67 +183,141 @@ def _parse_file(path: Path, text: str) -> tuple[SigmaCollection | None, list[Rul
 
 
 class RuleSet:
-    """Entry point for loading rules: `RuleSet.load(paths, pipeline=..., config=...)`."""
+    """Entry point for loading rules: `RuleSet.load(paths, pipeline=..., config=..., cache=...)`."""
 
     @staticmethod
     def load(
         paths: Sequence[Path],
         *,
-        pipeline: ProcessingPipeline | None,
+        pipeline: ProcessingPipeline | str | None,
         config: Mapping[str, str] | None = None,
+        cache: RuleCache | _FromEnvironment | None = DEFAULT_CACHE,
     ) -> LoadResult:
-        """Load every rule file under `paths` (files or directories)."""
+        """Load every rule file under `paths` (files or directories).
+
+        `pipeline`: a pySigma pipeline, a registry name (`detection.pipelines`) or None. `cache`: a
+        `RuleCache`, None for none, or by default the one `DATASOC_RULE_CACHE` names.
+        """
         sources: list[tuple[Path | None, str]] = []
         errors: list[RuleLoadError] = []
         for path in rule_files(paths):
             try:
-                sources.append((path, path.read_text(encoding="utf-8")))
+                with open(path, "rb") as handle:
+                    sources.append((path, handle.read().decode("utf-8")))
             except (OSError, UnicodeDecodeError) as exc:
                 errors.append(RuleLoadError(path, None, f"cannot read: {exc}"))
-        result = RuleSet.from_texts(sources, pipeline=pipeline, config=config)
-        return LoadResult(result.rules, result.correlations, tuple(errors) + result.errors, result.by_key)
+        result = RuleSet.from_texts(sources, pipeline=pipeline, config=config, cache=cache)
+        return LoadResult(
+            result.rules, result.correlations, tuple(errors) + result.errors, result.by_key, result.cache
+        )
 
     @staticmethod
     def from_texts(
         sources: Sequence[tuple[Path | None, str]],
         *,
-        pipeline: ProcessingPipeline | None,
+        pipeline: ProcessingPipeline | str | None,
         config: Mapping[str, str] | None = None,
+        cache: RuleCache | _FromEnvironment | None = DEFAULT_CACHE,
     ) -> LoadResult:
         """Load rules from YAML texts, each with the file it came from (None for `<input>`)."""
-        modifiers.register()
-        errors: list[RuleLoadError] = []
-        parsed, origin = _parse_all(sources, errors)
-        merged = SigmaCollection(parsed, collect_filters=True, resolve_references=False)
-        correlations = _resolve_correlations(merged, origin, errors)
-        effective = (pipeline or ProcessingPipeline()) + _placeholder_pipeline(config)
-        rules = _compile_all(merged, effective, origin, errors)
-        by_key: dict[str, CompiledRule] = {}
-        for compiled in rules:
-            if compiled.id:
-                by_key[compiled.id] = compiled
-            if compiled.name:
-                by_key[compiled.name] = compiled
-        kept: list[SigmaCorrelationRule] = []
-        # A correlation may reference base rules or other correlations (temporal over event_count).
-        known = set(by_key) | {_key(c) for c in correlations} | {c.name for c in correlations if c.name}
-        for correlation in correlations:
-            references = correlation.rules or []
-            missing = [ref.reference for ref in references if _key(ref.rule) not in known]
-            try:
-                if missing:
-                    raise RuleLoadError(
-                        origin.get(id(correlation)), None, f"references rules that did not load: {missing}"
-                    )
-                effective.apply(correlation)
-                kept.append(correlation)
-            except (SigmaError, RuleLoadError) as exc:
-                errors.append(_error(exc, origin.get(id(correlation))))
-        # pySigma reports a rule's error both on the rule and on its collection: keep one of each.
-        texts = {path: text for path, text in sources}
-        located = [_locate(e, texts) for e in errors]
-        unique = list({(e.file, e.line, e.reason): e for e in located}.values())
-        return LoadResult(tuple(rules), tuple(kept), tuple(unique), by_key)
+        from_environment = isinstance(cache, _FromEnvironment)
+        if isinstance(cache, _FromEnvironment):
+            cache = RuleCache.from_environment(report=_log_report)
+        if cache is None:
+            return _compile(sources, pipeline, config).result
+        result = _cached(sources, pipeline, config, cache)
+        if from_environment and result.cache is not None:
+            for line in result.cache.rejected:  # no caller to report to: log
+                _log_report(line)
+        return result
+
+
+def _log_report(line: str) -> None:
+    from datasoc.logging import get_logger
+
+    get_logger("rule_cache").warning("rule_cache_problem", detail=line)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A compilation from source, with what the cache needs to know about it."""
+
+    result: LoadResult
+    #: Paths of the files holding only single-event rules (entries may be written for them).
+    plain: frozenset[Path | None]
+    #: Rule ids and names correlations of this load reference.
+    referenced: frozenset[str]
+    has_filters: bool
+
+
+def _compile(
+    sources: Sequence[tuple[Path | None, str]],
+    pipeline: ProcessingPipeline | str | None,
+    config: Mapping[str, str] | None,
+) -> _Compiled:
+    """Parse and compile every source (no cache)."""
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.exceptions import SigmaError
+    from sigma.processing.pipeline import ProcessingPipeline
+
+    from detection import modifiers
+
+    modifiers.register()
+    errors: list[RuleLoadError] = []
+    parsed, origin = _parse_all(sources, errors)
+    merged = SigmaCollection(parsed, collect_filters=True, resolve_references=False)
+    correlations = _resolve_correlations(merged, origin, errors)
+    effective = (_resolve(pipeline) or ProcessingPipeline()) + _placeholder_pipeline(config)
+    rules = _compile_all(merged, effective, origin, errors)
+    by_key = _by_key(rules)
+    kept: list[SigmaCorrelationRule] = []
+    # A correlation may reference base rules or other correlations (temporal over event_count).
+    known = set(by_key) | {_key(c) for c in correlations} | {c.name for c in correlations if c.name}
+    referenced: set[str] = set()
+    for correlation in correlations:
+        references = correlation.rules or []
+        referenced.update(ref.reference for ref in references)
+        missing = [ref.reference for ref in references if _key(ref.rule) not in known]
+        try:
+            if missing:
+                raise RuleLoadError(
+                    origin.get(id(correlation)), None, f"references rules that did not load: {missing}"
+                )
+            effective.apply(correlation)
+            kept.append(correlation)
+        except (SigmaError, RuleLoadError) as exc:
+            errors.append(_error(exc, origin.get(id(correlation))))
+    # pySigma reports a rule's error both on the rule and on its collection: keep one of each.
+    texts = {path: text for path, text in sources}
+    located = [_locate(e, texts) for e in errors]
+    unique = list({(e.file, e.line, e.reason): e for e in located}.values())
+    special = {
+        origin[id(item)] for item in parsed if isinstance(item, SigmaCorrelationRule) or _is_filter(item)
+    }
+    plain = frozenset(path for path, _ in sources) - special
+    return _Compiled(
+        LoadResult(tuple(rules), tuple(kept), tuple(unique), by_key),
+        plain,
+        frozenset(referenced),
+        any(_is_filter(item) for item in parsed),
+    )
+
+
+def _is_filter(item: object) -> bool:
+    from sigma.filters import SigmaFilter
+
+    return isinstance(item, SigmaFilter)
+
+
+def _by_key(rules: Iterable[CompiledRule]) -> dict[str, CompiledRule]:
+    by_key: dict[str, CompiledRule] = {}
+    for compiled in rules:
+        if compiled.id:
+            by_key[compiled.id] = compiled
+        if compiled.name:
+            by_key[compiled.name] = compiled
+    return by_key
 
 
 def _key(rule: object) -> str:
@@ -211,6 +347,9 @@ def _parse_all(
 def _resolve_correlations(
     merged: SigmaCollection, origin: Mapping[int, Path | None], errors: list[RuleLoadError]
 ) -> list[SigmaCorrelationRule]:
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.exceptions import SigmaError
+
     correlations: list[SigmaCorrelationRule] = []
     for item in merged.rules:
         if isinstance(item, SigmaCorrelationRule):
@@ -230,6 +369,9 @@ def _compile_all(
     errors: list[RuleLoadError],
 ) -> list[CompiledRule]:
     """Filters, then the pipeline, then compilation, rule by rule; a failure costs that rule only."""
+    from sigma.exceptions import SigmaError
+    from sigma.rule import SigmaRule
+
     rules: list[CompiledRule] = []
     for item in merged.rules:
         if not isinstance(item, SigmaRule):
@@ -249,3 +391,177 @@ def _compile_all(
             label = str(item.id) if item.id else repr(item.title)
             errors.append(RuleLoadError(error.file, error.line, f"rule {label}: {error.reason}"))
     return rules
+
+
+# -- the cached path ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A rule file as read back from its cache entry."""
+
+    rules: tuple[CompiledRule, ...]
+    errors: tuple[RuleLoadError, ...]
+    keys: frozenset[str]
+
+
+def _cached(
+    sources: Sequence[tuple[Path | None, str]],
+    pipeline: ProcessingPipeline | str | None,
+    config: Mapping[str, str] | None,
+    cache: RuleCache,
+) -> LoadResult:
+    report = CacheReport(cache.directory)
+    cache.set_report(report.rejected.append)
+    context = load_context(_pipeline_id(pipeline), config)
+    counts: dict[Path | None, int] = {}
+    for path, _ in sources:
+        counts[path] = counts.get(path, 0) + 1
+    keys = [entry_key(context, path, text) for path, text in sources]
+    hits: dict[int, _Entry] = {}
+    for position, ((path, text), key) in enumerate(zip(sources, keys, strict=True)):
+        lines = cache.read(key)
+        if lines is None:
+            continue
+        try:
+            hits[position] = _read_entry(lines, path, _sigma_loader(path, text, pipeline, config))
+        except (CodecError, ValueError, KeyError, TypeError, IndexError) as exc:
+            cache.reject(key, f"unreadable: {type(exc).__name__}: {str(exc)[:200]}")
+    while True:
+        missing = [sources[p] for p in range(len(sources)) if p not in hits]
+        compiled = _compile(missing, pipeline, config) if missing else None
+        if compiled is not None and compiled.has_filters:
+            # A meta filter changes rules of other files: nothing cached can be trusted here.
+            full = _compile(sources, pipeline, config).result
+            report.misses = len(sources)
+            return LoadResult(full.rules, full.correlations, full.errors, full.by_key, report)
+        referenced = compiled.referenced if compiled is not None else frozenset()
+        stale = [p for p, entry in hits.items() if entry.keys & referenced]
+        if not stale:
+            break
+        for position in stale:  # a correlation decides whether these rules alert: compile them
+            del hits[position]
+    report.hits, report.misses = len(hits), len(sources) - len(hits)
+    by_path: dict[Path | None, list[CompiledRule]] = {}
+    errors_by_path: dict[Path | None, list[RuleLoadError]] = {}
+    if compiled is not None:
+        for rule in compiled.result.rules:
+            by_path.setdefault(rule.source, []).append(rule)
+        for error in compiled.result.errors:
+            errors_by_path.setdefault(error.file, []).append(error)
+    rules: list[CompiledRule] = []
+    errors: list[RuleLoadError] = []
+    for position, (path, _) in enumerate(sources):
+        entry = hits.get(position)
+        if entry is not None:
+            rules.extend(entry.rules)
+            errors.extend(entry.errors)
+            continue
+        mine, my_errors = by_path.pop(path, []), errors_by_path.pop(path, [])
+        rules.extend(mine)
+        errors.extend(my_errors)
+        writable = (
+            compiled is not None
+            and path is not None
+            and counts[path] == 1
+            and path in compiled.plain
+            and not any(_names(rule) & compiled.referenced for rule in mine)
+        )
+        if writable:
+            try:
+                cache.write(keys[position], _entry_lines(mine, my_errors))
+                report.written += 1
+            except (OSError, CodecError) as exc:
+                report.rejected.append(f"rule cache entry for {path} not written: {exc}")
+    for leftover in errors_by_path.values():  # errors of no known file (None paths)
+        errors.extend(leftover)
+    correlations = compiled.result.correlations if compiled is not None else ()
+    return LoadResult(tuple(rules), correlations, tuple(errors), _by_key(rules), report)
+
+
+def _names(rule: CompiledRule) -> set[str]:
+    return {key for key in (rule.id, rule.name) if key}
+
+
+def _sigma_loader(
+    path: Path | None, text: str, pipeline: ProcessingPipeline | str | None, config: Mapping[str, str] | None
+) -> Callable[[int], Callable[[], SigmaRule]]:
+    """For the rule at a position in its file: how to get its pySigma form back (parse again)."""
+
+    def at(position: int) -> Callable[[], SigmaRule]:
+        def load() -> SigmaRule:
+            return _compile([(path, text)], pipeline, config).result.rules[position].sigma
+
+        return load
+
+    return at
+
+
+def _entry_lines(rules: Sequence[CompiledRule], errors: Sequence[RuleLoadError]) -> list[bytes]:
+    meta = {
+        "rules": [
+            {
+                "id": rule.id,
+                "name": rule.name,
+                "title": rule.title,
+                "level": rule.level,
+                "tags": list(rule.tags),
+                "logsource": [rule.logsource.product, rule.logsource.service, rule.logsource.category],
+                "output": rule.output,
+                "constraints": {f: sorted(v) for f, v in rule.constraints.items()},
+            }
+            for rule in rules
+        ],
+        "errors": [[error.line, error.reason] for error in errors],
+    }
+    nodes = [orjson.dumps(encode(rule.node)) for rule in rules]
+    return [orjson.dumps(meta), *nodes, *(orjson.dumps(encode_clauses(rule.clauses)) for rule in rules)]
+
+
+def _optional(value: Any) -> str | None:
+    if value is not None and value.__class__ is not str:
+        raise TypeError("expected a string or null")
+    return value
+
+
+def _read_entry(
+    lines: list[bytes], path: Path | None, loader: Callable[[int], Callable[[], SigmaRule]]
+) -> _Entry:
+    meta = orjson.loads(lines[0])
+    specs = meta["rules"]
+    count = len(specs)
+    if len(lines) != 2 * count + 1:
+        raise ValueError(f"{count} rules but {len(lines) - 1} lines of conditions and clauses")
+    rules: list[CompiledRule] = []
+    for position, spec in enumerate(specs):
+        product, service, category = spec["logsource"]
+        rules.append(
+            CompiledRule(
+                id=str(spec["id"]),
+                name=_optional(spec["name"]),
+                title=str(spec["title"]),
+                level=_optional(spec["level"]),
+                tags=tuple(str(tag) for tag in spec["tags"]),
+                logsource=RuleLogsource(_optional(product), _optional(service), _optional(category)),
+                source=path,
+                output=bool(spec["output"]),
+                encoded=lines[position + 1],
+                encoded_clauses=lines[count + position + 1],
+                constraints={
+                    str(f): frozenset(str(v) for v in values) for f, values in spec["constraints"].items()
+                },
+                sigma_loader=loader(position),
+            )
+        )
+    errors = tuple(RuleLoadError(path, _line(line), str(reason)) for line, reason in meta["errors"])
+    keys = frozenset(key for rule in rules for key in _names(rule))
+    return _Entry(tuple(rules), errors, keys)
+
+
+def _line(value: Any) -> int | None:
+    if value is not None and value.__class__ is not int:
+        raise TypeError("expected a line number or null")
+    return value
+
+
+__all__ = ["DEFAULT_CACHE", "CacheError", "LoadResult", "RuleSet", "rule_files"]

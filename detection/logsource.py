@@ -30,7 +30,6 @@ of the event's sources admits it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,16 +155,3 @@ def admitted(event_sources: tuple[Source, ...] | None, rule: RuleLogsource) -> b
     if event_sources is None:
         return True
     return any(source.admits(rule) for source in event_sources)
-
-
-def admitted_positions(event_sources: tuple[Source, ...] | None, rules: Iterable[RuleLogsource]) -> list[int]:
-    """Positions of the rules an event of these sources admits (one check per distinct logsource)."""
-    verdict: dict[RuleLogsource, bool] = {}
-    out = []
-    for position, rule in enumerate(rules):
-        ok = verdict.get(rule)
-        if ok is None:
-            ok = verdict[rule] = admitted(event_sources, rule)
-        if ok:
-            out.append(position)
-    return out

@@ -24,7 +24,7 @@ from typing import Protocol
 from datasoc.logsource import CATEGORY_FIELD, PRODUCT_FIELD, SERVICE_FIELD
 from detection import ir
 from detection.index import CandidateIndex, Clause, clauses
-from detection.logsource import RouteKey, RuleLogsource, admitted_positions, route_key, sources
+from detection.logsource import RouteKey, RuleLogsource, Source, admitted, route_key, sources
 from detection.view import FieldValue, View
 
 ROUTING_FIELDS = ("Channel", "EventID")
@@ -104,7 +104,11 @@ class RoutedIndex:
         """`rules` are compiled rules (or bare IR nodes: routed by Channel/EventID only);
         `logsource` False turns logsource routing off (`--logsource any`)."""
         self._rules: list[Routable] = [_Bare(r) if isinstance(r, ir.Node) else r for r in rules]
-        self._logsources = [rule.logsource for rule in self._rules]
+        # Rules grouped by logsource: admission is decided once per distinct logsource.
+        groups: dict[RuleLogsource, list[int]] = {}
+        for position, rule in enumerate(self._rules):
+            groups.setdefault(rule.logsource, []).append(position)
+        self._groups = list(groups.items())
         self._routing = logsource
         self._by_key: dict[RouteKey, _Partition] = {}
         self._by_members: dict[tuple[int, ...], _Partition] = {}
@@ -126,15 +130,20 @@ class RoutedIndex:
 
     def admitted(self, low: View) -> list[int]:
         """Positions of the rules the event's logsource admits (no Channel/EventID, no index)."""
-        found = sources(route_key(low)) if self._routing else None
-        return admitted_positions(found, self._logsources)
+        return self._admitted(sources(route_key(low)) if self._routing else None)
+
+    def _admitted(self, found: tuple[Source, ...] | None) -> list[int]:
+        if found is None:
+            return list(range(len(self._rules)))
+        kept = [positions for logsource, positions in self._groups if admitted(found, logsource)]
+        return sorted(p for positions in kept for p in positions)
 
     def _partition(self, key: RouteKey) -> _Partition:
         found = sources(key) if self._routing else None
         channel, event_id = _pinned(key[0]), _pinned(key[1])  # type: ignore[arg-type]
         members: list[int] = []
         rules = self._rules
-        for position in admitted_positions(found, self._logsources):
+        for position in self._admitted(found):
             required = rules[position].constraints
             if required:
                 allowed = required.get("Channel")

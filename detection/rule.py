@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from detection import ir
-from detection.codec import decode
+from detection.codec import decode, decode_clauses
 from detection.logsource import RuleLogsource
 from detection.matchers import Matcher
 from detection.view import View, build_view
@@ -45,6 +45,7 @@ class CompiledRule:
         "_clauses",
         "_constraints",
         "_encoded",
+        "_encoded_clauses",
         "_matcher",
         "_node",
         "_sigma",
@@ -74,10 +75,12 @@ class CompiledRule:
         output: bool = True,
         matcher: Matcher | None = None,
         encoded: bytes | None = None,
+        encoded_clauses: bytes | None = None,
         constraints: Constraints | None = None,
         sigma_loader: Callable[[], SigmaRule] | None = None,
     ) -> None:
-        """Either `node` or `encoded` (a `detection.codec` encoding as JSON bytes) must be given."""
+        """Either `node` or `encoded` (a `detection.codec` encoding as JSON bytes) must be given;
+        `encoded_clauses` (`codec.encode_clauses` as JSON bytes) spares computing the clauses."""
         if node is None and encoded is None:
             raise ValueError("a compiled rule needs its node or its encoded node")
         self.id = id
@@ -95,6 +98,7 @@ class CompiledRule:
         self._matcher = matcher
         self._constraints = constraints
         self._clauses: list[Clause] | None = None
+        self._encoded_clauses = encoded_clauses
 
     def __repr__(self) -> str:
         return f"CompiledRule(id={self.id!r}, title={self.title!r}, logsource={self.logsource!r})"
@@ -141,9 +145,13 @@ class CompiledRule:
     def clauses(self) -> list[Clause]:
         """Necessary clauses of the condition (`detection.index.clauses`), computed once."""
         if self._clauses is None:
-            from detection.index import clauses
+            if self._encoded_clauses is not None:
+                self._clauses = decode_clauses(orjson.loads(self._encoded_clauses))
+                self._encoded_clauses = None
+            else:
+                from detection.index import clauses
 
-            self._clauses = clauses(self.node)
+                self._clauses = clauses(self.node)
         return self._clauses
 
     def matches(self, event: Mapping[str, Any]) -> bool:

@@ -15,56 +15,22 @@ keeps the rule a plain Sigma rule for every other Sigma tool.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
+from soc_api.commands.event_stream import event_time, read_records, time_ordered
 
-def _records(text: str) -> Iterator[Any]:
-    """JSON values back to back: JSON lines or concatenated objects (evtx_dump output)."""
-    decoder = json.JSONDecoder()
-    position, end = 0, len(text)
-    while True:
-        while position < end and text[position].isspace():
-            position += 1
-        if position >= end:
-            return
-        value, position = decoder.raw_decode(text, position)
-        yield value
-
-
-def _read_events(source: str) -> list[dict[str, Any]]:
-    from datasoc.winevent import flatten
-    from detection.errors import EventFormatError
-
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    events: list[dict[str, Any]] = []
-    try:
-        for index, record in enumerate(_records(text)):
-            if not isinstance(record, dict):
-                raise EventFormatError(index, f"expected a JSON object, got {type(record).__name__}")
-            events.append(flatten(record))
-    except json.JSONDecodeError as exc:
-        raise EventFormatError(len(events), f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-    return events
-
-
-def _event_time(event: dict[str, Any]) -> datetime | None:
-    """Event time for correlations: `@timestamp` (normalized) or `TimeCreated_SystemTime` (evtx)."""
-    for name in ("@timestamp", "TimeCreated_SystemTime"):
-        value = event.get(name)
-        if isinstance(value, str):
-            text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-            try:
-                moment = datetime.fromisoformat(text)
-            except ValueError:
-                return None
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return None
+if TYPE_CHECKING:
+    from detection.correlation import CorrelationEngine
+    from detection.engine import Engine, LoadResult
 
 
 def evaluation_order(times: Sequence[datetime | None]) -> list[int]:
@@ -79,15 +45,43 @@ def _correlation_line(match: Any) -> str:
     return json.dumps(line, ensure_ascii=False)
 
 
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/datasoc/rules`, else `~/.cache/datasoc/rules`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "datasoc" / "rules"
+
+
 @click.command("detect")
 @click.option(
-    "--rules", "rule_paths", multiple=True, required=True, type=click.Path(exists=True, path_type=Path)
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Rule files or directories; several may follow one --rules (--rules A B C).",
 )
+@click.argument("more_rules", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="[PATH]...")
 @click.option("--events", "events_source", required=True, help="JSON lines or evtx_dump JSON; - for stdin.")
 @click.option("--pipeline", "pipeline_name", default="default", show_default=True, help="Pipeline name.")
+@click.option(
+    "--logsource",
+    "logsource_mode",
+    type=click.Choice(["auto", "any"]),
+    default="auto",
+    show_default=True,
+    help="auto: a rule sees only events of its logsource; any: every rule sees every event.",
+)
 @click.option("--strict", is_flag=True, help="Exit 1 when a rule could not be loaded.")
 @click.option(
     "--sort", "sort_events", is_flag=True, help="Evaluate in event-time order (stable), not file order."
+)
+@click.option(
+    "--sort-buffer",
+    type=click.FloatRange(min=0, min_open=True),
+    default=256.0,
+    show_default=True,
+    metavar="MIB",
+    help="With --sort: events held in memory before sorted runs go to disk.",
 )
 @click.option(
     "--allowed-lateness",
@@ -97,13 +91,29 @@ def _correlation_line(match: Any) -> str:
     metavar="SECONDS",
     help="How far behind the newest event a correlation still accepts an event.",
 )
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Compiled-rule cache [default: $XDG_CACHE_HOME/datasoc/rules or ~/.cache/datasoc/rules].",
+)
+@click.option("--no-cache", is_flag=True, help="Compile every rule from source; read and write no cache.")
+@click.option(
+    "--stats", "show_stats", is_flag=True, help="Print counts (events, matches, logsource, cache) on stderr."
+)
 def detect(
     rule_paths: Sequence[Path],
+    more_rules: Sequence[Path],
     events_source: str,
     pipeline_name: str,
+    logsource_mode: str,
     strict: bool,
     sort_events: bool,
+    sort_buffer: float,
     allowed_lateness: float,
+    cache_dir: Path | None,
+    no_cache: bool,
+    show_stats: bool,
 ) -> None:
     """Evaluate Sigma rules over events; one JSON line per match (离线检测).
 
@@ -111,60 +121,163 @@ def detect(
     events' indexes. N is always the event's 0-based position in the input, also with `--sort`. Event
     time is `@timestamp`, or `TimeCreated_SystemTime` for Windows events.
 
+    A rule is evaluated only on events of its logsource (`--logsource any`: on every event); events
+    whose logsource cannot be told (no `datasoc.logsource.*`, not a Windows event) are tried against
+    every rule (`--stats` counts them). Events are read, matched and printed as a stream: memory does
+    not grow with the input. Compiled rules are cached (`--cache-dir`), so an unchanged rule set
+    loads in a fraction of a second.
+
     Correlations run in event time: an event older than the newest one seen minus
     `--allowed-lateness` is late, counted on stderr and left out of correlations (single-event
     rules still see it). Input merged from several sources is rarely in time order, so `--sort`
     evaluates the events by event time first (a stable sort: ties keep input order; events without
-    a time come last, in input order), and lines are printed in that evaluation order. Without
-    `--sort` events are evaluated in input order, as a stream would deliver them.
+    a time come last, in input order; sorted on disk past `--sort-buffer`), and lines are printed in
+    that evaluation order. Without `--sort` events are evaluated in input order, as a stream would
+    deliver them.
     """
-    from detection.correlation import CorrelationEngine, compile_correlations
+    from detection.cache import CacheError, RuleCache
     from detection.engine import Engine, RuleSet
     from detection.errors import DetectionError
-    from detection.pipelines import resolve_pipeline
 
+    cache: RuleCache | None = None
+    if not no_cache:
+        try:
+            cache = RuleCache(cache_dir or default_cache_dir())
+        except CacheError as exc:
+            click.echo(f"rule cache not used: {exc}", err=True)
     try:
-        events = _read_events(events_source)
-        loaded = RuleSet.load(list(rule_paths), pipeline=resolve_pipeline(pipeline_name))
+        loaded = RuleSet.load([*rule_paths, *more_rules], pipeline=pipeline_name, cache=cache)
     except (DetectionError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
-    correlation_rules = compile_correlations(loaded.correlations)
-    errors = [*loaded.errors, *correlation_rules.errors]
+    if loaded.cache is not None:
+        for line in loaded.cache.rejected:
+            click.echo(line, err=True)
+    correlations, correlation_errors = _correlations(loaded, allowed_lateness)
+    errors = [*loaded.errors, *correlation_errors]
     for error in errors:
         click.echo(f"rule not loaded: {error}", err=True)
-    engine = Engine(loaded.rules)
-    correlations = (
-        CorrelationEngine(correlation_rules, allowed_lateness=timedelta(seconds=allowed_lateness))
-        if correlation_rules.specs
-        else None
-    )
-    times = [_event_time(event) for event in events]
-    order = evaluation_order(times) if sort_events else range(len(events))
-    untimed = 0
-    for index in order:
-        event = events[index]
-        matched = engine.match(event)
-        for rule in matched:
-            if rule.output:
-                line = {"event_index": index, "rule_id": rule.id, "rule_title": rule.title}
-                click.echo(json.dumps(line, ensure_ascii=False))
-        if correlations is None or not matched:
-            continue
-        moment = times[index]
-        if moment is None:
-            untimed += 1
-            continue
-        references = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
-        for match in correlations.process(index, event, moment, references):
-            click.echo(_correlation_line(match))
+    engine = Engine(loaded.rules, logsource=logsource_mode == "auto")
+    try:
+        with _open_events(events_source) as stream:
+            events = _flattened(stream)
+            if sort_events:
+                events = time_ordered(events, buffer_bytes=int(sort_buffer * (1 << 20)))
+            stats = detect_events(events, engine, correlations, sys.stdout)
+    except (DetectionError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if show_stats:
+        click.echo(
+            f"{stats.events} events, {stats.matches} matches, {len(loaded.rules)} rules; "
+            f"{stats.unknown_logsource} event(s) of a logsource that cannot be told "
+            f"({'tried against every rule' if engine.index.logsource_routing else '--logsource any'})",
+            err=True,
+        )
+        if loaded.cache is not None:
+            click.echo(loaded.cache.line(), err=True)
     if correlations is not None:
-        for match in correlations.flush():
-            click.echo(_correlation_line(match))
         late = correlations.stats().late_events
-        if untimed or late:
-            click.echo(f"correlations skipped {untimed} event(s) without a time, {late} late", err=True)
+        if stats.untimed or late:
+            click.echo(f"correlations skipped {stats.untimed} event(s) without a time, {late} late", err=True)
     if strict and errors:
         sys.exit(1)
+
+
+def _correlations(loaded: LoadResult, allowed_lateness: float) -> tuple[CorrelationEngine | None, list[Any]]:
+    """The correlation engine over the loaded correlation rules (None when there are none)."""
+    if not loaded.correlations:
+        return None, []
+    from detection.correlation import CorrelationEngine, compile_correlations
+
+    compiled = compile_correlations(loaded.correlations)
+    if not compiled.specs:
+        return None, list(compiled.errors)
+    engine = CorrelationEngine(compiled, allowed_lateness=timedelta(seconds=allowed_lateness))
+    return engine, list(compiled.errors)
+
+
+@contextmanager
+def _open_events(source: str) -> Iterator[IO[bytes]]:
+    if source == "-":
+        yield sys.stdin.buffer
+        return
+    with Path(source).open("rb", buffering=1 << 20) as handle:
+        yield handle
+
+
+def _flattened(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+    from datasoc.winevent import flatten
+
+    for index, record in enumerate(read_records(stream)):
+        yield index, flatten(record)
+
+
+@dataclass
+class DetectStats:
+    """What one `detect_events` run saw."""
+
+    events: int = 0
+    matches: int = 0
+    untimed: int = 0
+    unknown_logsource: int = 0
+
+
+#: Output lines are written in blocks of this many events (one write call instead of one per line).
+_WRITE_EVERY = 256
+
+
+def detect_events(
+    events: Iterable[tuple[int, dict[str, Any]]],
+    engine: Engine,
+    correlations: CorrelationEngine | None,
+    out: IO[str],
+) -> DetectStats:
+    """The per-event loop: match each `(index, event)`, feed correlations, print one line per match.
+
+    A single-event match prints `{"event_index": N, "rule_id": ..., "rule_title": ...}` (the bytes
+    `json.dumps` gives, built from a per-rule suffix made once); correlation matches print the list
+    of their events' indexes, and open windows are flushed at the end.
+    """
+    from detection.logsource import route_key, sources
+    from detection.view import build_view
+
+    stats = DetectStats()
+    suffixes: dict[int, str] = {}
+    lines: list[str] = []
+    unknown: dict[Any, bool] = {}
+    for index, event in events:
+        stats.events += 1
+        raw, low = build_view(event)
+        key = route_key(low)
+        told = unknown.get(key)
+        if told is None:
+            told = unknown[key] = sources(key) is not None
+        if not told:
+            stats.unknown_logsource += 1
+        matched = engine.match_view(raw, low)
+        for rule in matched:
+            if rule.output:
+                suffix = suffixes.get(id(rule))
+                if suffix is None:
+                    tail = json.dumps({"rule_id": rule.id, "rule_title": rule.title}, ensure_ascii=False)
+                    suffix = suffixes[id(rule)] = ", " + tail[1:] + "\n"
+                lines.append('{"event_index": ' + str(index) + suffix)
+                stats.matches += 1
+        if correlations is not None and matched:
+            moment = event_time(event)
+            if moment is None:
+                stats.untimed += 1
+            else:
+                references = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
+                for match in correlations.process(index, event, moment, references):
+                    lines.append(_correlation_line(match) + "\n")
+        if stats.events % _WRITE_EVERY == 0 and lines:
+            out.write("".join(lines))
+            lines = []
+    if correlations is not None:
+        lines.extend(_correlation_line(match) + "\n" for match in correlations.flush())
+    out.write("".join(lines))
+    out.flush()
+    return stats
 
 
 @click.group("rules")
