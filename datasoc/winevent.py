@@ -41,9 +41,13 @@ def clean_key(key: str) -> str:
     return cleaned
 
 
+_NOT_MAPPINGS: Final = frozenset({str, int, float, bool, list, type(None)})
+
+
 def _is_mapping(value: Any) -> bool:
-    # JSON decoders give dicts: test the class first, the ABC (slow) only for other mappings.
-    return value.__class__ is dict or isinstance(value, Mapping)
+    # JSON decoders give dicts and scalars: test the class first, the ABC (slow) only for the rest.
+    cls = value.__class__
+    return cls is dict or (cls not in _NOT_MAPPINGS and isinstance(value, Mapping))
 
 
 def is_evtx(record: Mapping[str, Any]) -> bool:
@@ -54,7 +58,8 @@ def is_evtx(record: Mapping[str, Any]) -> bool:
 
 def _system(system: Mapping[str, Any], out: dict[str, Any]) -> None:
     for name, value in system.items():
-        if not _is_mapping(value):
+        cls = value.__class__  # the mapping test inlined: this runs for every field of every event
+        if cls is not dict and (cls in _NOT_MAPPINGS or not isinstance(value, Mapping)):
             out[name] = value
             continue
         if _TEXT in value:
@@ -66,16 +71,18 @@ def _system(system: Mapping[str, Any], out: dict[str, Any]) -> None:
 
 
 def _event_data(data: Mapping[str, Any], out: dict[str, Any]) -> None:
+    cleaned = _CLEANED
     for name, value in data.items():
         if name == _ATTRS:
             continue
-        if _is_mapping(value):
-            if _TEXT in value:
-                out[clean_key(name)] = value[_TEXT]
-            else:
-                _user_data(value, out)
+        key = cleaned.get(name) or clean_key(name)
+        cls = value.__class__
+        if cls is not dict and (cls in _NOT_MAPPINGS or not isinstance(value, Mapping)):
+            out[key] = value
+        elif _TEXT in value:
+            out[key] = value[_TEXT]
         else:
-            out[clean_key(name)] = value
+            _user_data(value, out)
 
 
 def _user_data(data: Mapping[str, Any], out: dict[str, Any]) -> None:

@@ -73,6 +73,7 @@ def _number(value: Any) -> int | float:
 
 
 _KINDS = frozenset({"eq", "prefix", "suffix", "contains", "glob", "any"})
+_STR = frozenset({str})
 _UNITS = frozenset({"minute", "hour", "day", "week", "month", "year"})
 
 
@@ -83,7 +84,7 @@ def _decode(data: Any) -> ir.Node:
     if tag in ("&", "|"):
         if len(data) != 2 or data[1].__class__ is not list:
             raise CodecError("a boolean node holds one list of children")
-        children = tuple(_decode(child) for child in data[1])
+        children = tuple(map(_decode, data[1]))
         return ir.And(children) if tag == "&" else ir.Or(children)
     if tag == "!":
         if len(data) != 2:
@@ -91,9 +92,9 @@ def _decode(data: Any) -> ir.Node:
         return ir.Not(_decode(data[1]))
     if tag == "S" and len(data) == 6:
         _, field, kind, texts, cased, regex = data
-        if kind not in _KINDS or texts.__class__ is not list:
+        if kind not in _KINDS or texts.__class__ is not list or not set(map(type, texts)) <= _STR:
             raise CodecError("bad string node")
-        return ir.Str(_field(field), kind, tuple(_str(t) for t in texts), _bool(cased), _str(regex))
+        return ir.Str(_field(field), kind, tuple(texts), _bool(cased), _str(regex))
     if tag == "R" and len(data) == 4:
         flags = data[3]
         if flags.__class__ is not int:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from datasoc.logsource import CATEGORY_FIELD, PRODUCT_FIELD, SERVICE_FIELD
 from detection import ir
-from detection.index import CandidateIndex, Clause, clauses
+from detection.index import CandidateIndex, Clause, clauses, ranked
 from detection.logsource import RouteKey, RuleLogsource, Source, admitted, route_key, sources
 from detection.view import FieldValue, View
 
@@ -46,7 +46,7 @@ class Routable(Protocol):
 
     @property
     def clauses(self) -> list[Clause]:
-        """Necessary clauses of the condition."""
+        """Necessary clauses of the condition, most selective first (`detection.index.ranked`)."""
 
 
 class _Bare:
@@ -55,7 +55,7 @@ class _Bare:
     def __init__(self, node: ir.Node) -> None:
         self.logsource = _FREE
         self.constraints = constraints(node)
-        self.clauses = clauses(node)
+        self.clauses = ranked(clauses(node))
 
 
 def canonical(text: str) -> str:
@@ -94,7 +94,9 @@ def _pinned(value: FieldValue | None) -> str | None:
     return canonical(value) if value.__class__ is str else _ANY
 
 
-_Partition = tuple[CandidateIndex, tuple[int, ...]]
+#: The candidate index of the rules left for a route key, the rules, and whether the key's logsource
+#: could be told (False: every rule was admitted because it could not).
+_Partition = tuple[CandidateIndex, tuple[int, ...], bool]
 
 
 class RoutedIndex:
@@ -111,7 +113,7 @@ class RoutedIndex:
         self._groups = list(groups.items())
         self._routing = logsource
         self._by_key: dict[RouteKey, _Partition] = {}
-        self._by_members: dict[tuple[int, ...], _Partition] = {}
+        self._by_members: dict[tuple[int, ...], tuple[CandidateIndex, tuple[int, ...]]] = {}
 
     @property
     def logsource_routing(self) -> bool:
@@ -154,11 +156,11 @@ class RoutedIndex:
                     continue
             members.append(position)
         kept = tuple(members)
-        partition = self._by_members.get(kept)
-        if partition is None:
-            index = CandidateIndex.from_clauses([rules[p].clauses for p in kept])
-            partition = self._by_members[kept] = (index, kept)
-        self._by_key[key] = partition
+        shared = self._by_members.get(kept)
+        if shared is None:
+            index = CandidateIndex.from_clauses([rules[p].clauses for p in kept], kept, is_ranked=True)
+            shared = self._by_members[kept] = (index, kept)
+        partition = self._by_key[key] = (shared[0], kept, found is not None or not self._routing)
         return partition
 
     def candidates(self, low: View) -> list[int]:
@@ -175,7 +177,12 @@ class RoutedIndex:
         partition = self._by_key.get(key)
         if partition is None:
             partition = self._partition(key)
-        index, members = partition
-        if not members:
-            return []
-        return [members[i] for i in index.candidates(low)]
+        return partition[0].candidates(low)
+
+    def told(self, low: View) -> bool:
+        """Whether the event's logsource can be told (else every rule is admitted for it)."""
+        key = route_key(low)
+        partition = self._by_key.get(key)
+        if partition is None:
+            partition = self._partition(key)
+        return partition[2]

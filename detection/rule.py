@@ -143,15 +143,16 @@ class CompiledRule:
 
     @property
     def clauses(self) -> list[Clause]:
-        """Necessary clauses of the condition (`detection.index.clauses`), computed once."""
+        """Necessary clauses of the condition (`detection.index.clauses`), most selective first
+        (`detection.index.ranked`), computed once (the cache stores them in that order)."""
         if self._clauses is None:
             if self._encoded_clauses is not None:
                 self._clauses = decode_clauses(orjson.loads(self._encoded_clauses))
                 self._encoded_clauses = None
             else:
-                from detection.index import clauses
+                from detection.index import clauses, ranked
 
-                self._clauses = clauses(self.node)
+                self._clauses = ranked(clauses(self.node))
         return self._clauses
 
     def matches(self, event: Mapping[str, Any]) -> bool:

@@ -14,35 +14,28 @@ keeps the rule a plain Sigma rule for every other Sigma tool.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from soc_api.commands.event_stream import event_time, read_records, time_ordered
+from soc_api.commands.detect_loop import default_workers, detect_events, detect_lines, flattened
+from soc_api.commands.event_stream import read_records, time_ordered
 
 if TYPE_CHECKING:
     from detection.correlation import CorrelationEngine
-    from detection.engine import Engine, LoadResult
+    from detection.engine import LoadResult
 
 
 def evaluation_order(times: Sequence[datetime | None]) -> list[int]:
     """Input positions sorted by event time, stable; positions without a time last, in input order."""
     timed = sorted((i for i, t in enumerate(times) if t is not None), key=lambda i: (times[i], i))
     return timed + [i for i, t in enumerate(times) if t is None]
-
-
-def _correlation_line(match: Any) -> str:
-    # Correlation matches name all their events (ARCHITECTURE.md, CLI contract).
-    line = {"event_index": list(match.event_indexes), "rule_id": match.rule_ref, "rule_title": match.title}
-    return json.dumps(line, ensure_ascii=False)
 
 
 def default_cache_dir() -> Path:
@@ -101,6 +94,12 @@ def default_cache_dir() -> Path:
 @click.option(
     "--stats", "show_stats", is_flag=True, help="Print counts (events, matches, logsource, cache) on stderr."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that match events [default: the CPUs available, at most 2]; 1: this process only.",
+)
 def detect(
     rule_paths: Sequence[Path],
     more_rules: Sequence[Path],
@@ -114,6 +113,7 @@ def detect(
     cache_dir: Path | None,
     no_cache: bool,
     show_stats: bool,
+    workers: int | None,
 ) -> None:
     """Evaluate Sigma rules over events; one JSON line per match (离线检测).
 
@@ -159,10 +159,20 @@ def detect(
     engine = Engine(loaded.rules, logsource=logsource_mode == "auto")
     try:
         with _open_events(events_source) as stream:
-            events = _flattened(stream)
-            if sort_events:
-                events = time_ordered(events, buffer_bytes=int(sort_buffer * (1 << 20)))
-            stats = detect_events(events, engine, correlations, sys.stdout)
+            if sort_events:  # sorted in this process, then matched in order here
+                ordered = time_ordered(
+                    flattened(read_records(stream)), buffer_bytes=int(sort_buffer * (1 << 20))
+                )
+                stats = detect_events(ordered, engine, correlations, sys.stdout, count_logsources=show_stats)
+            else:
+                stats = detect_lines(
+                    stream,
+                    engine,
+                    correlations,
+                    sys.stdout,
+                    workers=workers or default_workers(),
+                    count_logsources=show_stats,
+                )
     except (DetectionError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     if show_stats:
@@ -202,82 +212,6 @@ def _open_events(source: str) -> Iterator[IO[bytes]]:
         return
     with Path(source).open("rb", buffering=1 << 20) as handle:
         yield handle
-
-
-def _flattened(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
-    from datasoc.winevent import flatten
-
-    for index, record in enumerate(read_records(stream)):
-        yield index, flatten(record)
-
-
-@dataclass
-class DetectStats:
-    """What one `detect_events` run saw."""
-
-    events: int = 0
-    matches: int = 0
-    untimed: int = 0
-    unknown_logsource: int = 0
-
-
-#: Output lines are written in blocks of this many events (one write call instead of one per line).
-_WRITE_EVERY = 256
-
-
-def detect_events(
-    events: Iterable[tuple[int, dict[str, Any]]],
-    engine: Engine,
-    correlations: CorrelationEngine | None,
-    out: IO[str],
-) -> DetectStats:
-    """The per-event loop: match each `(index, event)`, feed correlations, print one line per match.
-
-    A single-event match prints `{"event_index": N, "rule_id": ..., "rule_title": ...}` (the bytes
-    `json.dumps` gives, built from a per-rule suffix made once); correlation matches print the list
-    of their events' indexes, and open windows are flushed at the end.
-    """
-    from detection.logsource import route_key, sources
-    from detection.view import build_view
-
-    stats = DetectStats()
-    suffixes: dict[int, str] = {}
-    lines: list[str] = []
-    unknown: dict[Any, bool] = {}
-    for index, event in events:
-        stats.events += 1
-        raw, low = build_view(event)
-        key = route_key(low)
-        told = unknown.get(key)
-        if told is None:
-            told = unknown[key] = sources(key) is not None
-        if not told:
-            stats.unknown_logsource += 1
-        matched = engine.match_view(raw, low)
-        for rule in matched:
-            if rule.output:
-                suffix = suffixes.get(id(rule))
-                if suffix is None:
-                    tail = json.dumps({"rule_id": rule.id, "rule_title": rule.title}, ensure_ascii=False)
-                    suffix = suffixes[id(rule)] = ", " + tail[1:] + "\n"
-                lines.append('{"event_index": ' + str(index) + suffix)
-                stats.matches += 1
-        if correlations is not None and matched:
-            moment = event_time(event)
-            if moment is None:
-                stats.untimed += 1
-            else:
-                references = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
-                for match in correlations.process(index, event, moment, references):
-                    lines.append(_correlation_line(match) + "\n")
-        if stats.events % _WRITE_EVERY == 0 and lines:
-            out.write("".join(lines))
-            lines = []
-    if correlations is not None:
-        lines.extend(_correlation_line(match) + "\n" for match in correlations.flush())
-    out.write("".join(lines))
-    out.flush()
-    return stats
 
 
 @click.group("rules")

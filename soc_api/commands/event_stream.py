@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -33,23 +33,30 @@ MAX_RECORD_BYTES = 16 << 20
 _DECODER = json.JSONDecoder()
 
 
-def read_records(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
-    """JSON objects from a byte stream (JSON lines, or values back to back); see module docstring."""
-    index = 0
+def read_records(
+    stream: Iterable[bytes], *, first_line: int = 1, first_index: int = 0
+) -> Iterator[dict[str, Any]]:
+    """JSON objects from a byte stream (JSON lines, or values back to back); see module docstring.
+
+    `first_line` and `first_index` number the stream's first line and value (for error messages),
+    when it is the rest of a longer input."""
+    index = first_index
     pending: list[bytes] = []  # lines of a value spread over several lines
     pending_size = 0
     start_line = 0
-    for number, line in enumerate(stream, start=1):
+    loads, failure = orjson.loads, orjson.JSONDecodeError
+    for number, line in enumerate(stream, start=first_line):
         if not pending:
-            stripped = line.strip()
-            if not stripped:
-                continue
             try:
-                value = orjson.loads(stripped)
-            except orjson.JSONDecodeError:
+                value = loads(line)  # surrounding white space is allowed
+            except failure:
+                if not line.strip():
+                    continue
                 pending, pending_size, start_line = [line], len(line), number
             else:
-                yield _object(value, index)
+                if value.__class__ is not dict:
+                    raise EventFormatError(index, f"expected a JSON object, got {type(value).__name__}")
+                yield value
                 index += 1
                 continue
         else:
