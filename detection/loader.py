@@ -451,15 +451,13 @@ def _cached(
             errors_by_path.setdefault(error.file, []).append(error)
     rules: list[CompiledRule] = []
     errors: list[RuleLoadError] = []
-    for position, (path, _) in enumerate(sources):
+    for position, (path, text) in enumerate(sources):
         entry = hits.get(position)
         if entry is not None:
             rules.extend(entry.rules)
             errors.extend(entry.errors)
             continue
         mine, my_errors = by_path.pop(path, []), errors_by_path.pop(path, [])
-        rules.extend(mine)
-        errors.extend(my_errors)
         writable = (
             compiled is not None
             and path is not None
@@ -469,10 +467,16 @@ def _cached(
         )
         if writable:
             try:
-                cache.write(keys[position], _entry_lines(mine, my_errors))
+                lines = _entry_lines(mine, my_errors)
+                cache.write(keys[position], lines)
                 report.written += 1
+                # From now on the rules as a later run reads them back: the same code path, and the
+                # pySigma objects (most of a cold load's memory) can go.
+                mine = list(_read_entry(lines, path, _sigma_loader(path, text, pipeline, config)).rules)
             except (OSError, CodecError) as exc:
                 report.rejected.append(f"rule cache entry for {path} not written: {exc}")
+        rules.extend(mine)
+        errors.extend(my_errors)
     for leftover in errors_by_path.values():  # errors of no known file (None paths)
         errors.extend(leftover)
     correlations = compiled.result.correlations if compiled is not None else ()

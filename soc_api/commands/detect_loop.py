@@ -16,6 +16,7 @@ event and the line, as in one process.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -270,6 +271,10 @@ def detect_lines(
     printer = _Printer(out, correlations, stats)
     rules = engine.rules
     _STATE = _WorkerState(engine, correlations is not None, count_logsources)
+    # Collect what loading left (pySigma objects of a cold load), then freeze the rest: the garbage
+    # collector of a worker then never writes to the pages it shares with this process.
+    gc.collect()
+    gc.freeze()
     context = multiprocessing.get_context("fork")
     try:
         with context.Pool(workers) as pool:
@@ -292,5 +297,6 @@ def detect_lines(
             drain(0)
     finally:
         _STATE = None
+        gc.unfreeze()
     printer.finish()
     return stats
