@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import importlib.metadata
 import os
 import secrets
 import stat
@@ -46,8 +45,12 @@ _HEADER = f"datasoc-rule-cache {FORMAT}\n".encode()
 _KEY_FILE = "key"
 _KEY_BYTES = 32
 _DISTRIBUTIONS = ("pysigma", "pysigma-pipeline-sysmon", "pysigma-pipeline-windows")
-#: Entries above this size are refused on read (a rule file of SigmaHQ compiles to < 1 MiB).
-MAX_ENTRY_BYTES = 64 << 20
+#: Entries above this size are refused on read (all of SigmaHQ compiles to about 20 MiB).
+MAX_ENTRY_BYTES = 256 << 20
+#: Bundles kept (each a whole load: see `detection.cached`); older ones are deleted.
+KEEP_BUNDLES = 4
+_BUNDLES = "bundles"
+_BUNDLE_PREFIX = "bundle/"
 
 
 class CacheError(DetectionError):
@@ -72,16 +75,31 @@ class CacheReport:
         return text
 
 
+def _versions() -> dict[str, str]:
+    """Installed versions of `_DISTRIBUTIONS`, from their `.dist-info` directory names on `sys.path`
+    (what `importlib.metadata` reads too, at a tenth of its import time)."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                distribution, _, version = name[: -len(".dist-info")].partition("-")
+                normalized = distribution.lower().replace("_", "-").replace(".", "-")
+                if normalized in _DISTRIBUTIONS:
+                    found.setdefault(normalized, version)
+    return found
+
+
 @lru_cache(maxsize=1)
 def engine_fingerprint() -> str:
     """SHA-256 over the `detection` package's own source and the pySigma versions it compiles with."""
     digest = hashlib.sha256(f"python {sys.version_info[:2]}\n".encode())
+    versions = _versions()
     for name in _DISTRIBUTIONS:
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            version = "-"
-        digest.update(f"{name} {version}\n".encode())
+        digest.update(f"{name} {versions.get(name, '-')}\n".encode())
     package = Path(__file__).resolve().parent
     for source in sorted(package.glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
@@ -167,14 +185,19 @@ class RuleCache:
         return key
 
     def _mac(self, key: str, body: bytes) -> bytes:
-        return hmac.digest(self._key, key.encode() + b"\n" + body, "sha256").hex().encode()
+        mac = hmac.new(self._key, key.encode() + b"\n", "sha256")
+        mac.update(body)
+        return mac.hexdigest().encode()
 
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / key
+    def _path(self, key: str, *, bundle: bool = False) -> Path:
+        return self.directory / (_BUNDLES if bundle else key[:2]) / key
 
-    def read(self, key: str) -> list[bytes] | None:
-        """The body lines of entry `key`, or None (absent, or rejected: reported and deleted)."""
-        name = os.path.join(self._root, key[:2], key)  # plain strings: this runs once per rule file
+    def read(self, key: str, *, bundle: bool = False) -> list[bytes] | None:
+        """The body lines of entry (or bundle) `key`, or None (absent, or rejected: reported and
+        deleted)."""
+        # Plain strings, not Paths: this runs once per rule file.
+        name = os.path.join(self._root, _BUNDLES if bundle else key[:2], key)
+        key = _BUNDLE_PREFIX + key if bundle else key
         try:
             with open(name, "rb") as handle:
                 data = handle.read(MAX_ENTRY_BYTES + 1)
@@ -201,9 +224,9 @@ class RuleCache:
             return "HMAC does not match (corrupt or written without the key)"
         return None
 
-    def reject(self, key: str, reason: str) -> None:
+    def reject(self, key: str, reason: str, *, bundle: bool = False) -> None:
         """Report and delete an entry that authenticated but could not be used (bad JSON, ...)."""
-        self._reject(self._path(key), reason)
+        self._reject(self._path(key, bundle=bundle), reason)
 
     def _reject(self, path: Path, reason: str) -> None:
         if self._report is not None:
@@ -211,11 +234,12 @@ class RuleCache:
         with contextlib.suppress(OSError):
             path.unlink()
 
-    def write(self, key: str, lines: Sequence[bytes]) -> None:
-        """Store an entry atomically (a reader sees the old entry, none, or the whole new one)."""
+    def write(self, key: str, lines: Sequence[bytes], *, bundle: bool = False) -> None:
+        """Store an entry (or bundle) atomically: a reader sees the old one, none, or the whole new
+        one. Writing a bundle deletes all but the `KEEP_BUNDLES` newest."""
         body = b"\n".join(lines)
-        data = _HEADER + self._mac(key, body) + b"\n" + body
-        path = self._path(key)
+        data = _HEADER + self._mac(_BUNDLE_PREFIX + key if bundle else key, body) + b"\n" + body
+        path = self._path(key, bundle=bundle)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mode 0600
         try:
@@ -225,6 +249,19 @@ class RuleCache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        if bundle:
+            self._prune(path.parent)
+
+    @staticmethod
+    def _prune(bundles: Path) -> None:
+        found = []
+        for entry in os.scandir(bundles):
+            with contextlib.suppress(OSError):
+                if entry.is_file() and not entry.name.startswith("."):
+                    found.append((entry.stat().st_mtime_ns, entry.path))
+        for _, old in sorted(found, reverse=True)[KEEP_BUNDLES:]:
+            with contextlib.suppress(OSError):
+                os.unlink(old)
 
     def set_report(self, report: Callable[[str], None] | None) -> None:
         """Where rejections are reported from now on."""

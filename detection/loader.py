@@ -19,18 +19,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
-
-from detection.cache import CacheError, CacheReport, RuleCache, entry_key, load_context
-from detection.codec import CodecError, encode, encode_clauses
+from detection.cache import CacheError, CacheReport, RuleCache
 from detection.errors import RuleLoadError
 from detection.ir import CompileError
-from detection.logsource import RuleLogsource
 from detection.rule import CompiledRule, compile_rule
 
 if TYPE_CHECKING:
@@ -225,7 +221,9 @@ class RuleSet:
             cache = RuleCache.from_environment(report=_log_report)
         if cache is None:
             return _compile(sources, pipeline, config).result
-        result = _cached(sources, pipeline, config, cache)
+        from detection.cached import load_cached
+
+        result = load_cached(sources, pipeline, config, cache)
         if from_environment and result.cache is not None:
             for line in result.cache.rejected:  # no caller to report to: log
                 _log_report(line)
@@ -391,181 +389,6 @@ def _compile_all(
             label = str(item.id) if item.id else repr(item.title)
             errors.append(RuleLoadError(error.file, error.line, f"rule {label}: {error.reason}"))
     return rules
-
-
-# -- the cached path ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """A rule file as read back from its cache entry."""
-
-    rules: tuple[CompiledRule, ...]
-    errors: tuple[RuleLoadError, ...]
-    keys: frozenset[str]
-
-
-def _cached(
-    sources: Sequence[tuple[Path | None, str]],
-    pipeline: ProcessingPipeline | str | None,
-    config: Mapping[str, str] | None,
-    cache: RuleCache,
-) -> LoadResult:
-    report = CacheReport(cache.directory)
-    cache.set_report(report.rejected.append)
-    context = load_context(_pipeline_id(pipeline), config)
-    counts: dict[Path | None, int] = {}
-    for path, _ in sources:
-        counts[path] = counts.get(path, 0) + 1
-    keys = [entry_key(context, path, text) for path, text in sources]
-    hits: dict[int, _Entry] = {}
-    for position, ((path, text), key) in enumerate(zip(sources, keys, strict=True)):
-        lines = cache.read(key)
-        if lines is None:
-            continue
-        try:
-            hits[position] = _read_entry(lines, path, _sigma_loader(path, text, pipeline, config))
-        except (CodecError, ValueError, KeyError, TypeError, IndexError) as exc:
-            cache.reject(key, f"unreadable: {type(exc).__name__}: {str(exc)[:200]}")
-    while True:
-        missing = [sources[p] for p in range(len(sources)) if p not in hits]
-        compiled = _compile(missing, pipeline, config) if missing else None
-        if compiled is not None and compiled.has_filters:
-            # A meta filter changes rules of other files: nothing cached can be trusted here.
-            full = _compile(sources, pipeline, config).result
-            report.misses = len(sources)
-            return LoadResult(full.rules, full.correlations, full.errors, full.by_key, report)
-        referenced = compiled.referenced if compiled is not None else frozenset()
-        stale = [p for p, entry in hits.items() if entry.keys & referenced]
-        if not stale:
-            break
-        for position in stale:  # a correlation decides whether these rules alert: compile them
-            del hits[position]
-    report.hits, report.misses = len(hits), len(sources) - len(hits)
-    by_path: dict[Path | None, list[CompiledRule]] = {}
-    errors_by_path: dict[Path | None, list[RuleLoadError]] = {}
-    if compiled is not None:
-        for rule in compiled.result.rules:
-            by_path.setdefault(rule.source, []).append(rule)
-        for error in compiled.result.errors:
-            errors_by_path.setdefault(error.file, []).append(error)
-    rules: list[CompiledRule] = []
-    errors: list[RuleLoadError] = []
-    for position, (path, text) in enumerate(sources):
-        entry = hits.get(position)
-        if entry is not None:
-            rules.extend(entry.rules)
-            errors.extend(entry.errors)
-            continue
-        mine, my_errors = by_path.pop(path, []), errors_by_path.pop(path, [])
-        writable = (
-            compiled is not None
-            and path is not None
-            and counts[path] == 1
-            and path in compiled.plain
-            and not any(_names(rule) & compiled.referenced for rule in mine)
-        )
-        if writable:
-            try:
-                lines = _entry_lines(mine, my_errors)
-                cache.write(keys[position], lines)
-                report.written += 1
-                # From now on the rules as a later run reads them back: the same code path, and the
-                # pySigma objects (most of a cold load's memory) can go.
-                mine = list(_read_entry(lines, path, _sigma_loader(path, text, pipeline, config)).rules)
-            except (OSError, CodecError) as exc:
-                report.rejected.append(f"rule cache entry for {path} not written: {exc}")
-        rules.extend(mine)
-        errors.extend(my_errors)
-    for leftover in errors_by_path.values():  # errors of no known file (None paths)
-        errors.extend(leftover)
-    correlations = compiled.result.correlations if compiled is not None else ()
-    return LoadResult(tuple(rules), correlations, tuple(errors), _by_key(rules), report)
-
-
-def _names(rule: CompiledRule) -> set[str]:
-    return {key for key in (rule.id, rule.name) if key}
-
-
-def _sigma_loader(
-    path: Path | None, text: str, pipeline: ProcessingPipeline | str | None, config: Mapping[str, str] | None
-) -> Callable[[int], Callable[[], SigmaRule]]:
-    """For the rule at a position in its file: how to get its pySigma form back (parse again)."""
-
-    def at(position: int) -> Callable[[], SigmaRule]:
-        def load() -> SigmaRule:
-            return _compile([(path, text)], pipeline, config).result.rules[position].sigma
-
-        return load
-
-    return at
-
-
-def _entry_lines(rules: Sequence[CompiledRule], errors: Sequence[RuleLoadError]) -> list[bytes]:
-    meta = {
-        "rules": [
-            {
-                "id": rule.id,
-                "name": rule.name,
-                "title": rule.title,
-                "level": rule.level,
-                "tags": list(rule.tags),
-                "logsource": [rule.logsource.product, rule.logsource.service, rule.logsource.category],
-                "output": rule.output,
-                "constraints": {f: sorted(v) for f, v in rule.constraints.items()},
-            }
-            for rule in rules
-        ],
-        "errors": [[error.line, error.reason] for error in errors],
-    }
-    nodes = [orjson.dumps(encode(rule.node)) for rule in rules]
-    return [orjson.dumps(meta), *nodes, *(orjson.dumps(encode_clauses(rule.clauses)) for rule in rules)]
-
-
-def _optional(value: Any) -> str | None:
-    if value is not None and value.__class__ is not str:
-        raise TypeError("expected a string or null")
-    return value
-
-
-def _read_entry(
-    lines: list[bytes], path: Path | None, loader: Callable[[int], Callable[[], SigmaRule]]
-) -> _Entry:
-    meta = orjson.loads(lines[0])
-    specs = meta["rules"]
-    count = len(specs)
-    if len(lines) != 2 * count + 1:
-        raise ValueError(f"{count} rules but {len(lines) - 1} lines of conditions and clauses")
-    rules: list[CompiledRule] = []
-    for position, spec in enumerate(specs):
-        product, service, category = spec["logsource"]
-        rules.append(
-            CompiledRule(
-                id=str(spec["id"]),
-                name=_optional(spec["name"]),
-                title=str(spec["title"]),
-                level=_optional(spec["level"]),
-                tags=tuple(str(tag) for tag in spec["tags"]),
-                logsource=RuleLogsource(_optional(product), _optional(service), _optional(category)),
-                source=path,
-                output=bool(spec["output"]),
-                encoded=lines[position + 1],
-                encoded_clauses=lines[count + position + 1],
-                constraints={
-                    str(f): frozenset(str(v) for v in values) for f, values in spec["constraints"].items()
-                },
-                sigma_loader=loader(position),
-            )
-        )
-    errors = tuple(RuleLoadError(path, _line(line), str(reason)) for line, reason in meta["errors"])
-    keys = frozenset(key for rule in rules for key in _names(rule))
-    return _Entry(tuple(rules), errors, keys)
-
-
-def _line(value: Any) -> int | None:
-    if value is not None and value.__class__ is not int:
-        raise TypeError("expected a line number or null")
-    return value
 
 
 __all__ = ["DEFAULT_CACHE", "CacheError", "LoadResult", "RuleSet", "rule_files"]
