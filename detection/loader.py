@@ -265,6 +265,10 @@ def _compile(
     errors: list[RuleLoadError] = []
     parsed, origin = _parse_all(sources, errors)
     merged = SigmaCollection(parsed, collect_filters=True, resolve_references=False)
+    # What correlations name, resolvable or not (the cache must not serve those rules on its own).
+    referenced = {
+        ref.reference for item in parsed if isinstance(item, SigmaCorrelationRule) for ref in item.rules or []
+    }
     correlations = _resolve_correlations(merged, origin, errors)
     effective = (_resolve(pipeline) or ProcessingPipeline()) + _placeholder_pipeline(config)
     rules = _compile_all(merged, effective, origin, errors)
@@ -272,10 +276,8 @@ def _compile(
     kept: list[SigmaCorrelationRule] = []
     # A correlation may reference base rules or other correlations (temporal over event_count).
     known = set(by_key) | {_key(c) for c in correlations} | {c.name for c in correlations if c.name}
-    referenced: set[str] = set()
     for correlation in correlations:
         references = correlation.rules or []
-        referenced.update(ref.reference for ref in references)
         missing = [ref.reference for ref in references if _key(ref.rule) not in known]
         try:
             if missing:
