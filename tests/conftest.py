@@ -14,6 +14,12 @@ def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     where = tmp_path_factory.mktemp("cache-home")
     patch = pytest.MonkeyPatch()
     patch.setenv("XDG_CACHE_HOME", str(where))
-    patch.delenv("DATASOC_RULE_CACHE", raising=False)
     yield where
     patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_rule_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No compiled-rule cache unless a test sets one: `datasoc run` names one in the environment
+    (`DATASOC_RULE_CACHE`) for its job, and that must not outlive the test that started it."""
+    monkeypatch.setenv("DATASOC_RULE_CACHE", "")
