@@ -192,6 +192,10 @@ class RuleCache:
     def _path(self, key: str, *, bundle: bool = False) -> Path:
         return self.directory / (_BUNDLES if bundle else key[:2]) / key
 
+    def has(self, key: str, *, bundle: bool = False) -> bool:
+        """Whether an entry (or bundle) file exists for `key` (it is verified only when read)."""
+        return os.path.exists(os.path.join(self._root, _BUNDLES if bundle else key[:2], key))
+
     def read(self, key: str, *, bundle: bool = False) -> list[bytes] | None:
         """The body lines of entry (or bundle) `key`, or None (absent, or rejected: reported and
         deleted)."""

@@ -153,6 +153,20 @@ def load_cached(
     return LoadResult(tuple(rules), correlations, tuple(errors), _by_key(rules), report)
 
 
+def pending(
+    sources: Sequence[tuple[Path | None, str]],
+    pipeline: ProcessingPipeline | str | None,
+    config: Mapping[str, str] | None,
+    cache: RuleCache,
+) -> int:
+    """How many sources have no entry file (0 when the load's bundle is there); not verified."""
+    context = load_context(_pipeline_id(pipeline), config)
+    keys = [entry_key(context, path, text) for path, text in sources]
+    if cache.has(_bundle_key(context, keys), bundle=True):
+        return 0
+    return sum(1 for key in keys if not cache.has(key))
+
+
 def _bundle_key(context: str, keys: Sequence[str]) -> str:
     digest = hashlib.sha256(b"bundle\0" + context.encode())
     for key in keys:

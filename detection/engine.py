@@ -2,11 +2,16 @@
 
 Public API (stable; correlation rules in `detection.correlation` build on it):
 
-- `RuleSet.load(paths, *, pipeline, config=None) -> LoadResult` (`detection.loader`)
-- `CompiledRule` with `.id`, `.name`, `.title`, `.level`, `.tags`, `.logsource`, `.matches(event)`
-- `Engine(rules, logsource=True).match(event) -> list[CompiledRule]`, `Engine.match_batch(events)`:
-  a rule is evaluated only on events of its logsource (`detection.logsource`; `logsource=False`
-  tries every rule on every event)
+- `RuleSet.load(paths, *, pipeline, config=None, cache=DEFAULT_CACHE) -> LoadResult`
+  (`detection.loader`; `pipeline` a pySigma pipeline, a registry name or None; `cache` a
+  `detection.cache.RuleCache`, None, or by default the one `DATASOC_RULE_CACHE` names)
+- `CompiledRule` with `.id`, `.name`, `.title`, `.level`, `.tags`, `.logsource` (a lower-cased
+  `detection.logsource.RuleLogsource` with pySigma's attribute names), `.output`, `.node`,
+  `.sigma` (parsed again on first use for a cached rule), `.matcher`, `.matches(event)`
+- `Engine(rules, logsource=True).match(event) -> list[CompiledRule]`, `Engine.match_batch(events)`,
+  `Engine.match_view(raw, low)`, `Engine.matching(raw, low)` (positions): a rule is evaluated only
+  on events of its logsource (`detection.logsource`; `logsource=False` tries every rule on every
+  event)
 - for callers that time or guard each rule (the stream job): `raw, low = build_view(event)`
   (`detection.view`), `Engine.index.candidates(low)` (positions in `Engine.rules`) and
   `CompiledRule.matches_view(raw, low)`

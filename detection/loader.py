@@ -132,6 +132,18 @@ def _locate(error: RuleLoadError, texts: Mapping[Path | None, str]) -> RuleLoadE
     return error
 
 
+def _read_sources(paths: Sequence[Path]) -> tuple[list[tuple[Path | None, str]], list[RuleLoadError]]:
+    sources: list[tuple[Path | None, str]] = []
+    errors: list[RuleLoadError] = []
+    for path in rule_files(paths):
+        try:
+            with open(path, "rb") as handle:  # faster than Path.read_text over thousands of files
+                sources.append((path, handle.read().decode("utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(RuleLoadError(path, None, f"cannot read: {exc}"))
+    return sources, errors
+
+
 def _resolve(pipeline: ProcessingPipeline | str | None) -> ProcessingPipeline | None:
     if isinstance(pipeline, str):
         from detection.pipelines import resolve_pipeline
@@ -194,18 +206,26 @@ class RuleSet:
         `pipeline`: a pySigma pipeline, a registry name (`detection.pipelines`) or None. `cache`: a
         `RuleCache`, None for none, or by default the one `DATASOC_RULE_CACHE` names.
         """
-        sources: list[tuple[Path | None, str]] = []
-        errors: list[RuleLoadError] = []
-        for path in rule_files(paths):
-            try:
-                with open(path, "rb") as handle:
-                    sources.append((path, handle.read().decode("utf-8")))
-            except (OSError, UnicodeDecodeError) as exc:
-                errors.append(RuleLoadError(path, None, f"cannot read: {exc}"))
+        sources, errors = _read_sources(paths)
         result = RuleSet.from_texts(sources, pipeline=pipeline, config=config, cache=cache)
         return LoadResult(
             result.rules, result.correlations, tuple(errors) + result.errors, result.by_key, result.cache
         )
+
+    @staticmethod
+    def uncached(
+        paths: Sequence[Path],
+        *,
+        pipeline: ProcessingPipeline | str | None,
+        config: Mapping[str, str] | None = None,
+        cache: RuleCache,
+    ) -> int:
+        """How many of the rule files under `paths` have no entry in `cache` (0 when a bundle holds
+        the whole load): what `load` would compile. Reads the files, not the entries."""
+        from detection.cached import pending
+
+        sources, _ = _read_sources(paths)
+        return pending(sources, pipeline, config, cache)
 
     @staticmethod
     def from_texts(

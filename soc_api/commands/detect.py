@@ -145,8 +145,11 @@ def detect(
             cache = RuleCache(cache_dir or default_cache_dir())
         except CacheError as exc:
             click.echo(f"rule cache not used: {exc}", err=True)
+    paths = [*rule_paths, *more_rules]
     try:
-        loaded = RuleSet.load([*rule_paths, *more_rules], pipeline=pipeline_name, cache=cache)
+        if cache is not None and RuleSet.uncached(paths, pipeline=pipeline_name, cache=cache) > COMPILE_APART:
+            _compile_apart(paths, pipeline_name, cache.directory)
+        loaded = RuleSet.load(paths, pipeline=pipeline_name, cache=cache)
     except (DetectionError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     if loaded.cache is not None:
@@ -190,6 +193,32 @@ def detect(
             click.echo(f"correlations skipped {stats.untimed} event(s) without a time, {late} late", err=True)
     if strict and errors:
         sys.exit(1)
+
+
+#: Above this many rule files to compile, they are compiled in a child process that fills the cache,
+#: and this process loads them from it: compiling all of SigmaHQ peaks at about 200 MiB of pySigma
+#: objects, which the worker processes would otherwise inherit.
+COMPILE_APART = 64
+
+
+def _fill_cache(paths: list[Path], pipeline_name: str, directory: Path) -> None:
+    from detection.cache import RuleCache
+    from detection.engine import RuleSet
+
+    RuleSet.load(paths, pipeline=pipeline_name, cache=RuleCache(directory))
+
+
+def _compile_apart(paths: list[Path], pipeline_name: str, directory: Path) -> None:
+    """Compile into the cache in a child process (see `COMPILE_APART`); if it fails, the load that
+    follows compiles whatever is missing itself."""
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    child = multiprocessing.get_context(method).Process(  # type: ignore[attr-defined]
+        target=_fill_cache, args=(paths, pipeline_name, directory)
+    )
+    child.start()
+    child.join()
 
 
 def _correlations(loaded: LoadResult, allowed_lateness: float) -> tuple[CorrelationEngine | None, list[Any]]:
