@@ -69,7 +69,13 @@ def load_cached(
     """Load `sources` through `cache` (see module docstring)."""
     report = CacheReport(cache.directory)
     cache.set_report(report.rejected.append)
-    context = load_context(_pipeline_id(pipeline), config)
+    pipeline_id = _pipeline_id(pipeline)
+    if pipeline_id is None:
+        report.misses = len(sources)
+        report.rejected.append("rule cache not used: the pipeline is not one of detection.pipelines")
+        full = _compile(sources, pipeline, config).result
+        return LoadResult(full.rules, full.correlations, full.errors, full.by_key, report)
+    context = load_context(pipeline_id, config)
     keys = [entry_key(context, path, text) for path, text in sources]
     bundle = _bundle_key(context, keys)
     found = _read_bundle(cache, bundle, sources, pipeline, config)
@@ -160,7 +166,10 @@ def pending(
     cache: RuleCache,
 ) -> int:
     """How many sources have no entry file (0 when the load's bundle is there); not verified."""
-    context = load_context(_pipeline_id(pipeline), config)
+    pipeline_id = _pipeline_id(pipeline)
+    if pipeline_id is None:
+        return len(sources)
+    context = load_context(pipeline_id, config)
     keys = [entry_key(context, path, text) for path, text in sources]
     if cache.has(_bundle_key(context, keys), bundle=True):
         return 0

@@ -15,7 +15,10 @@ Channel/EventID is a layer above this one (`detection.routing`).
 
 Measured on dev.jsonl (`datasoc bench detect` prints it): per-field Aho-Corasick finds every literal
 occurrence in about 14 us/event; one combined regular expression per field takes about 2,300 us/event
-and cannot report overlapping literals at all, so Aho-Corasick it is.
+and cannot report overlapping literals at all, so Aho-Corasick it is. Hyperscan (a literal database per
+field of the largest SigmaHQ partition, 7,854 literals over 17 fields, 11,393 values of dev.jsonl)
+scans a value in 0.98 us against pyahocorasick's 1.01 us: both are mostly the cost of a Python call
+and a callback per match, so the dependency buys nothing here.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ cached entry. pySigma is imported only when something is compiled.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -152,15 +151,18 @@ def _resolve(pipeline: ProcessingPipeline | str | None) -> ProcessingPipeline | 
     return pipeline
 
 
-def _pipeline_id(pipeline: ProcessingPipeline | str | None) -> str:
-    """What names a pipeline in cache keys: its registry name, or a digest of its definition."""
+def _pipeline_id(pipeline: ProcessingPipeline | str | None) -> str | None:
+    """What names a pipeline in cache keys: its registry name (given, or the one `resolve_pipeline`
+    recorded on the object), or None for a pipeline built elsewhere: not cacheable (pySigma
+    pipelines carry generated names and state, so no digest of the object is a stable key)."""
     if pipeline is None:
         return "none"
     if isinstance(pipeline, str):
         return f"name:{pipeline}"
-    # The definition only (items, order, variables), not the state pySigma keeps while applying.
-    parts = (pipeline.items, pipeline.postprocessing_items, pipeline.finalizers, pipeline.vars)
-    return "repr:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+    from detection.pipelines import registry_name
+
+    name = registry_name(pipeline)
+    return f"name:{name}" if name is not None else None
 
 
 def _placeholder_pipeline(config: Mapping[str, str] | None) -> ProcessingPipeline:

@@ -153,3 +153,8 @@ def test_invalid_detection_settings_name_the_key(variable: str, value: str, expe
         load_settings(None, {f"DATASOC_DETECTION__{variable}": value})
     assert expected in str(caught.value)
     assert f"DATASOC_DETECTION__{variable}" in str(caught.value)
+
+
+def test_the_rule_cache_variable_is_not_a_setting() -> None:
+    # `datasoc run` names the compiled-rule cache for its job's processes in DATASOC_RULE_CACHE.
+    assert load_settings(None, {"DATASOC_RULE_CACHE": "/var/lib/datasoc/cache/rules"}) is not None

@@ -327,3 +327,45 @@ def test_codec_round_trip_and_refusals(tmp_path: Path) -> None:
 def test_the_view_does_not_depend_on_the_cache(tmp_path: Path) -> None:
     # A sanity check on what the summaries compare: events built into views the same way.
     assert build_view({"a": 1})[1] == {"a": "1"}
+
+
+def test_a_registry_pipeline_object_shares_the_entries_of_its_name(tmp_path: Path) -> None:
+    from sigma.processing.pipeline import ProcessingPipeline
+
+    from detection.pipelines import resolve_pipeline
+
+    rules = _files(tmp_path, cmd=CMD)
+    cache = RuleCache(tmp_path / "cache")
+    _load(rules, cache, "sysmon")
+    by_object = RuleSet.load([rules], pipeline=resolve_pipeline("sysmon"), cache=cache)
+    assert by_object.cache is not None
+    assert by_object.cache.hits == 1  # the job hands objects, `datasoc detect` names: one entry
+    # A pipeline built elsewhere has no stable identity (pySigma names its conditions at random).
+    custom = RuleSet.load([rules], pipeline=ProcessingPipeline(), cache=cache)
+    assert custom.cache is not None
+    assert custom.cache.misses == 1
+    assert "not one of detection.pipelines" in custom.cache.rejected[0]
+    assert len(custom.rules) == 1
+
+
+def test_the_stream_jobs_rule_bundles_compile_through_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detection.pipelines import resolve_pipeline
+    from detection.stream.rules import RuleChange, apply_change, compile_bundle
+
+    monkeypatch.setenv("DATASOC_RULE_CACHE", str(tmp_path / "cache"))
+    texts = {"cmd.yml": CMD, "shapes.yml": SHAPES}
+    first = compile_bundle(texts, resolve_pipeline("default"))
+    entries = {p: p.stat().st_mtime_ns for p in _entries(tmp_path / "cache")}
+    assert len(entries) == 2
+    again = compile_bundle(texts, resolve_pipeline("default"))  # start-up after a restart
+    assert [r.id for r in again.engine.rules] == [r.id for r in first.engine.rules]
+    assert {p: p.stat().st_mtime_ns for p in _entries(tmp_path / "cache")} == entries  # nothing rebuilt
+    change = RuleChange(version=2, put={"cmd.yml": CMD.replace("cmd.exe", "pwsh.exe")})
+    bundle, outcome = apply_change(texts, change, resolve_pipeline("default"))  # hot reload
+    assert outcome.accepted == ("cmd.yml",)
+    after = _entries(tmp_path / "cache")
+    assert len(after) == 3  # one new entry, for the changed rule only
+    assert all(p.stat().st_mtime_ns == entries[p] for p in after if p in entries)
+    assert bundle.engine.match({**EVENTS[0], "Image": "c:\\pwsh.exe"})
