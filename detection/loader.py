@@ -215,18 +215,23 @@ class RuleSet:
         )
 
     @staticmethod
+    def read(paths: Sequence[Path]) -> tuple[list[tuple[Path | None, str]], list[RuleLoadError]]:
+        """The rule files under `paths` as `(path, text)` sources for `from_texts` (what `load`
+        reads), and an error for each file that cannot be read."""
+        return _read_sources(paths)
+
+    @staticmethod
     def uncached(
-        paths: Sequence[Path],
+        sources: Sequence[tuple[Path | None, str]],
         *,
         pipeline: ProcessingPipeline | str | None,
         config: Mapping[str, str] | None = None,
         cache: RuleCache,
     ) -> int:
-        """How many of the rule files under `paths` have no entry in `cache` (0 when a bundle holds
-        the whole load): what `load` would compile. Reads the files, not the entries."""
+        """How many of `sources` have no entry in `cache` (0 when a bundle holds the whole load):
+        what loading them would compile. Looks at the entry files' names only."""
         from detection.cached import pending
 
-        sources, _ = _read_sources(paths)
         return pending(sources, pipeline, config, cache)
 
     @staticmethod

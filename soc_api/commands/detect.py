@@ -147,16 +147,20 @@ def detect(
             click.echo(f"rule cache not used: {exc}", err=True)
     paths = [*rule_paths, *more_rules]
     try:
-        if cache is not None and RuleSet.uncached(paths, pipeline=pipeline_name, cache=cache) > COMPILE_APART:
+        sources, unreadable = RuleSet.read(paths)
+        if (
+            cache is not None
+            and RuleSet.uncached(sources, pipeline=pipeline_name, cache=cache) > COMPILE_APART
+        ):
             _compile_apart(paths, pipeline_name, cache.directory)
-        loaded = RuleSet.load(paths, pipeline=pipeline_name, cache=cache)
+        loaded = RuleSet.from_texts(sources, pipeline=pipeline_name, cache=cache)
     except (DetectionError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     if loaded.cache is not None:
         for line in loaded.cache.rejected:
             click.echo(line, err=True)
     correlations, correlation_errors = _correlations(loaded, allowed_lateness)
-    errors = [*loaded.errors, *correlation_errors]
+    errors = [*unreadable, *loaded.errors, *correlation_errors]
     for error in errors:
         click.echo(f"rule not loaded: {error}", err=True)
     engine = Engine(loaded.rules, logsource=logsource_mode == "auto")

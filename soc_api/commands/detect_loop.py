@@ -185,9 +185,12 @@ def _work(batch: _Batch) -> _Result:
         if item.__class__ is bytes:
             try:
                 record = orjson.loads(item)
-            except orjson.JSONDecodeError as exc:
-                result.error = (index, f"invalid JSON at line {number}: {exc}")
-                return result
+            except orjson.JSONDecodeError:
+                try:  # what orjson refuses and the standard library takes: integers beyond 64 bits
+                    record = json.loads(item)
+                except ValueError as exc:
+                    result.error = (index, f"invalid JSON at line {number}: {exc}")
+                    return result
             if record.__class__ is not dict:
                 result.error = (index, f"expected a JSON object, got {type(record).__name__}")
                 return result

@@ -173,6 +173,15 @@ def test_workers_take_values_over_several_lines_and_report_bad_json(tmp_path: Pa
     assert len(bad.stdout.splitlines()) == 600  # everything before the bad event was printed
 
 
+def test_workers_read_what_one_process_reads(tmp_path: Path) -> None:
+    rules = _write(tmp_path / "rules", cmd=CMD)
+    big = {**_evtx(1, "c:\\cmd.exe"), "Size": 18446744073709551616}  # beyond 64 bits: orjson refuses
+    events = [_evtx(1, "c:\\x.exe")] * 700 + [big]
+    one = _lines(_run(["--rules", str(rules[0]), "--workers", "1"], events, tmp_path))
+    assert one == _lines(_run(["--rules", str(rules[0]), "--workers", "2"], events, tmp_path))
+    assert [line["event_index"] for line in one] == [700]
+
+
 def test_the_cache_is_private_and_used_the_second_time(tmp_path: Path) -> None:
     rules = _write(tmp_path / "rules", cmd=CMD)
     args = ["--rules", str(rules[0]), "--stats"]
