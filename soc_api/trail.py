@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from audit.ledger import Ledger
 from audit.sealed import sealed_draft
 from crypto.recipes import SealingKey
 from datasoc.event import Event, format_timestamp
-from datasoc.transport import EVENTS, Transport
+from datasoc.transport import EVENTS, OffsetOutOfRangeError, Transport
+from soc_api.steps import Gap
 
 ACCESS_KIND = "access"
 #: Payload fields sealed before they reach the ledger.
@@ -68,11 +72,17 @@ def access_entry(event: Event, spool_offset: int) -> tuple[str, str, dict[str, A
 
 @dataclass(frozen=True)
 class TrailReport:
-    """One pass: events read, accesses ledgered, next spool offset to trace."""
+    """One run: events read, accesses ledgered, next spool offset to trace, events still waiting."""
 
     read: int
     ledgered: int
     next_offset: int
+    lag: int = 0
+
+    @property
+    def more(self) -> bool:
+        """Whether events were left for the next run."""
+        return self.lag > 0
 
 
 @dataclass
@@ -109,6 +119,98 @@ def resume_state(ledger: Ledger, *, scan_limit: int = 100_000) -> TrailState:
     return TrailState(next_offset=next_offset or 0, recent_ids=recent)
 
 
+class Trail:
+    """The trail as a consumer kept between runs: it scans the ledger once (`resume_state`), then
+    keeps its cursor and the recently traced ids in memory instead of rescanning every run.
+
+    A retention gap (the events at its cursor were removed before it traced them) is skipped,
+    counted and reported through `on_gap` (ledgered as `system.gap`): never a permanent stop.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        ledger: Ledger,
+        sealing_key: SealingKey,
+        *,
+        batch_size: int = 1000,
+        rng: Callable[[int], bytes] = os.urandom,
+        on_gap: Callable[[Gap, datetime], None] | None = None,
+        recent_limit: int = 100_000,
+    ) -> None:
+        self.transport = transport
+        self.ledger = ledger
+        self.sealing_key = sealing_key
+        self.batch_size = batch_size
+        self._rng = rng
+        self._on_gap = on_gap
+        self._recent_limit = recent_limit
+        self._state: TrailState | None = None
+        self._recent_order: deque[str] = deque()
+
+    def _resume(self) -> TrailState:
+        if self._state is None:
+            self._state = resume_state(self.ledger, scan_limit=self._recent_limit)
+            self._recent_order.extend(self._state.recent_ids)
+        return self._state
+
+    def _remember(self, state: TrailState, event_id: str) -> None:
+        state.recent_ids.add(event_id)
+        self._recent_order.append(event_id)
+        while len(self._recent_order) > self._recent_limit:
+            state.recent_ids.discard(self._recent_order.popleft())
+
+    def _read(self, state: TrailState, now: datetime) -> list[tuple[int, bytes]]:
+        try:
+            return self.transport.read_payloads(EVENTS, state.next_offset, self.batch_size)
+        except OffsetOutOfRangeError:
+            start = self.transport.range(EVENTS).start
+            gap = Gap("trail", EVENTS, max(start - state.next_offset, 0), state.next_offset, start)
+            state.next_offset = start
+            if self._on_gap is not None:
+                self._on_gap(gap, now)
+            return self.transport.read_payloads(EVENTS, state.next_offset, self.batch_size)
+
+    def run(self, *, now: datetime, max_batches: int | None = None) -> TrailReport:
+        """Ledger the accesses of up to `max_batches` batches (all pending when None)."""
+        state = self._resume()
+        read = ledgered = batches = 0
+        while max_batches is None or batches < max_batches:
+            records = self._read(state, now)
+            if not records:
+                break
+            drafts = []
+            for offset, raw in records:
+                try:
+                    event = Event.from_dict(orjson.loads(raw))
+                except ValueError:
+                    continue  # the indexer dead-letters undecodable payloads; nothing to trace
+                if not is_access(event) or event.event_id in state.recent_ids:
+                    continue
+                self._remember(state, event.event_id)
+                actor, subject, payload = access_entry(event, offset)
+                drafts.append(
+                    sealed_draft(
+                        now=now,
+                        kind=ACCESS_KIND,
+                        actor=actor,
+                        subject=subject,
+                        payload=payload,
+                        sensitive=SENSITIVE_FIELDS,
+                        key=self.sealing_key,
+                        rng=self._rng,
+                    )
+                )
+            if drafts:
+                self.ledger.append_many(drafts, now=now)
+            read += len(records)
+            ledgered += len(drafts)
+            batches += 1
+            state.next_offset = records[-1][0] + 1
+        lag = max(self.transport.range(EVENTS).end - state.next_offset, 0)
+        return TrailReport(read=read, ledgered=ledgered, next_offset=state.next_offset, lag=lag)
+
+
 def trace_pending(
     transport: Transport,
     ledger: Ledger,
@@ -117,41 +219,7 @@ def trace_pending(
     now: datetime,
     batch_size: int = 1000,
     rng: Callable[[int], bytes] = os.urandom,
-    decode: Callable[[bytes], Mapping[str, Any]] = json.loads,
 ) -> TrailReport:
-    """Ledger every access on the events topic not yet traced; returns when all are durable."""
-    state = resume_state(ledger)
-    offset = state.next_offset
-    read = ledgered = 0
-    while True:
-        records = transport.read(EVENTS, offset, batch_size)
-        if not records:
-            break
-        drafts = []
-        for record in records:
-            try:
-                event = Event.from_dict(decode(record.payload))
-            except ValueError:
-                continue  # the indexer dead-letters undecodable payloads; nothing to trace
-            if not is_access(event) or event.event_id in state.recent_ids:
-                continue
-            state.recent_ids.add(event.event_id)
-            actor, subject, payload = access_entry(event, record.offset)
-            drafts.append(
-                sealed_draft(
-                    now=now,
-                    kind=ACCESS_KIND,
-                    actor=actor,
-                    subject=subject,
-                    payload=payload,
-                    sensitive=SENSITIVE_FIELDS,
-                    key=sealing_key,
-                    rng=rng,
-                )
-            )
-        if drafts:
-            ledger.append_many(drafts, now=now)
-        read += len(records)
-        ledgered += len(drafts)
-        offset = records[-1].offset + 1
-    return TrailReport(read=read, ledgered=ledgered, next_offset=offset)
+    """Ledger every access on the events topic not yet traced; returns when all are durable
+    (one-shot use: it scans the ledger to resume, as a fresh `Trail` does)."""
+    return Trail(transport, ledger, sealing_key, batch_size=batch_size, rng=rng).run(now=now)
