@@ -57,6 +57,13 @@ def _stamp(path: Path) -> tuple[int, int, int]:
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
+def _stamp_or_none(path: Path) -> tuple[int, int, int] | None:
+    try:
+        return _stamp(path)
+    except OSError:
+        return None
+
+
 class GovernanceFiles:
     """The `governance.catalog` JSON and `governance.approvals` JSON-lines files, reloaded on change.
 
@@ -84,19 +91,23 @@ class GovernanceFiles:
         catalog, approvals = self._snapshot.catalog, self._snapshot.approvals
         changed = False
         if self.catalog_path is not None and self._changed(self.catalog_path):
-            stamp = _stamp(self.catalog_path)
-            catalog = Catalog.from_file(self.catalog_path)
-            self._stamps[self.catalog_path] = stamp
+            stamp = _stamp_or_none(self.catalog_path)  # before reading: a later change is seen next time
+            catalog = Catalog.from_file(self.catalog_path)  # names the file when missing or invalid
+            self._remember(self.catalog_path, stamp)
             changed = True
         if self.approvals_path is not None and self._changed(self.approvals_path):
-            stamp = _stamp(self.approvals_path)
+            stamp = _stamp_or_none(self.approvals_path)
             approvals = ApprovalRegister.from_file(self.approvals_path)
-            self._stamps[self.approvals_path] = stamp
+            self._remember(self.approvals_path, stamp)
             changed = True
         if changed:
             self._snapshot = Enrichment(catalog=catalog, approvals=approvals)
             self.reloads += 1
         return changed
+
+    def _remember(self, path: Path, stamp: tuple[int, int, int] | None) -> None:
+        if stamp is not None:
+            self._stamps[path] = stamp
 
     def _changed(self, path: Path) -> bool:
         try:

@@ -151,6 +151,26 @@ class DetectionSettings(_Section):
         return value
 
 
+class GovernanceSettings(_Section):
+    """What every parser enriches from (relative paths are under `data_dir`); reloaded on change."""
+
+    #: Asset catalog JSON (datasets with their grade, owner and region; departments; network plan).
+    catalog: Path | None = None
+    #: Approval register, JSON lines (one grant per line).
+    approvals: Path | None = None
+
+
+class PlatformSettings(_Section):
+    """How `datasoc run` supervises its steps (indexer, trail, detection, checkpoints, retention)."""
+
+    #: Seconds a step waits after a round that found no more work.
+    step_interval_seconds: float = Field(default=0.2, gt=0, le=60)
+    #: A consumer further behind than this many events makes `/readyz` answer 503.
+    lag_bound: int = Field(default=200_000, ge=1)
+    #: SIGTERM stops within this many seconds; work not done is left for the next start.
+    stop_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+
+
 class Settings(BaseSettings):
     """All of datasoc's configuration."""
 
@@ -165,6 +185,8 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     collect: CollectSettings = CollectSettings()
     detection: DetectionSettings = DetectionSettings()
+    governance: GovernanceSettings = GovernanceSettings()
+    platform: PlatformSettings = PlatformSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,7 @@
 
     app = create_app(ApiServices(ingest=HttpIngest(...), health=SharedHealth(tracker), ...))
 
-One router per resource (`ingest`, `sources`, `metrics`); handlers get services through the
+One router per resource (`ingest`, `sources`, `metrics`, `probes`); handlers get services through the
 `Annotated` dependencies of `soc_api.api.deps`, so tests swap them with `app.dependency_overrides`.
 """
 
@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from collectors.inputs.delivery import SharedHealth
 from collectors.inputs.http import HttpIngest
+from soc_api.supervisor import Readiness
 
 
 def _utc_now() -> datetime:
@@ -35,13 +36,15 @@ class ApiServices:
     ingest: HttpIngest | None = None
     health: SharedHealth | None = None
     metrics: Sequence[Collector] = ()
+    #: The supervised steps' readiness (`/readyz`); None in a process without supervised steps.
+    readiness: Callable[[], Readiness] | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
     new_id: Callable[[], str] = field(default=_uuid_hex)
 
 
 def create_app(services: ApiServices) -> FastAPI:
     """The FastAPI application over `services` (routers mounted only for the services present)."""
-    from soc_api.api import ingest, metrics, sources
+    from soc_api.api import ingest, metrics, probes, sources
 
     app = FastAPI(title="datasoc", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
@@ -49,4 +52,5 @@ def create_app(services: ApiServices) -> FastAPI:
         app.include_router(ingest.router)
     app.include_router(sources.router)
     app.include_router(metrics.router)
+    app.include_router(probes.router)
     return app
