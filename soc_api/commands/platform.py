@@ -12,18 +12,26 @@ from typing import Any
 import click
 
 from datasoc.errors import ConfigError, DatasocError
-from soc_api.commands.edge import flink_logs_in, new_id
+from soc_api.commands.edge import flink_logs_in, new_id, private_files
 from soc_api.commands.edge import now as _now
+
+
+class StartupRefused(click.ClickException):
+    """The platform refuses to start (a setting, a file, a port, the key store): exit code 2."""
+
+    exit_code = 2
 
 
 def _settings(config: Path | None, data_dir: Path | None) -> Any:
     from datasoc.logging import configure_logging
     from datasoc.settings import load_settings
 
+    # Every file and directory the platform creates is private to its user: 0600 and 0700.
+    private_files()
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise StartupRefused(str(exc)) from None
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     configure_logging(level=settings.log.level, fmt=settings.log.format, mode=settings.mode)
@@ -31,13 +39,21 @@ def _settings(config: Path | None, data_dir: Path | None) -> Any:
 
 
 def _open_daemon(settings: Any, roles: Any) -> Any:
-    """The platform's parts opened and its steps built (`Daemon.open`), or one line saying why not."""
+    """Preflight (`soc_api.preflight`), then the platform's parts opened and its steps built
+    (`Daemon.open`); any refusal is one line per problem and exit code 2, nothing left open."""
+    from audit.errors import AuditError
+    from crypto.errors import CryptoError
+    from detection.errors import DetectionError
     from soc_api.daemon import Daemon
+    from soc_api.preflight import check
 
+    problems = check(settings, inputs=roles.inputs)
+    if problems:
+        raise StartupRefused("cannot start:\n" + "\n".join(f"  {problem}" for problem in problems))
     try:
         return Daemon.open(settings, roles=roles, clock=_now, new_id=new_id)
-    except DatasocError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (DatasocError, AuditError, CryptoError, DetectionError) as exc:
+        raise StartupRefused(f"cannot start: {exc}") from None
 
 
 def _start(daemon: Any) -> None:
@@ -264,8 +280,13 @@ def _print_demo(
 @click.option(
     "--once", is_flag=True, help="One pass (index, trace, detect, checkpoint, retention), then exit."
 )
-@click.option("--interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True)
-def run(config: Path | None, data_dir: Path | None, once: bool, interval: float) -> None:
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05, 60),
+    default=None,
+    help="Seconds an idle step waits before looking again (platform.step_interval_seconds).",
+)
+def run(config: Path | None, data_dir: Path | None, once: bool, interval: float | None) -> None:
     """Start the platform (启动平台): network inputs of `[collect]`, file tails, indexing, access
     trace, detection, checkpoints and retention, each a supervised step of one process that owns the
     spool, until SIGINT/SIGTERM (stopping takes at most `platform.stop_timeout_seconds`).
@@ -281,6 +302,9 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     from soc_api.daemon import Roles
 
     settings = _settings(config, data_dir)
+    if interval is not None:
+        platform = settings.platform.model_copy(update={"step_interval_seconds": interval})
+        settings = settings.model_copy(update={"platform": platform})
     daemon = _open_daemon(settings, Roles())
     try:
         _start(daemon)
