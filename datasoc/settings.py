@@ -170,6 +170,8 @@ class PlatformSettings(_Section):
     lag_bound: int = Field(default=200_000, ge=1)
     #: SIGTERM stops within this many seconds; work not done is left for the next start.
     stop_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    #: How often the store's and the spool's retention run.
+    retention_every_seconds: float = Field(default=3600.0, ge=1, le=86_400)
 
 
 class Settings(BaseSettings):

@@ -169,7 +169,9 @@ class Daemon:
             steps["security"] = CallStep("security", self._ledger_security_events, interval=1.0)
             steps["checkpoint"] = CheckpointStep(platform.ledger)
         if self.roles.consumers:
-            steps["retention"] = RetentionStep(platform)
+            every = timedelta(seconds=p.retention_every_seconds)
+            idle = min(60.0, every.total_seconds())
+            steps["retention"] = RetentionStep(platform, every=every, interval=idle)
         if self.governance is not None:
             steps["governance"] = CallStep("governance", self._reload_governance, interval=2.0)
         return steps

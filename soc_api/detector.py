@@ -25,11 +25,11 @@ import orjson
 from datasoc.alert import Alert
 from datasoc.event import Event
 from datasoc.logging import get_logger
-from datasoc.transport import ALERTS, EVENTS, Consumer, OffsetOutOfRangeError, Transport
+from datasoc.transport import ALERTS, EVENTS, Consumer, OffsetOutOfRangeError, Record, Transport
 from detection.correlation import CorrelationEngine, compile_correlations
 from detection.engine import Engine, LoadResult
 from detection.stream.alerts import correlation_alert, single_alert
-from soc_api.steps import Gap
+from soc_api.steps import Gap, rewind, skip_gap
 
 log = get_logger("detector")
 CONSUMER = "detector"
@@ -118,28 +118,22 @@ class Detector:
         read = batches = 0
         levels: dict[str, int] = {}
         while max_batches is None or batches < max_batches:
-            position = reader.position
             try:
                 records = reader.poll(batch_size)
             except OffsetOutOfRangeError:
-                skipped = reader.reset_to_start()
-                if on_gap is not None:
-                    on_gap(Gap(CONSUMER, EVENTS, skipped, position, reader.position), now)
+                skip_gap(transport, reader, now, on_gap)
                 records = reader.poll(batch_size)
             if not records:
                 break
-            alerts: list[Alert] = []
-            for record in records:
-                try:
-                    event = Event.from_dict(orjson.loads(record.payload))
-                except ValueError:
-                    continue  # the indexer dead-letters undecodable payloads
-                alerts.extend(self.alerts_for(record.offset, event))
-            if alerts:
-                transport.append(ALERTS, [encode_alert(a) for a in alerts], now=now)
-                for alert in alerts:
-                    levels[alert.warning_level] = levels.get(alert.warning_level, 0) + 1
-            reader.commit()
+            try:
+                alerts = self._detect(records, transport, now)
+                reader.commit()
+            except BaseException:
+                # Read again next pass (alert ids are derived from the events: a repeat is deduplicated).
+                rewind(transport, reader, now, on_gap)
+                raise
+            for alert in alerts:
+                levels[alert.warning_level] = levels.get(alert.warning_level, 0) + 1
             read += len(records)
             batches += 1
         lag = max(transport.range(EVENTS).end - reader.committed, 0)
@@ -150,6 +144,18 @@ class Detector:
             committed_offset=reader.committed,
             lag=lag,
         )
+
+    def _detect(self, records: list[Record], transport: Transport, now: datetime) -> list[Alert]:
+        alerts: list[Alert] = []
+        for record in records:
+            try:
+                event = Event.from_dict(orjson.loads(record.payload))
+            except ValueError:
+                continue  # the indexer dead-letters undecodable payloads
+            alerts.extend(self.alerts_for(record.offset, event))
+        if alerts:
+            transport.append(ALERTS, [encode_alert(a) for a in alerts], now=now)
+        return alerts
 
 
 def encode_alert(alert: Alert) -> bytes:

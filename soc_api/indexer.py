@@ -33,7 +33,7 @@ from datasoc.logging import get_logger
 from datasoc.store import EncodedEvent, EventStore
 from datasoc.store.query import to_micros
 from datasoc.transport import DEADLETTER, EVENTS, Consumer, OffsetOutOfRangeError, Record, Transport
-from soc_api.steps import Gap
+from soc_api.steps import Gap, rewind, skip_gap
 
 log = get_logger("indexer")
 CONSUMER: Final = "indexer"
@@ -94,14 +94,17 @@ class Indexer:
         """Index up to `max_batches` batches (all that is pending when None)."""
         read = stored = rejected = batches = skipped = 0
         while max_batches is None or batches < max_batches:
-            records, gap = self._poll()
+            records, gap = self._poll(now)
             if gap is not None:
                 skipped += gap.skipped
-                if self._on_gap is not None:
-                    self._on_gap(gap, now)
             if not records:
                 break
-            new, dead = self._index(records, now)
+            try:
+                new, dead = self._index(records, now)
+            except BaseException:
+                # The batch is read again next run: nothing after the committed offset is skipped.
+                rewind(self.transport, self._reader, now, self._on_gap)
+                raise
             stored += new
             rejected += dead
             read += len(records)
@@ -116,13 +119,11 @@ class Indexer:
             lag=max(end - self._reader.committed, 0),
         )
 
-    def _poll(self) -> tuple[list[Record], Gap | None]:
-        position = self._reader.position
+    def _poll(self, now: datetime) -> tuple[list[Record], Gap | None]:
         try:
             return self._reader.poll(self.batch_size), None
         except OffsetOutOfRangeError:
-            skipped = self._reader.reset_to_start()
-            gap = Gap(self._reader.name, EVENTS, skipped, position, self._reader.position)
+            gap = skip_gap(self.transport, self._reader, now, self._on_gap)
             return self._reader.poll(self.batch_size), gap
 
     def _index(self, records: list[Record], now: datetime) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from audit.entry import EntryDraft
 from audit.ledger import Ledger
 from datasoc.logging import get_logger
-from datasoc.transport import EVENTS, Transport
+from datasoc.transport import EVENTS, Consumer, OffsetOutOfRangeError, Transport
 from soc_api.supervisor import StepReport
 
 if TYPE_CHECKING:
@@ -72,6 +72,29 @@ class GapPolicy:
 
 
 OnGap = Callable[[Gap, datetime], None]
+
+
+def skip_gap(transport: Transport, reader: Consumer, now: datetime, on_gap: OnGap | None) -> Gap:
+    """The gap policy for a consumer whose committed offset retention has passed: report the
+    records from its committed offset to the retained start (ledgered by `on_gap`, first, so a
+    failure to ledger it leaves everything as it was), then move and commit to the start, so the
+    same gap is never counted twice."""
+    start = transport.range(reader.topic).start
+    gap = Gap(reader.name, reader.topic, max(start - reader.committed, 0), reader.committed, start)
+    if on_gap is not None:
+        on_gap(gap, now)
+    reader.seek(start)
+    reader.commit(start)
+    return gap
+
+
+def rewind(transport: Transport, reader: Consumer, now: datetime, on_gap: OnGap | None) -> None:
+    """After a failed round, move `reader` back to its committed offset, so the batch it was on is
+    read again; should retention have passed that offset meanwhile, the gap policy applies."""
+    try:
+        reader.seek(reader.committed)
+    except OffsetOutOfRangeError:
+        skip_gap(transport, reader, now, on_gap)
 
 
 @dataclass

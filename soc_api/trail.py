@@ -109,9 +109,14 @@ def resume_state(ledger: Ledger, *, scan_limit: int = 100_000) -> TrailState:
         begin = max(start, end - step)
         for raw in reversed(store.read_raw_range(begin, end)):
             entry = json.loads(raw)
+            payload = entry["payload"]
+            if entry.get("kind") == "system.gap" and entry.get("actor") == "system:trail":
+                # The trail skipped a retention gap here: it resumes after it (not twice).
+                if next_offset is None and isinstance(payload.get("to_offset"), int):
+                    next_offset = int(payload["to_offset"])
+                continue
             if entry.get("kind") != ACCESS_KIND:
                 continue
-            payload = entry["payload"]
             recent.add(str(payload.get("event.id")))
             if next_offset is None and isinstance(payload.get("spool_offset"), int):
                 next_offset = int(payload["spool_offset"]) + 1
@@ -166,9 +171,9 @@ class Trail:
         except OffsetOutOfRangeError:
             start = self.transport.range(EVENTS).start
             gap = Gap("trail", EVENTS, max(start - state.next_offset, 0), state.next_offset, start)
-            state.next_offset = start
             if self._on_gap is not None:
-                self._on_gap(gap, now)
+                self._on_gap(gap, now)  # first: should ledgering fail, the gap is found again
+            state.next_offset = start
             return self.transport.read_payloads(EVENTS, state.next_offset, self.batch_size)
 
     def run(self, *, now: datetime, max_batches: int | None = None) -> TrailReport:
@@ -180,14 +185,15 @@ class Trail:
             if not records:
                 break
             drafts = []
+            batch_ids: set[str] = set()
             for offset, raw in records:
                 try:
                     event = Event.from_dict(orjson.loads(raw))
                 except ValueError:
                     continue  # the indexer dead-letters undecodable payloads; nothing to trace
-                if not is_access(event) or event.event_id in state.recent_ids:
+                if not is_access(event) or event.event_id in state.recent_ids or event.event_id in batch_ids:
                     continue
-                self._remember(state, event.event_id)
+                batch_ids.add(event.event_id)
                 actor, subject, payload = access_entry(event, offset)
                 drafts.append(
                     sealed_draft(
@@ -203,6 +209,9 @@ class Trail:
                 )
             if drafts:
                 self.ledger.append_many(drafts, now=now)
+            # Only once durable: a failed append is retried with the same events, none skipped.
+            for event_id in batch_ids:
+                self._remember(state, event_id)
             read += len(records)
             ledgered += len(drafts)
             batches += 1
