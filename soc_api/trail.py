@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,8 +24,9 @@ import orjson
 
 from audit.ledger import Ledger
 from audit.sealed import sealed_draft
+from collectors.inputs.quick import surely_wire_form
 from crypto.recipes import SealingKey
-from datasoc.event import Event, format_timestamp
+from datasoc.event import Event
 from datasoc.transport import EVENTS, OffsetOutOfRangeError, Transport
 from soc_api.steps import Gap
 
@@ -56,18 +57,31 @@ def is_access(event: Event) -> bool:
 
 def access_entry(event: Event, spool_offset: int) -> tuple[str, str, dict[str, Any]]:
     """`(actor, subject, payload)` of the ledger entry that traces `event`."""
-    actor = event.user_name or event.user_id or "unknown"
-    subject = event.asset_id or event.action
+    return access_entry_of(event.to_dict(), spool_offset)
+
+
+def access_entry_of(wire: Mapping[str, Any], spool_offset: int) -> tuple[str, str, dict[str, Any]]:
+    """`access_entry` of an event in its wire form (`Event.to_dict`)."""
+    actor = wire.get("user.name") or wire.get("user.id") or "unknown"
+    subject = wire.get("data.asset.id") or wire["event.action"]
     payload: dict[str, Any] = {
-        "event.id": event.event_id,
-        "@timestamp": format_timestamp(event.timestamp),
+        "event.id": wire["event.id"],
+        "@timestamp": wire["@timestamp"],
         "spool_offset": spool_offset,
     }
-    wire = event.to_dict()
     for key in _COPIED:
         if key in wire:
             payload[key] = wire[key]
-    return actor, subject, payload
+    return str(actor), str(subject), payload
+
+
+def wire_form(payload: bytes) -> dict[str, Any]:
+    """A spool record as an event's wire form, decoded once: as it is when the collectors wrote
+    it (`surely_wire_form`), else through the model (raises ValueError when it is not an event)."""
+    data = orjson.loads(payload)
+    if surely_wire_form(data):
+        return dict(data)
+    return Event.from_dict(data).to_dict()
 
 
 @dataclass(frozen=True)
@@ -188,13 +202,14 @@ class Trail:
             batch_ids: set[str] = set()
             for offset, raw in records:
                 try:
-                    event = Event.from_dict(orjson.loads(raw))
+                    wire = wire_form(raw)
                 except ValueError:
                     continue  # the indexer dead-letters undecodable payloads; nothing to trace
-                if not is_access(event) or event.event_id in state.recent_ids or event.event_id in batch_ids:
-                    continue
-                batch_ids.add(event.event_id)
-                actor, subject, payload = access_entry(event, offset)
+                event_id = wire["event.id"]
+                if "datasoc.lifecycle" not in wire or event_id in state.recent_ids or event_id in batch_ids:
+                    continue  # not an access, or already traced
+                batch_ids.add(event_id)
+                actor, subject, payload = access_entry_of(wire, offset)
                 drafts.append(
                     sealed_draft(
                         now=now,
