@@ -25,6 +25,7 @@ from datasoc.logging import get_logger
 from datasoc.settings import Settings
 from datasoc.transport import EVENTS
 from soc_api.detector import DetectReport
+from soc_api.errors import PlatformError
 from soc_api.indexer import Indexer
 from soc_api.platform import Platform, collect_config, file_tails, inputs_enabled
 from soc_api.steps import (
@@ -47,7 +48,7 @@ JOB_WAIT = timedelta(minutes=5)
 _POLL_SECONDS = 0.1
 
 
-class CatchUpTimeoutError(TimeoutError):
+class CatchUpTimeoutError(PlatformError):
     """The steps did not reach the awaited position in time (a step failing, or too slow)."""
 
 

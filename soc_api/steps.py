@@ -17,6 +17,7 @@ from audit.entry import EntryDraft
 from audit.ledger import Ledger
 from datasoc.logging import get_logger
 from datasoc.transport import EVENTS, Consumer, OffsetOutOfRangeError, Transport
+from soc_api.errors import PlatformError
 from soc_api.supervisor import StepReport
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class InProcessDetectionStep:
         return StepReport(work=report.read, more=report.more, lag=lag)
 
 
-class DetectionJobDownError(RuntimeError):
+class DetectionJobDownError(PlatformError):
     """The Flink job is not running; the step restarts it after its back-off."""
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from datasoc.errors import DatasocError
+from soc_api.errors import FLOOR_ERRORS
 
 
 @click.command()
@@ -101,7 +101,7 @@ def collect(
             await daemon.serve(stop, on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})))
 
         asyncio.run(serve())
-    except DatasocError as exc:
+    except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass

@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
-from datasoc.errors import ConfigError, DatasocError
+from datasoc.errors import ConfigError
 from soc_api.commands.edge import flink_logs_in, new_id, private_files
 from soc_api.commands.edge import now as _now
+from soc_api.errors import FLOOR_ERRORS
 
 
 class StartupRefused(click.ClickException):
@@ -41,9 +42,6 @@ def _settings(config: Path | None, data_dir: Path | None) -> Any:
 def _open_daemon(settings: Any, roles: Any) -> Any:
     """Preflight (`soc_api.preflight`), then the platform's parts opened and its steps built
     (`Daemon.open`); any refusal is one line per problem and exit code 2, nothing left open."""
-    from audit.errors import AuditError
-    from crypto.errors import CryptoError
-    from detection.errors import DetectionError
     from soc_api.daemon import Daemon
     from soc_api.preflight import check
 
@@ -52,7 +50,7 @@ def _open_daemon(settings: Any, roles: Any) -> Any:
         raise StartupRefused("cannot start:\n" + "\n".join(f"  {problem}" for problem in problems))
     try:
         return Daemon.open(settings, roles=roles, clock=_now, new_id=new_id)
-    except (DatasocError, AuditError, CryptoError, DetectionError) as exc:
+    except FLOOR_ERRORS as exc:
         raise StartupRefused(f"cannot start: {exc}") from None
 
 
@@ -162,7 +160,7 @@ def demo(
         evaluated = {s.name: s.work for s in daemon.supervisor.statuses()}.get("detection", 0)
         _print_alerts(platform, evaluated)
         _export_demo_bundle(platform, dataset, now)
-    except DatasocError as exc:
+    except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         serving.stop()
@@ -318,7 +316,7 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float 
             await daemon.serve(stop, on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})))
 
         asyncio.run(serve())
-    except DatasocError as exc:
+    except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass
