@@ -120,6 +120,14 @@ def demo(
     first_day = (start.replace(tzinfo=UTC) if start else now - timedelta(days=days)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
+    kept_from = now - timedelta(days=settings.store.retention_days)
+    if first_day < kept_from:
+        raise click.BadParameter(
+            f"{first_day:%Y-%m-%d} is more than store.retention_days ({settings.store.retention_days}) "
+            "ago: the retention job would purge the demo's events as it starts; choose a later day "
+            "or a longer retention (DATASOC_STORE__RETENTION_DAYS)",
+            param_hint="--start",
+        )
     dataset = generate(seed=seed, start=first_day, days=days, scale=scale)
     demo_dir = settings.data_dir / "demo" / f"seed-{seed}"
     write_demo(dataset, demo_dir)

@@ -33,7 +33,8 @@ def all_events(store: SQLiteEventStore) -> list[Event]:
 
 
 # The in-process engine keeps these tests free of Flink (tests/soc_api/test_flink_engine.py has the job).
-INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess"}
+# The demo of 2026-03-02 is older than the default 184 days of retention: keep it for ten years.
+INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess", "DATASOC_STORE__RETENTION_DAYS": "3650"}
 
 
 def run_cli(*args: str) -> str:
@@ -113,3 +114,14 @@ def test_demo_ledgers_accesses_and_exports_a_verifiable_bundle(tmp_path: Path) -
             dst.writestr(item, data)
     result = CliRunner().invoke(cli, ["verify", str(forged), "--pubkey", str(pub)])
     assert result.exit_code != 0
+
+
+def test_demo_refuses_a_start_the_retention_job_would_purge(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--data-dir", str(tmp_path), "--start", "2020-01-01"],
+        env={"DATASOC_STORE__RETENTION_DAYS": "184"},
+    )
+    assert result.exit_code == 2
+    assert "store.retention_days (184)" in result.output
+    assert not (tmp_path / "spool").exists()
