@@ -5,8 +5,9 @@ Detection is the engine the platform was opened with: the in-process `Detector`,
 `StreamRunner`, whose `tick` exports new events to the job and moves checkpoint-committed alerts
 into the `alerts` topic (the job itself is started and stopped by `start_detection`/`stop_detection`;
 `catch_up` and `drain` wait for it, taking a clock and a sleep).
-`ledger_security_event` turns the collectors' security decisions (bad token, refused client
-certificate) into ledger entries, so a denial is logged *and* ledgered.
+Each pass also drains the collectors' security queue (`collectors.security.SecurityEvents`: bad
+tokens, throttled peers, refused client certificates, folded per peer and window) into the
+ledger, so a denial is logged *and* ledgered without a listener ever waiting for the pass lock.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from audit.entry import EntryDraft
+from collectors.inputs.delivery import HealthRecorder
+from collectors.security import SecurityEvents
 from collectors.sink import TransportSink
 from datasoc.errors import DatasocError
 from datasoc.logging import get_logger
@@ -57,12 +60,20 @@ class PassReport:
 class Background:
     """Serialises passes over one platform; safe to call from the loop thread and from handlers."""
 
-    def __init__(self, platform: Platform, *, new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        security: SecurityEvents | None = None,
+        health: HealthRecorder | None = None,
+    ) -> None:
         self.platform = platform
         self._lock = threading.Lock()
         self._last_retention: datetime | None = None
         self._new_id = new_id
-        self._tails = file_tails(platform.settings, TransportSink(platform.spool))
+        self._security = security
+        self._tails = file_tails(platform.settings, TransportSink(platform.spool), health=health)
 
     def run_pass(self, now: datetime) -> PassReport:
         """Index, trace accesses into the ledger, detect, checkpoint if due, retention hourly."""
@@ -76,6 +87,7 @@ class Background:
                     )
             index = index_pending(platform.spool, platform.store, now=now)
             trail = trace_pending(platform.spool, platform.ledger, platform.keys.sealing_key, now=now)
+            self._ledger_security(now)
             detect = self._detect(now)
             signed = platform.ledger.maybe_checkpoint(now=now)
             retention_ran = self._last_retention is None or now - self._last_retention >= RETENTION_EVERY
@@ -213,17 +225,25 @@ class Background:
                 )
             sleep(_POLL_SECONDS)
 
-    def ledger_security_event(self, record: Mapping[str, Any], now: datetime) -> None:
-        """Ledger a collector's security decision (`{"kind", "actor", "subject", "payload"}`)."""
-        draft = EntryDraft.create(
-            now=now,
-            kind=str(record["kind"]),
-            actor=str(record.get("actor") or "unknown"),
-            subject=str(record.get("subject") or "collector"),
-            payload=dict(record.get("payload") or {}),
-        )
+    def drain_security(self, now: datetime, *, final: bool = False) -> int:
+        """Ledger the security summaries due at `now` (all open ones when `final`); how many."""
         with self._lock:
+            return self._ledger_security(now, final=final)
+
+    def _ledger_security(self, now: datetime, *, final: bool = False) -> int:
+        if self._security is None:
+            return 0
+        summaries = self._security.drain(now, final=final)
+        for summary in summaries:
+            draft = EntryDraft.create(
+                now=now,
+                kind=summary.kind,
+                actor=summary.actor,
+                subject=summary.subject,
+                payload=summary.payload(),
+            )
             self.platform.ledger.append(draft, now=now)
+        return len(summaries)
 
 
 def stream_pass(runner: StreamRunner, transport: Transport, *, now: datetime) -> DetectReport:
@@ -296,7 +316,8 @@ def loop(
     while True:
         try:
             background.run_pass(clock())
-        except DatasocError as exc:
-            log.error("pass_failed", error=str(exc), error_type=type(exc).__name__)
+        except Exception as exc:
+            # as EMFILE) is logged and retried next interval; it must never end the loop silently.
+            log.error("pass_failed", error=str(exc)[:500], error_type=type(exc).__name__)
         if stop.wait(interval):
             return

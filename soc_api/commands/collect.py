@@ -84,13 +84,11 @@ def collect(
 
     from collectors.inputs.backpressure import BackPressureConfig
     from collectors.inputs.syslog import SyslogConfig, server_tls_context
-    from datasoc.logging import get_logger
     from datasoc.transport import Spool, SpoolConfig
     from soc_api.api.server import CollectConfig, run_collector
     from soc_api.commands.platform import _settings
 
     settings = _settings(config, data_dir)
-    log = get_logger("collect")
     collect_config = CollectConfig(
         tokens=_load_tokens(tokens_file),
         http_host=host,
@@ -103,13 +101,6 @@ def collect(
 
     def ready(addresses: dict[str, Any]) -> None:
         click.echo(json.dumps({"ready": addresses}), nl=True)
-
-    def security_event(record: dict[str, Any]) -> None:
-        # Without the platform here (a collector-only process) the record is logged in its
-        # ledger-ready form; with --index it is ledgered too.
-        log.warning("security_event", record=record)
-
-    on_security_event = security_event
 
     ssl_context = None
     if syslog_tls_port is not None:
@@ -131,18 +122,18 @@ def collect(
         raise click.ClickException(str(exc)) from None
     done = threading.Event()
     indexer = None
+    background = None
+    # Without the platform here (a collector-only process) the collector drains its own security
+    # queue and logs the summaries; with --index each pass ledgers them.
+    security = None
     if platform is not None:
+        from collectors.security import SecurityEvents
         from soc_api.service import Background, loop
 
-        background = Background(platform)
+        security = SecurityEvents()
+        background = Background(platform, security=security)
         indexer = threading.Thread(target=loop, args=(background, done, _now, 0.5), daemon=True)
         indexer.start()
-
-        def ledgered_security_event(record: dict[str, Any]) -> None:
-            log.warning("security_event", kind=record.get("kind"), actor=record.get("actor"))
-            background.ledger_security_event(record, _now())
-
-        on_security_event = ledgered_security_event
     try:
         asyncio.run(
             run_collector(
@@ -152,7 +143,7 @@ def collect(
                 clock=_now,
                 new_id=_new_id,
                 on_ready=ready,
-                on_security_event=on_security_event,
+                security=security,
                 ssl_context=ssl_context,
             )
         )
@@ -162,6 +153,8 @@ def collect(
         done.set()
         if indexer is not None:
             indexer.join()
+        if background is not None:
+            background.drain_security(_now(), final=True)
         if platform is not None:
             platform.close()
         else:

@@ -245,6 +245,9 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     import threading
     import time
 
+    from collectors.health import HealthTracker
+    from collectors.inputs.delivery import SharedHealth
+    from collectors.security import SecurityEvents
     from datasoc.logging import get_logger
     from soc_api.api.server import run_collector
     from soc_api.platform import Platform, collect_config, inputs_enabled
@@ -253,10 +256,17 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     settings = _settings(config, data_dir)
     log = get_logger("run")
     try:
+        # Before anything opens: a bad [collect] table stops start-up with its key named.
+        inputs, ssl_context = collect_config(settings) if inputs_enabled(settings.collect) else (None, None)
         platform = Platform.open(settings, now=_now())
     except DatasocError as exc:
         raise click.ClickException(str(exc)) from None
-    background = Background(platform, new_id=new_id)
+    # One health tracker for every source (network inputs, file tails, evtx folders) and one
+    # security queue the listeners push into and each pass drains into the ledger.
+    sources = inputs.sources if inputs is not None else {}
+    health = SharedHealth(HealthTracker(sources))
+    security = SecurityEvents(window=inputs.security_window) if inputs is not None else SecurityEvents()
+    background = Background(platform, new_id=new_id, security=security, health=health)
     try:
         # Resumes from the job's last retained checkpoint: open correlation windows survive a restart.
         _start_detection(background)
@@ -280,13 +290,8 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     worker.start()
     log.info("running", data_dir=str(settings.data_dir), mode=settings.mode)
 
-    def security_event(record: dict[str, Any]) -> None:
-        log.warning("security_event", kind=record.get("kind"), actor=record.get("actor"))
-        background.ledger_security_event(record, _now())
-
     try:
-        if inputs_enabled(settings.collect):
-            inputs, ssl_context = collect_config(settings)
+        if inputs is not None:
             asyncio.run(
                 run_collector(
                     platform.spool,
@@ -295,7 +300,8 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
                     clock=_now,
                     new_id=new_id,
                     on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})),
-                    on_security_event=security_event,
+                    security=security,
+                    health=health,
                     ssl_context=ssl_context,
                 )
             )
@@ -314,6 +320,7 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
         stop.set()
         worker.join()
         try:
+            background.drain_security(_now(), final=True)  # what the last window still held
             background.stop_detection()
         finally:
             platform.close()

@@ -58,7 +58,7 @@ def test_ndjson_split_keeps_line_positions_and_skips_blank_lines() -> None:
 
 def test_json_array_and_single_object() -> None:
     assert [r.position for r in split_records(b'[{"a":1},{"b":2}]', "array")] == [1, 2]
-    assert len(split_records(b'{"a":1}', "array")) == 1
+    assert len(list(split_records(b'{"a":1}', "array"))) == 1
     with pytest.raises(BodyError):
         split_records(b'"text"', "array")
     with pytest.raises(BodyError):

@@ -18,8 +18,10 @@ from collectors.health import HealthTracker
 from collectors.inputs.backpressure import BackPressureConfig, LagMonitor
 from collectors.inputs.delivery import Delivery, SharedHealth
 from collectors.inputs.errors import InputConfigError
+from collectors.inputs.sourcemap import SourceMap, SourceRule
 from collectors.inputs.syslog import SyslogConfig, SyslogInput, server_tls_context, udp_kernel_drops
-from collectors.parsers import LinuxSyslogParser
+from collectors.parsers import AuditdParser, LinuxSyslogParser
+from collectors.security import SecurityEvent
 from datasoc.transport import DEADLETTER, EVENTS, Spool
 from tests.collectors.inputs.certs import make_pki
 from tests.collectors.inputs.conftest import read_topic
@@ -43,7 +45,10 @@ def make_input(spool: Spool, config: SyslogConfig, **kwargs: Any) -> tuple[Syslo
     counter = itertools.count(1)
     syslog = SyslogInput(
         config,
-        parser=LinuxSyslogParser(collector="syslog"),
+        parsers={
+            "linux_syslog": LinuxSyslogParser(collector="syslog"),
+            "auditd": AuditdParser(collector="syslog"),
+        },
         delivery=Delivery(spool, health=SharedHealth(tracker)),
         clock=clock,
         new_id=lambda: f"id-{next(counter)}",
@@ -66,7 +71,12 @@ def run(coro: Awaitable[None]) -> None:
 
 def test_udp_messages_are_parsed_and_bad_ones_dead_lettered(spool: Spool) -> None:
     async def scenario() -> None:
-        syslog, tracker = make_input(spool, SyslogConfig(udp_port=0, peer_sources={"127.0.0.1": "web01"}))
+        syslog, tracker = make_input(
+            spool,
+            SyslogConfig(
+                udp_port=0, routes=SourceMap([SourceRule.from_parts(source="web01", peer=["127.0.0.1"])])
+            ),
+        )
         await syslog.start()
         try:
             sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -141,11 +151,10 @@ def test_tls_maps_client_certificates_to_sources_and_denies_unknown_clients(
     spool: Spool, tmp_path: Path
 ) -> None:
     pki = make_pki(tmp_path)
-    denied: list[dict[str, Any]] = []
+    denied: list[SecurityEvent] = []
     tls = server_tls_context(pki.server_cert, pki.server_key, client_ca=pki.ca, require_client_cert=False)
-    config = SyslogConfig(
-        tls_port=0, cert_sources={pki.client_fingerprint: "host-a"}, require_client_cert=True
-    )
+    routes = SourceMap([SourceRule.from_parts(source="host-a", tls_subject=[pki.client_fingerprint])])
+    config = SyslogConfig(tls_port=0, routes=routes, require_client_cert=True)
 
     async def send(context: ssl.SSLContext, syslog: SyslogInput) -> None:
         _reader, writer = await asyncio.open_connection(*syslog.addresses["tls"], ssl=context)
@@ -171,7 +180,7 @@ def test_tls_maps_client_certificates_to_sources_and_denies_unknown_clients(
         (event,) = read_topic(spool, EVENTS)
         assert event["observer.collector"] == "syslog:host-a"
         assert denied
-        assert denied[0]["kind"] == "login.denied"
+        assert (denied[0].kind, denied[0].subject) == ("login.denied", "collector:syslog-tls")
         assert spool.range(EVENTS).end == 1
 
     run(scenario())
