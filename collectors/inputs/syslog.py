@@ -32,11 +32,12 @@ from typing import Any, cast
 
 from collectors.inputs.backpressure import LagMonitor
 from collectors.inputs.delivery import Delivery
+from collectors.inputs.envelope import syslog_message
 from collectors.inputs.errors import InputConfigError
 from collectors.inputs.framing import Frame, FrameDecoder
 from collectors.inputs.guard import ConnectionGuard, ConnectionLimits, bind_guarded
 from collectors.inputs.records import IngestBatch, RawRecord, RecordRules, build_batch
-from collectors.inputs.sourcemap import SourceMap, SourceRoute, certificate_identities
+from collectors.inputs.sourcemap import DEFAULT_PARSER, SourceMap, SourceRoute, certificate_identities
 from collectors.parsers.base import Parser
 from collectors.ratelog import RateLimitedLog
 from collectors.security import DENIED, SecurityEvent, SecurityEvents
@@ -239,7 +240,12 @@ class SyslogInput:
         return rules
 
     def _batch(self, frames: list[tuple[int, Frame]], route: SourceRoute, now: datetime) -> IngestBatch:
-        records = [RawRecord(pos, frame.raw, error=frame.error) for pos, frame in frames]
+        if route.parser == DEFAULT_PARSER:
+            records = [RawRecord(pos, frame.raw, error=frame.error) for pos, frame in frames]
+        else:
+            # Another format inside a syslog envelope: the parser reads the message; the dead
+            # letter of a reject keeps the whole frame.
+            records = [RawRecord(pos, frame.raw, _message(frame.raw), frame.error) for pos, frame in frames]
         batch = build_batch(records, self._rules_for(route), now=now, new_id=self.new_id)
         self.stats.frames_rejected += batch.rejected
         return batch
@@ -381,6 +387,14 @@ class SyslogInput:
             by_route[route].append((number, frame))
         for route, frames in by_route.items():
             await self._deliver(frames, route)
+
+
+def _message(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw  # the parser names the bad UTF-8 itself
+    return syslog_message(text)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

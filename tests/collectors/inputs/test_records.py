@@ -176,3 +176,52 @@ def test_stored_event_size_is_bounded_separately_from_the_input_record(new_id: C
     batch = build_batch(split_records(ndjson(event_dict(1)), "ndjson"), rules, now=NOW, new_id=new_id)
     assert batch.rejected == 1
     assert "after normalization exceeds the limit of 200" in batch.errors[0].reason
+
+
+def test_dead_letters_of_a_body_of_bad_lines_are_bounded_and_summarised(new_id: Callable[[], str]) -> None:
+    # Before: every bad line was one dead letter holding its raw bytes twice (a 16 MB body of
+    # 8.4 million bad lines made 2.26 GB of dead letters). Now the first 100 are kept whole and
+    # the rest counted, with their line numbers, in one summary record.
+    body = b"x\n" * 50_000 + ndjson(event_dict(1)) + b"y\n" * 10
+    batch = build_batch(split_records(body, "ndjson"), RULES, now=NOW, new_id=new_id)
+    assert (batch.accepted, batch.rejected) == (1, 50_010)
+    assert len(batch.dead) == 101
+    assert sum(map(len, batch.dead)) < 100_000  # a 100 kB body: no amplification
+    summary = orjson.loads(batch.dead[-1])
+    assert summary["omitted"] == 49_910
+    assert summary["omitted_positions"] == "101-50000,50002-50011"
+    assert summary["omitted_positions_complete"] is True
+    assert summary["position"] == 101
+    assert set(summary["omitted_reasons"]) <= {r for r in summary["omitted_reasons"] if "JSON" in r}
+    assert orjson.loads(batch.dead[0])["raw_text"] == "x"
+
+
+def test_dead_letter_bytes_bound_and_position_text_bound(new_id: Callable[[], str]) -> None:
+    rules = RecordRules(source="gw-1", collector="http:gw-1", dead_letter_bytes=10_000)
+    batch = build_batch(split_records(b"z" * 3000 + b"\n" * 2, "ndjson"), rules, now=NOW, new_id=new_id)
+    assert len(batch.dead) == 1
+    body = b"".join(b"bad\n" + ndjson(event_dict(i)) for i in range(20_000))
+    batch = build_batch(split_records(body, "ndjson"), RULES, now=NOW, new_id=new_id)
+    summary = orjson.loads(batch.dead[-1])
+    assert summary["omitted"] == 19_900
+    assert summary["omitted_positions_complete"] is False  # alternating lines: the text is capped
+    assert len(summary["omitted_positions"]) <= 64 * 1024
+
+
+def test_record_count_is_capped(new_id: Callable[[], str]) -> None:
+    with pytest.raises(PayloadTooLargeError, match="more than 1000 records"):
+        list(split_records(b"x\n" * 1001, "ndjson", max_records=1000))
+    assert len(list(split_records(b"x\n" * 1000 + b"\n\n", "ndjson", max_records=1000))) == 1000
+    with pytest.raises(PayloadTooLargeError):
+        split_records(b"[" + b",".join([b"1"] * 1001) + b"]", "array", max_records=1000)
+
+
+def test_gzip_may_not_inflate_past_the_body_limit_by_default() -> None:
+    from collectors.inputs.http import HttpIngestConfig
+
+    config = HttpIngestConfig()
+    assert config.max_decoded_bytes == config.max_body_bytes
+    bomb = gzip.compress(b"x\n" * (config.max_body_bytes // 2 + 1))
+    assert len(bomb) < 64 * 1024
+    with pytest.raises(PayloadTooLargeError):
+        decode_body(bomb, "gzip", max_decoded=config.max_decoded_bytes)
