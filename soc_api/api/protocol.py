@@ -116,7 +116,7 @@ class DeadlineH11Protocol(H11Protocol):
     def _arm(self, phase: str, seconds: float) -> None:
         self._disarm()
         self._phase = phase
-        self._received = False
+        self._received = phase == "body"  # a body is due only once a request has started
         self._deadline = self.loop.call_later(seconds, self._expired)
 
     def _disarm(self) -> None:
