@@ -205,6 +205,7 @@ class EvtxFolder:
             if isinstance(item, ParseError):
                 if item.position is None or item.position > passed:
                     self._reject(item.position, f"{Path(path).name}: {item.reason}", b"", now, report)
+                ordinal = max(ordinal, item.position or 0)  # reported: a re-read passes it silently
                 continue
             ordinal = item.position
             if item.record_id is not None:
