@@ -149,6 +149,8 @@ def collect(
         )
     except KeyboardInterrupt:
         pass
+    except DatasocError as exc:  # e.g. listeners' caps beyond the process's descriptor limit
+        raise click.ClickException(str(exc)) from None
     finally:
         done.set()
         if indexer is not None:

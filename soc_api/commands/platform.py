@@ -316,6 +316,8 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
             stop.wait()
     except KeyboardInterrupt:
         pass
+    except DatasocError as exc:  # e.g. listeners' caps beyond the process's descriptor limit
+        raise click.ClickException(str(exc)) from None
     finally:
         stop.set()
         worker.join()
