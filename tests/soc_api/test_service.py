@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from collectors.security import SecurityEvent, SecurityEvents
 from collectors.sink import encode_event
 from datasoc.event import Event
 from datasoc.settings import load_settings
@@ -44,7 +45,8 @@ def make_event(i: int) -> Event:
 def test_pass_indexes_traces_and_runs_retention_hourly(tmp_path: Path) -> None:
     platform = Platform.open(load_settings(None, {"DATASOC_DATA_DIR": str(tmp_path), **INPROCESS}), now=NOW)
     try:
-        background = Background(platform)
+        security = SecurityEvents()
+        background = Background(platform, security=security)
         platform.spool.append(EVENTS, [encode_event(make_event(i)) for i in range(4)], now=NOW)
         first = background.run_pass(NOW)
         assert (first.index.stored, first.trail.ledgered, first.retention_ran) == (4, 4, True)
@@ -54,19 +56,26 @@ def test_pass_indexes_traces_and_runs_retention_hourly(tmp_path: Path) -> None:
         later = background.run_pass(NOW + timedelta(minutes=30))
         assert (later.index.read, later.retention_ran) == (0, False)
         assert background.run_pass(NOW + timedelta(hours=1, minutes=1)).retention_ran
-        background.ledger_security_event(
-            {
-                "kind": "login.denied",
-                "actor": "peer:127.0.0.1",
-                "subject": "collector:http-ingest",
-                "payload": {"reason": "unknown token"},
-            },
-            NOW + timedelta(hours=2),
-        )
-        kinds = [e.kind for e in platform.ledger.store.entries()]
+        for second in range(3):  # pushed by a listener; a pass after the window ledgers them once
+            at = NOW + timedelta(hours=2, seconds=second)
+            security.push(
+                SecurityEvent.create(
+                    kind="login.denied",
+                    peer="127.0.0.1",
+                    subject="collector:http-ingest",
+                    reason="unknown token",
+                    at=at,
+                )
+            )
+        background.run_pass(NOW + timedelta(hours=2, seconds=30))  # the window is still open
+        assert [e.kind for e in platform.ledger.store.entries()].count("login.denied") == 0
+        background.run_pass(NOW + timedelta(hours=2, minutes=1))
+        entries = list(platform.ledger.store.entries())
+        kinds = [e.kind for e in entries]
         assert kinds.count("access") == 4
-        assert kinds.count("purge") == 2
-        assert kinds[-1] == "login.denied"
+        assert kinds.count("purge") == 3  # hourly: at 0, +1 h 1 min and +2 h 30 s
+        (denied,) = [e for e in entries if e.kind == "login.denied"]
+        assert (denied.actor, denied.payload["count"]) == ("peer:127.0.0.1", 3)
     finally:
         platform.close()
 
