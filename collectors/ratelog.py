@@ -13,6 +13,7 @@ Time is passed in (`clock`, seconds on a monotonic scale), so tests never sleep.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -91,3 +92,39 @@ class RateLimitedLog:
             if now - slot.last_written < self._interval:
                 return
             del self._slots[key]
+
+
+class RateLimitFilter(logging.Filter):
+    """The same limit for a stdlib logger (uvicorn's): a repeated message passes once per interval.
+
+    The key is the logger, level and message template; the next line that passes after a
+    suppression says how many were left out.
+    """
+
+    def __init__(
+        self, *, interval: float = 10.0, max_keys: int = 256, clock: Callable[[], float] = time.monotonic
+    ):
+        super().__init__()
+        self._limit = RateLimitedLog(_Null(), interval=interval, max_keys=max_keys, clock=clock)
+        self._held: dict[Hashable, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass the record unless the same message passed less than `interval` ago."""
+        key = (record.name, record.levelno, str(record.msg)[:200])
+        before = self._limit.suppressed
+        passed = self._limit.log("debug", "record", key=key)
+        if not passed:
+            self._held[key] = self._held.get(key, 0) + (self._limit.suppressed - before)
+            if len(self._held) > 1024:
+                self._held.clear()
+            return False
+        held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.getMessage()} ({held} more like it suppressed)"
+            record.args = ()
+        return True
+
+
+class _Null:
+    def debug(self, *_args: Any, **_kwargs: Any) -> None:
+        return None

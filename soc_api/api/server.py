@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import resource
 import signal
 from collections.abc import Callable, Iterator, Mapping
@@ -45,7 +46,7 @@ from collectors.inputs.metrics import InputMetrics
 from collectors.inputs.syslog import SyslogConfig, SyslogInput
 from collectors.inputs.tokens import TokenStore
 from collectors.parsers import PARSERS
-from collectors.ratelog import RateLimitedLog
+from collectors.ratelog import RateLimitedLog, RateLimitFilter
 from collectors.security import SecurityEvents
 from datasoc.logging import get_logger
 from datasoc.transport import ALERTS, Spool
@@ -116,6 +117,13 @@ def raise_fd_limit(needed: int) -> int:
             f"but the process may open {soft}: lower the max_connections limits or raise `ulimit -n`",
         )
     return int(soft)
+
+
+def _quiet_uvicorn() -> None:
+    """uvicorn logs a line per malformed request or refused request: rate-limit them (once)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, RateLimitFilter) for f in logger.filters):
+        logger.addFilter(RateLimitFilter())
 
 
 def _quiet_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
@@ -241,6 +249,7 @@ async def run_collector(
             limit_concurrency=config.http_limits.max_connections + 1,
             backlog=1024,
         )
+        _quiet_uvicorn()  # after the Config, which configures uvicorn's logging
         server = _Server(uv_config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         # uvicorn exposes `started` as a flag, not an event, so it is polled.

@@ -34,3 +34,23 @@ def test_distinct_keys_are_bounded() -> None:
     for peer in range(1000):
         ratelog.warning("refused", key=peer, peer=peer)
     assert len(sink.lines) == 4  # three keys, then every other peer shares the overflow key
+
+
+def test_the_stdlib_filter_lets_one_line_per_interval_through_and_counts_the_rest() -> None:
+    import logging
+
+    from collectors.ratelog import RateLimitFilter
+
+    now = [0.0]
+    limit = RateLimitFilter(interval=10.0, clock=lambda: now[0])
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, msg, None, None)
+
+    passed = [limit.filter(record("Invalid HTTP request received.")) for _ in range(1000)]
+    assert passed.count(True) == 1
+    assert limit.filter(record("another message"))
+    now[0] = 11.0
+    later = record("Invalid HTTP request received.")
+    assert limit.filter(later)
+    assert later.getMessage() == "Invalid HTTP request received. (999 more like it suppressed)"

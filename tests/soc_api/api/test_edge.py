@@ -172,6 +172,11 @@ def test_connections_past_a_peers_cap_are_refused_while_other_peers_are_served(s
     assert (status, answer["accepted"]) == (200, 1)
     for sock in held:
         sock.close()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30, source_address=("127.0.0.2", 0))
+    conn.request("GET", "/metrics")
+    metrics = conn.getresponse().read().decode()
+    conn.close()
+    assert 'datasoc_listener_refused_total{cap="peer",listener="http"} 1.0' in metrics
 
 
 def test_repeated_bad_tokens_are_throttled_before_the_token_is_checked(server: Server) -> None:
