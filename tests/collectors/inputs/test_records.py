@@ -209,9 +209,11 @@ def test_dead_letter_bytes_bound_and_position_text_bound(new_id: Callable[[], st
 
 
 def test_record_count_is_capped(new_id: Callable[[], str]) -> None:
-    with pytest.raises(PayloadTooLargeError, match="more than 1000 records"):
-        list(split_records(b"x\n" * 1001, "ndjson", max_records=1000))
-    assert len(list(split_records(b"x\n" * 1000 + b"\n\n", "ndjson", max_records=1000))) == 1000
+    with pytest.raises(PayloadTooLargeError, match="1001 lines, more than 1000"):
+        split_records(b"x\n" * 1001, "ndjson", max_records=1000)  # refused before any is parsed
+    with pytest.raises(PayloadTooLargeError):
+        split_records(b"x\n" * 1000 + b"x", "ndjson", max_records=1000)
+    assert len(list(split_records(b"x\n" * 998 + b"\n\n", "ndjson", max_records=1000))) == 998
     with pytest.raises(PayloadTooLargeError):
         split_records(b"[" + b",".join([b"1"] * 1001) + b"]", "array", max_records=1000)
 
