@@ -69,7 +69,7 @@ class HttpIngestConfig:
     #: Largest stored event; keep it at most the spool's `max_record_bytes`.
     max_event_bytes: int = 1024 * 1024
     max_errors: int = 20
-    #: Records in one request (each costs CPU even when rejected): past it, 413.
+    #: NDJSON lines (or array elements) in one request, each costing CPU even when rejected: past it, 413.
     max_records: int = 200_000
     #: Rejects kept whole as dead letters per request (count and raw bytes); the rest are summarised.
     dead_letter_records: int = 100

@@ -161,3 +161,61 @@ def test_run_keeps_serving_and_processing_past_every_cap(tmp_path: Path) -> None
     assert denials["login.denied"].payload["count"] == 5
     assert denials["login.throttled"].payload["count"] == 7
     assert [e.kind for e in entries].count("access") == 50
+
+
+def test_a_forged_token_never_waits_for_the_pass(tmp_path: Path) -> None:
+    # Before: the `login.denied` ledger append ran on the event loop and waited for the pass
+    # lock, so one forged-token request froze every request for the length of a pass. Here the
+    # pass lock is held (a long pass) while a forged and a valid request are answered.
+    import asyncio
+    import threading
+    from datetime import UTC, datetime
+
+    from collectors.inputs.tokens import TokenGrant, TokenStore
+    from collectors.security import SecurityEvents
+    from datasoc.settings import load_settings
+    from soc_api.api.server import CollectConfig, run_collector
+    from soc_api.platform import Platform
+    from soc_api.service import Background
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    settings = load_settings(
+        None, {"DATASOC_DATA_DIR": str(tmp_path), "DATASOC_DETECTION__ENGINE": "inprocess"}
+    )
+    platform = Platform.open(settings, now=now)
+    security = SecurityEvents()
+    background = Background(platform, security=security)
+    token = new_token()
+    config = CollectConfig(tokens=TokenStore.from_tokens({token: TokenGrant("gateway")}), http_port=0)
+    ready = threading.Event()
+    found: dict[str, Any] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            found["stop"], found["loop"] = asyncio.Event(), asyncio.get_running_loop()
+            await run_collector(
+                platform.spool,
+                config,
+                stop=found["stop"],
+                clock=lambda: now,
+                new_id=lambda: "x",
+                on_ready=lambda addresses: (found.update(addresses), ready.set()),
+                security=security,
+            )
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        port = int(found["http"][1])
+        with background._lock:  # a pass is running for as long as this block lasts
+            forged = post(port, b"{}", "forged-token-000000000000", "127.0.0.1")
+            valid = post(port, json.dumps(event(1)).encode(), token, "127.0.0.1")
+        assert (forged, valid) == (401, 200)
+        assert background.drain_security(now, final=True) == 1  # ledgered by the platform, later
+    finally:
+        found["loop"].call_soon_threadsafe(found["stop"].set)
+        thread.join(30)
+        platform.close()
