@@ -119,6 +119,19 @@ def raise_fd_limit(needed: int) -> int:
     return int(soft)
 
 
+def raise_silence_alerts(spool: Spool, health: SharedHealth, now: datetime) -> int:
+    """Append the alerts of sources whose silence episode began since the last check; how many.
+
+    Called on a timer by the collector, and by `datasoc run` itself when no network input runs.
+    """
+    with health.lock:
+        alerts = health.tracker.check_silence(health.at(now))
+    if alerts:
+        spool.append(ALERTS, [orjson.dumps(alert.to_dict()) for alert in alerts], now=now)
+        log.warning("sources_silent", sources=[a.to_dict().get("group") for a in alerts])
+    return len(alerts)
+
+
 def _quiet_uvicorn() -> None:
     """uvicorn logs a line per malformed request or refused request: rate-limit them (once)."""
     logger = logging.getLogger("uvicorn.error")
@@ -268,12 +281,7 @@ async def run_collector(
                 break
             if own_security:
                 events.drain(clock())
-            with health.lock:
-                alerts = tracker.check_silence(health.at(clock()))
-            if alerts:
-                payloads = [orjson.dumps(alert.to_dict()) for alert in alerts]
-                await asyncio.to_thread(spool.append, ALERTS, payloads, now=clock())
-                log.warning("sources_silent", sources=[a.to_dict().get("group") for a in alerts])
+            await asyncio.to_thread(raise_silence_alerts, spool, health, clock())
     finally:
         waiter.cancel()
         if server is not None and serving is not None:

@@ -249,7 +249,7 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     from collectors.inputs.delivery import SharedHealth
     from collectors.security import SecurityEvents
     from datasoc.logging import get_logger
-    from soc_api.api.server import run_collector
+    from soc_api.api.server import raise_silence_alerts, run_collector
     from soc_api.platform import Platform, collect_config, inputs_enabled
     from soc_api.service import Background, loop
 
@@ -313,7 +313,9 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
             click.echo(json.dumps({"ready": {}}))
-            stop.wait()
+            # Without network inputs the tails and evtx folders still have expected intervals.
+            while not stop.wait(5.0):
+                raise_silence_alerts(platform.spool, health, _now())
     except KeyboardInterrupt:
         pass
     except DatasocError as exc:  # e.g. listeners' caps beyond the process's descriptor limit

@@ -139,3 +139,30 @@ expected_interval_seconds = 1
         alerts = [orjson.loads(r.payload) for r in spool.read(ALERTS, 0, 1000)]
     silent = [a for a in alerts if a["rule.id"] == "datasoc-source-silent"]
     assert [a["group"]["source"] for a in silent] == ["quiet-gateway"]
+
+
+def test_collect_config_maps_sources_and_refuses_unknown_parsers(tmp_path: Path) -> None:
+    import pytest
+
+    from datasoc.errors import ConfigError
+    from datasoc.settings import load_settings
+    from soc_api.platform import collect_config
+
+    good = tmp_path / "good.toml"
+    good.write_text(
+        '[[collect.syslog_source]]\nsource = "audit-hosts"\nparser = "auditd"\ncidr = ["10.20.0.0/16"]\n'
+        "expected_interval_seconds = 60\n"
+        '[[collect.tail]]\nsource = "gw"\nparser = "apigw_json"\npatterns = ["x"]\n',
+        encoding="utf-8",
+    )
+    config, _ = collect_config(load_settings(good, {"DATASOC_DATA_DIR": str(tmp_path)}))
+    assert config.syslog.routes.for_peer("10.20.3.4").parser == "auditd"
+    assert config.sources["audit-hosts"].expected_interval.total_seconds() == 60
+    assert config.sources["gw"].expected_interval is None
+    assert config.http.max_decoded_bytes == config.http.max_body_bytes
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[collect.syslog_source]]\nsource = "a"\nparser = "nope"\npeer = ["10.0.0.1"]\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"collect.syslog_source\[0\].parser = 'nope': known:"):
+        collect_config(load_settings(bad, {"DATASOC_DATA_DIR": str(tmp_path)}))
