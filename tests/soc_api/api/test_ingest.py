@@ -129,3 +129,30 @@ def test_records_and_bodies_at_the_default_limits_never_overflow_the_spool(tmp_p
         dead = read_topic(api.spool, DEADLETTER)
         assert len(dead) == 2
         assert all(d["raw_truncated"] for d in dead)
+
+
+def test_ingest_slots_bound_the_requests_in_progress(api: Api) -> None:
+    import asyncio
+
+    import pytest
+
+    from collectors.inputs.errors import BusyError
+    from collectors.inputs.http import HttpIngest, HttpIngestConfig
+
+    service = HttpIngest(
+        tokens=api.ingest.tokens,
+        delivery=api.ingest.delivery,
+        parsers=api.ingest.parsers,
+        config=HttpIngestConfig(concurrency=1, slot_wait_seconds=0.05),
+    )
+
+    async def two_at_once() -> None:
+        async with service.slot():
+            with pytest.raises(BusyError, match="1 ingest slots stayed busy"):
+                async with service.slot():
+                    pass
+        async with service.slot():  # released: the next request gets in
+            pass
+
+    asyncio.run(two_at_once())
+    assert service.busy == 1
