@@ -5,13 +5,14 @@ Time is always passed in (`now`), so the checkpoint policy is tested without a c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from audit.checkpoint import Checkpoint, CheckpointPolicy, SignedCheckpoint
-from audit.entry import EntryDraft
-from audit.errors import AuditError
+from audit.entry import EntryDraft, format_ts
+from audit.errors import AuditError, CheckpointError
 from audit.storage import LedgerStore, Receipt
 from crypto.recipes import SigningKey
 
@@ -23,6 +24,7 @@ class Ledger:
         self.store = store
         self.signer = signer
         self.policy = policy
+        self._checkpointing = threading.Lock()
 
     @classmethod
     def open(
@@ -74,12 +76,24 @@ class Ledger:
         return self.checkpoint(now=now)
 
     def checkpoint(self, *, now: datetime) -> SignedCheckpoint:
-        """Sign and persist a checkpoint of the current tree (on demand)."""
-        size = self.store.size
-        cp = Checkpoint.create(origin=self.store.origin, size=size, root=self.store.tree.root(size), now=now)
-        signed = SignedCheckpoint.sign(cp, self.signer)
-        self.store.add_checkpoint(signed)
-        return signed
+        """Sign and persist a checkpoint of the current tree and key index (on demand).
+
+        One at a time: the index is sealed at exactly the size signed, and times strictly increase
+        (checked before sealing, so a refused checkpoint leaves the index as it was).
+        """
+        with self._checkpointing:
+            store = self.store
+            size = store.size
+            last = store.latest_checkpoint()
+            if last is not None and format_ts(now) <= last.checkpoint.time:
+                raise CheckpointError(f"checkpoint time {format_ts(now)} is not after {last.checkpoint.time}")
+            index_root = store.index.seal(size)
+            cp = Checkpoint.create(
+                origin=store.origin, size=size, root=store.tree.root(size), now=now, index_root=index_root
+            )
+            signed = SignedCheckpoint.sign(cp, self.signer)
+            store.add_checkpoint(signed)
+            return signed
 
     def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
         """Inclusion proof of entry `seq` in the tree of `size` (default: current size)."""
