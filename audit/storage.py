@@ -347,8 +347,8 @@ class LedgerStore:
             # Before `size` moves: a checkpoint of size n seals exactly the entries below n.
             add = index.add
             drafts = [d for w in accepted for d in w.drafts]
-            for seq, draft, micros in zip(range(self.size, seq), drafts, times, strict=True):
-                add(seq, micros, entry_keys(draft.actor, draft.subject, draft.kind, draft.payload))
+            for position, draft, micros in zip(range(self.size, seq), drafts, times, strict=True):
+                add(position, micros, entry_keys(draft.actor, draft.subject, draft.kind, draft.payload))
         base = self._ends[-1] if self._ends else 0
         pos = 0
         for raw in lines:
