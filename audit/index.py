@@ -153,6 +153,8 @@ class LedgerIndex:
         self.size = 0
         self._touched: set[str] = set()
         self.lock = threading.Lock()
+        self.history: list[tuple[int, bytes]] = []
+        """(size, map root) of every seal, oldest first (what each checkpoint signed)."""
 
     def check_time(self, ts: str, floor: int) -> int:
         """`ts` in microseconds, or `EntryOutOfOrder` when it lies too far before `floor` (a tau)."""
@@ -202,17 +204,14 @@ class LedgerIndex:
                 kl.tree.append([self.hasher.hash_leaf(encode_elements(values[2 * start : 2 * end]))])
                 self.map.set(key, kl.head())
             self._touched = still
-            return self.map.root()
+            root = self.map.root()
+            self.history.append((size, root))
+            return root
 
-    def candidates(self, key: str, since: int, until: int) -> list[int]:
-        """Seqs of `key`'s sealed elements whose tau may hold a time in [since, until]."""
+    def lookup(self, key: str) -> list[int]:
+        """Seqs of every entry under `key`, sealed into a checkpoint or not yet."""
         kl = self.lists.get(key)
-        if kl is None:
-            return []
-        taus = kl.values[1 : 2 * kl.sealed : 2]
-        lo = bisect.bisect_left(taus, since)
-        hi = bisect.bisect_right(taus, until + MAX_LATENESS)
-        return list(kl.values[2 * lo : 2 * hi : 2])
+        return list(kl.values[0::2]) if kl is not None else []
 
     def run(self, key: str, since: int, until: int) -> KeyRun:
         """Chunks of `key` covering [since, until] with conditions (1) and (2), and their proofs."""

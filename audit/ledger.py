@@ -69,9 +69,11 @@ class Ledger:
         return None
 
     def checkpoint_tail(self, *, now: datetime) -> SignedCheckpoint | None:
-        """Sign a checkpoint when entries exist that no checkpoint covers yet (e.g. before export)."""
+        """Sign a checkpoint when entries exist that no checkpoint covers yet, or the newest one
+        predates the key index (e.g. before export)."""
         last = self.store.latest_checkpoint()
-        if self.store.size == 0 or (last is not None and last.checkpoint.size == self.store.size):
+        covered = last is not None and last.checkpoint.size == self.store.size
+        if self.store.size == 0 or (covered and last.checkpoint.index_root is not None):  # type: ignore[union-attr]
             return None
         return self.checkpoint(now=now)
 
