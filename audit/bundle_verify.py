@@ -149,11 +149,17 @@ def _read_members(data: bytes, limits: bf.Limits, *, require: bool = True) -> di
 def _verify(
     data: bytes, keys: list[bytes], known: Checkpoint | None, only: int | None, limits: bf.Limits
 ) -> BundleReport:
-    members = _read_members(data, limits)
-    # (2) the manifest: canonical, this format, signed by a key the auditor trusts.
+    members = _read_members(data, limits, require=False)
+    # (2) the manifest: this format (an old one is named before anything else), canonical, signed
+    # by a key the auditor trusts.
+    if bf.MANIFEST not in members:
+        raise BundleError(f"bundle has no {bf.MANIFEST}")
     raw_manifest = members[bf.MANIFEST]
     manifest = json.loads(raw_manifest)
     bf.check_manifest(manifest)
+    missing = [name for name in bf.REQUIRED if name not in members]
+    if missing:
+        raise BundleError(f"bundle has no {', '.join(missing)}")
     if canonical_json(manifest) != raw_manifest:
         raise BundleError(f"{bf.MANIFEST} is not canonical JSON")
     if not any(verify_signature(k, raw_manifest, members[bf.MANIFEST_SIG]) for k in keys):

@@ -61,12 +61,14 @@ class Ledger:
         Checkpoint times strictly increase, so a batch appended at the `now` of the previous
         checkpoint defers the next one to a later `now` instead of failing the append.
         """
-        last = self.store.latest_checkpoint()
-        if last is not None and now <= last.checkpoint.when():
+        with self._checkpointing:
+            # Decided under the lock: concurrent appenders at one `now` sign one checkpoint, not two.
+            last = self.store.latest_checkpoint()
+            if last is not None and now <= last.checkpoint.when():
+                return None
+            if self.policy.due(last.checkpoint if last else None, self.store.size, now):
+                return self._checkpoint(now)
             return None
-        if self.policy.due(last.checkpoint if last else None, self.store.size, now):
-            return self.checkpoint(now=now)
-        return None
 
     def checkpoint_tail(self, *, now: datetime) -> SignedCheckpoint | None:
         """Sign a checkpoint when entries exist that no checkpoint covers yet, or the newest one
@@ -84,18 +86,29 @@ class Ledger:
         (checked before sealing, so a refused checkpoint leaves the index as it was).
         """
         with self._checkpointing:
-            store = self.store
-            size = store.size
-            last = store.latest_checkpoint()
-            if last is not None and format_ts(now) <= last.checkpoint.time:
-                raise CheckpointError(f"checkpoint time {format_ts(now)} is not after {last.checkpoint.time}")
-            index_root = store.index.seal(size)
-            cp = Checkpoint.create(
-                origin=store.origin, size=size, root=store.tree.root(size), now=now, index_root=index_root
-            )
+            return self._checkpoint(now)
+
+    def _checkpoint(self, now: datetime) -> SignedCheckpoint:
+        """Sign and persist; the caller holds the checkpoint lock."""
+        store = self.store
+        size = store.size
+        last = store.latest_checkpoint()
+        if last is not None and format_ts(now) <= last.checkpoint.time:
+            raise CheckpointError(f"checkpoint time {format_ts(now)} is not after {last.checkpoint.time}")
+        root = store.tree.root(size)
+        Checkpoint.create(
+            origin=store.origin, size=size, root=root, now=now, index_root=bytes(32)
+        )  # validates
+        index_root = store.index.seal(size)
+        try:
+            cp = Checkpoint.create(origin=store.origin, size=size, root=root, now=now, index_root=index_root)
             signed = SignedCheckpoint.sign(cp, self.signer)
             store.add_checkpoint(signed)
-            return signed
+        except BaseException as exc:
+            # The index is sealed at a size no checkpoint records: a reopen rebuilds it consistently.
+            store.mark_broken(exc)
+            raise
+        return signed
 
     def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
         """Inclusion proof of entry `seq` in the tree of `size` (default: current size)."""

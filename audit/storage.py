@@ -374,6 +374,11 @@ class LedgerStore:
             os.fdatasync(fh.fileno())
         self._checkpoints.append(signed)
 
+    def mark_broken(self, cause: BaseException) -> None:
+        """Refuse further appends until reopened (derived state no longer matches the files)."""
+        with self._cv:
+            self._broken = cause
+
     def _level_file(self, level: int) -> BinaryIO:
         while len(self._level_files) <= level:
             name = f"level-{len(self._level_files):02d}.bin"

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from audit.errors import AuditError
 from datasoc.errors import ConfigError, DatasocError
 from soc_api.commands.edge import flink_logs_in, new_id
 from soc_api.commands.edge import now as _now
@@ -90,7 +91,7 @@ def demo(
     write_demo(dataset, demo_dir)
     try:
         platform = Platform.open(settings, now=now)
-    except DatasocError as exc:
+    except (DatasocError, AuditError) as exc:
         raise click.ClickException(str(exc)) from None
     background = Background(platform, new_id=new_id)
     try:
@@ -260,7 +261,8 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     log = get_logger("run")
     try:
         platform = Platform.open(settings, now=_now())
-    except DatasocError as exc:
+    except (DatasocError, AuditError) as exc:
+        # E.g. LedgerLocked: another `datasoc run` holds the ledger; one line, not a trace.
         raise click.ClickException(str(exc)) from None
     background = Background(platform, new_id=new_id)
     try:

@@ -178,3 +178,15 @@ def test_verify_txt_openssl_command_works(
             command.split(), cwd=tmp_path / "x", capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, done.stderr
+
+
+def test_a_v1_bundle_is_refused_with_a_clear_message(key: SigningKey) -> None:
+    manifest = {"format": "datasoc-bundle/1", "hash": "sm3", "origin": "o", "tree_size": 1, "entries": 1}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(bf.MANIFEST, json.dumps(manifest))
+        zf.writestr(bf.ENTRIES, b"{}\n")
+    report = verify_bundle(buf.getvalue(), key.public_key_pem())
+    assert not report.ok
+    assert "datasoc-bundle/1 bundles are no longer accepted" in (report.failure or "")
+    assert "datasoc-bundle/2" in (report.failure or "")
