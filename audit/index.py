@@ -38,7 +38,7 @@ import hmac
 import itertools
 import threading
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -52,6 +52,8 @@ FORMAT: Final = "datasoc-index/1"
 MAX_LATENESS: Final = 300_000_000
 """Microseconds an entry's time may lie before the latest time already in the ledger (5 minutes)."""
 FIELDS: Final = ("actor", "subject", "kind", "grant")
+Row = tuple[int, str, str, str, "str | None"]
+"""What the index needs of an entry: (time in microseconds, actor, subject, kind, grant or None)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -74,15 +76,6 @@ def grant_of(payload: Mapping[str, Any]) -> str | None:
     """The grant key value of a payload: its top-level string ``approval.id``."""
     value = payload.get("approval.id")
     return value if isinstance(value, str) and value else None
-
-
-def entry_keys(actor: str, subject: str, kind: str, payload: Mapping[str, Any]) -> list[str]:
-    """Every index key of an entry."""
-    keys = [f"actor:{actor}", f"subject:{subject}", f"kind:{kind}"]
-    grant = grant_of(payload)
-    if grant is not None:
-        keys.append(f"grant:{grant}")
-    return keys
 
 
 def encode_elements(values: Iterable[int]) -> bytes:
@@ -149,9 +142,13 @@ class LedgerIndex:
         self.hasher = hasher
         self.map = KeyMap(hash_parts)
         self.lists: dict[str, KeyList] = {}
+        """Sealed elements, chunks and tree of each key."""
         self.tau = -(2**62)
         self.size = 0
-        self._touched: set[str] = set()
+        # Entries added since the last seal, per field: value -> (seq, tau) interleaved, ascending.
+        # Commits only append here (a few list appends per entry); grouping into chunks, hashing
+        # and the map wait for the checkpoint.
+        self._pending: tuple[dict[str | None, array[int]], ...] = tuple({} for _ in FIELDS)
         self.lock = threading.Lock()
         self.history: list[tuple[int, bytes]] = []
         """(size, map root) of every seal, oldest first (what each checkpoint signed)."""
@@ -167,51 +164,93 @@ class LedgerIndex:
             )
         return micros
 
-    def add(self, seq: int, micros: int, keys: Iterable[str]) -> None:
-        """Add the entry `seq` (times already checked) under `keys`; caller holds `lock`."""
-        if seq != self.size:
-            raise ValueError(f"index expects entry {self.size}, got {seq}")
-        if micros > self.tau:
-            self.tau = micros
-        lists = self.lists
-        touched = self._touched
-        for key in keys:
-            kl = lists.get(key)
-            if kl is None:
-                kl = lists[key] = KeyList(self.hasher)
-            kl.values.append(seq)
-            kl.values.append(self.tau)
-            touched.add(key)
-        self.size = seq + 1
+    def add_many(self, first: int, rows: Sequence[Row]) -> None:
+        """Add entries `first`, `first + 1`, ... (times already checked); caller holds `lock`.
+
+        A row is (micros, actor, subject, kind, grant or None).
+        """
+        self.add_columns(
+            first,
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+            [r[4] for r in rows],
+        )
+
+    def add_columns(
+        self,
+        first: int,
+        micros: Sequence[int],
+        actors: Sequence[str],
+        subjects: Sequence[str],
+        kinds: Sequence[str],
+        grants: Sequence[str | None],
+    ) -> None:
+        """`add_many` by column (the commit path: no tuple per entry); caller holds `lock`."""
+        if first != self.size:
+            raise ValueError(f"index expects entry {self.size}, got {first}")
+        taus: list[int] = []
+        tau = self.tau
+        for m in micros:
+            if m > tau:
+                tau = m
+            taus.append(tau)
+        self.tau = tau
+        seq_range = range(first, first + len(micros))
+        columns: tuple[Sequence[str | None], ...] = (actors, subjects, kinds, grants)
+        for column, values in zip(self._pending, columns, strict=True):
+            get = column.get
+            for seq, value, t in zip(seq_range, values, taus, strict=True):
+                elements = get(value)
+                if elements is None:
+                    if value is None:
+                        continue
+                    elements = column[value] = array("q")
+                elements.append(seq)
+                elements.append(t)
+        self.size = first + len(micros)
 
     def seal(self, size: int) -> bytes:
-        """Close a chunk for every key with new elements below `size`; returns the new map root."""
+        """Close a chunk for every key with new entries below `size`; returns the new map root."""
         with self.lock:
-            still: set[str] = set()
-            for key in self._touched:
-                kl = self.lists[key]
-                values = kl.values
-                n = len(values) // 2
-                end = n
-                while end > kl.sealed and values[2 * (end - 1)] >= size:
-                    end -= 1
-                if end < n:
-                    still.add(key)
-                if end == kl.sealed:
-                    continue
-                start = kl.sealed
-                kl.ends.append(end)
-                kl.tree.append([self.hasher.hash_leaf(encode_elements(values[2 * start : 2 * end]))])
-                self.map.set(key, kl.head())
-            self._touched = still
+            hash_leaf = self.hasher.hash_leaf
+            for field, column in zip(FIELDS, self._pending, strict=True):
+                for value, elements in list(column.items()):
+                    n = len(elements) // 2
+                    cut = n
+                    while cut and elements[2 * cut - 2] >= size:  # only a racing commit leaves any
+                        cut -= 1
+                    if cut == 0:
+                        continue
+                    chunk = elements[: 2 * cut] if cut < n else elements
+                    key = f"{field}:{value}"
+                    kl = self.lists.get(key)
+                    if kl is None:
+                        kl = self.lists[key] = KeyList(self.hasher)
+                    kl.values.extend(chunk)
+                    kl.ends.append(len(kl.values) // 2)
+                    encoded = array("q", chunk)
+                    encoded.byteswap()
+                    kl.tree.append([hash_leaf(encoded.tobytes())])
+                    self.map.set(key, kl.head())
+                    if cut == n:
+                        del column[value]
+                    else:
+                        del elements[: 2 * cut]
             root = self.map.root()
             self.history.append((size, root))
             return root
 
     def lookup(self, key: str) -> list[int]:
         """Seqs of every entry under `key`, sealed into a checkpoint or not yet."""
+        field, _, value = key.partition(":")
         kl = self.lists.get(key)
-        return list(kl.values[0::2]) if kl is not None else []
+        sealed = list(kl.values[0::2]) if kl is not None else []
+        if field not in FIELDS:
+            return sealed
+        pending = self._pending[FIELDS.index(field)].get(value)
+        return sealed + (list(pending[0::2]) if pending is not None else [])
 
     def run(self, key: str, since: int, until: int) -> KeyRun:
         """Chunks of `key` covering [since, until] with conditions (1) and (2), and their proofs."""

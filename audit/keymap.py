@@ -67,6 +67,12 @@ def _prefix(path: bytes, depth: int) -> int:
     return int.from_bytes(path, "big") >> (256 - depth) if depth else 0
 
 
+def _node_key(path: bytes, depth: int) -> tuple[int, bytes, int]:
+    """Cache key of the node at `depth` on `path`: whole prefix bytes, then the bits left over."""
+    whole, bits = depth >> 3, depth & 7
+    return depth, path[:whole], (path[whole] >> (8 - bits)) if bits else 0
+
+
 @dataclass(frozen=True, slots=True)
 class MapProof:
     """Siblings from the root down (`siblings[d]` is the sibling at depth d) and where the path ends.
@@ -88,7 +94,7 @@ class KeyMap:
         self._paths: list[bytes] = []  # sorted
         self._leaves: dict[bytes, bytes] = {}
         self._heads: dict[bytes, KeyHead] = {}
-        self._cache: dict[tuple[int, int], bytes] = {}
+        self._cache: dict[tuple[int, bytes, int], bytes] = {}
         self._dirty: list[bytes] = []  # sorted
         self._root = EMPTY
 
@@ -123,7 +129,7 @@ class KeyMap:
             return EMPTY
         if hi - lo == 1:
             return self._leaves[paths[lo]]
-        cache_key = (depth, _prefix(paths[lo], depth))
+        cache_key = _node_key(paths[lo], depth)
         dirty = self._dirty
         d = bisect.bisect_left(dirty, paths[lo])
         if not (d < len(dirty) and dirty[d] <= paths[hi - 1]):

@@ -13,7 +13,7 @@ from typing import Final
 
 from audit.checkpoint import SignedCheckpoint
 from audit.errors import AuditError, LedgerCorrupt, LedgerMissing
-from audit.index import LedgerIndex, entry_keys, ts_micros
+from audit.index import LedgerIndex, grant_of, ts_micros
 from audit.merkle import RFC6962Hasher
 from crypto.recipes import sm3
 
@@ -81,10 +81,12 @@ def rebuild_index(data: bytes, ends: Sequence[int], sizes: Sequence[int], block:
         try:
             # Canonical entries hold no raw LF: one C-level decode per block instead of per line.
             decoded = json.loads(b"[" + data[start : ends[hi - 1] - 1].replace(b"\n", b",") + b"]")
+            rows = [
+                (ts_micros(e["ts"]), e["actor"], e["subject"], e["kind"], grant_of(e["payload"]))
+                for e in decoded
+            ]
             with index.lock:
-                for seq, entry in enumerate(decoded, lo):
-                    keys = entry_keys(entry["actor"], entry["subject"], entry["kind"], entry["payload"])
-                    index.add(seq, ts_micros(entry["ts"]), keys)
+                index.add_many(lo, rows)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise LedgerCorrupt(
                 f"entries {lo}..{hi - 1} cannot be indexed ({exc}); run `datasoc ledger verify`",

@@ -45,7 +45,7 @@ from audit.errors import (
     LedgerExists,
 )
 from audit.files import fsync_dir, lock, open_append, private_dir, read_file, tighten, write_durably
-from audit.index import LedgerIndex, entry_keys
+from audit.index import LedgerIndex, grant_of
 from audit.reading import (
     FORMAT,
     SM3_HASHER,
@@ -345,10 +345,15 @@ class LedgerStore:
                 self._level_file(level).write(data)
         with index.lock:
             # Before `size` moves: a checkpoint of size n seals exactly the entries below n.
-            add = index.add
             drafts = [d for w in accepted for d in w.drafts]
-            for position, draft, micros in zip(range(self.size, seq), drafts, times, strict=True):
-                add(position, micros, entry_keys(draft.actor, draft.subject, draft.kind, draft.payload))
+            index.add_columns(
+                self.size,
+                times,
+                [d.actor for d in drafts],
+                [d.subject for d in drafts],
+                [d.kind for d in drafts],
+                [grant_of(d.payload) for d in drafts],
+            )
         base = self._ends[-1] if self._ends else 0
         pos = 0
         for raw in lines:

@@ -74,7 +74,7 @@ def test_random_selections_match_brute_force(key: SigningKey, tmp_path: Path, t0
         span = (end - t0).total_seconds()
         since = t0 + timedelta(seconds=rng.uniform(-600, span)) if rng.random() < 0.8 else None
         until = (since or t0) + timedelta(seconds=rng.uniform(0, span / 2)) if rng.random() < 0.8 else None
-        selection = Selection.by_keys(**fields, since=since, until=until)  # type: ignore[arg-type]
+        selection = Selection.by_keys(**fields, since=since, until=until)
         data = _export(led, key, tmp_path / f"s{case}.zip", selection)
         report = verify_bundle(data, pub)
         assert report.ok, (case, report.failure)

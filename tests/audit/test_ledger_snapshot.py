@@ -144,7 +144,7 @@ def test_snapshot_leaves_out_a_line_being_written(key: SigningKey, tmp_path: Pat
                 now=t0 + timedelta(seconds=i), kind="access", actor="a", subject="s", payload={"i": i}
             ),
             now=t0,
-        )  # type: ignore[operator]
+        )
     led.checkpoint(now=t0 + timedelta(seconds=9))
     log = tmp_path / "l" / "entries.log"
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "l").rglob("*")}

@@ -32,7 +32,8 @@ from crypto.recipes import SigningKey, sm3_hex
 from datasoc.canonical import canonical_json
 
 Files = dict[str, bytes]
-Mutation = tuple[str, Files]  # (description, files to overwrite)
+Changes = dict[str, bytes | None]  # None: the file is deleted
+Mutation = tuple[str, Changes]  # (description, files to overwrite or delete)
 
 
 def _flip(data: bytes, pos: int, rng: random.Random) -> bytes:
@@ -56,7 +57,7 @@ def _renumber(lines: list[bytes]) -> list[bytes]:
     return out
 
 
-def _forged_tree(lines: list[bytes]) -> Files:
+def _forged_tree(lines: list[bytes]) -> Changes:
     """What a forger writes after editing entries: every node recomputed to match."""
     tree = MerkleLevels.from_leaf_hashes(SM3_HASHER, [SM3_HASHER.hash_leaf(x) for x in lines])
     files = {f"tree/level-{lv:02d}.bin": bytes(d) for lv, d in enumerate(tree.levels)}
@@ -125,6 +126,15 @@ def store_mutations(orig: Files, other_key: SigningKey, rng: random.Random) -> I
             {"checkpoints.log": _join([*cp_lines[:-1], cp_lines[k]])},
         )
     yield "checkpoints reordered", {"checkpoints.log": _join([cp_lines[1], cp_lines[0], *cp_lines[2:]])}
+    # Issue 12: a rolled-back tail, a forged append, missing files (reported, never a trace).
+    yield "newest checkpoint line removed", {"checkpoints.log": _join(cp_lines[:-1])}
+    yield "two newest checkpoint lines removed", {"checkpoints.log": _join(cp_lines[:-2])}
+    appended = {**json.loads(lines[-1]), "seq": n, "actor": "user:nobody"}
+    forged_line = json.dumps(appended, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    yield "forged entry appended after the newest checkpoint", {"entries.log": _join([*lines, forged_line])}
+    yield "forged entry appended, tree rebuilt", _forged_tree([*lines, forged_line])
+    for name in ("entries.log", "checkpoints.log", "LEDGER"):
+        yield f"{name} deleted", {name: None}
 
 
 def _snapshot(root: Path) -> Files:
@@ -146,7 +156,10 @@ def test_every_store_mutation_is_detected(
     for desc, files in store_mutations(orig, other_key, random.Random(20260301)):
         assert any(orig.get(name) != data for name, data in files.items()), desc
         for name, data in files.items():
-            (work / name).write_bytes(data)
+            if data is None:
+                (work / name).unlink()
+            else:
+                (work / name).write_bytes(data)
         report = verify_store(work, pub)
         # An entry added after the newest checkpoint (e.g. the last entry duplicated, renumbered
         # and hashed in) looks like an append: it is reported as unsigned, never as proven.
