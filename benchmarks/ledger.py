@@ -120,22 +120,24 @@ def run_ledger_bench(
     )
     figures["export_actor_s"] = time.perf_counter() - t
     ledger.close()
-    t = time.perf_counter()
-    actor_report = verify_bundle(by_actor.read_bytes(), pub)
-    figures["verify_actor_s"] = time.perf_counter() - t
-    figures["verify_actor_complete"] = actor_report.complete
-    figures["verify_actor_entries"] = actor_report.entries
-
-    t = time.perf_counter()
-    ledger = Ledger.open(workdir / "ledger", key, policy=policy)
-    figures["reopen_s"] = time.perf_counter() - t
-    ledger.close()
 
     t = time.perf_counter()
     report = verify_bundle(out.read_bytes(), pub)
     figures["verify_export_s"] = time.perf_counter() - t
     figures["verify_ok"] = report.ok
     figures["verify_summary"] = report.summary()
+    del report
+
+    t = time.perf_counter()
+    actor_report = verify_bundle(by_actor.read_bytes(), pub)
+    figures["verify_actor_s"] = time.perf_counter() - t
+    figures["verify_actor_complete"] = actor_report.complete
+    figures["verify_actor_entries"] = actor_report.entries
+
+    # What the platform pays on start: level files read, key index rebuilt from every entry.
+    t = time.perf_counter()
+    Ledger.open(workdir / "ledger", key, policy=policy).close()
+    figures["reopen_s"] = time.perf_counter() - t
     return figures
 
 
