@@ -158,3 +158,28 @@ def test_snapshot_leaves_out_a_line_being_written(key: SigningKey, tmp_path: Pat
     after = {p: p.stat().st_mtime_ns for p in (tmp_path / "l").rglob("*") if p != log}
     assert after == {p: t for p, t in before.items() if p != log}
     led.close()
+
+
+def test_search_shows_sealed_fields_sealed(key: SigningKey, tmp_path: Path, t0: datetime) -> None:
+    from audit.sealed import sealed_draft
+    from crypto.recipes import SealingKey
+
+    sealing = SealingKey.generate("seal:test")
+    led = Ledger.open(tmp_path / "l", key, origin="o")
+    draft = sealed_draft(
+        now=t0,
+        kind="access",
+        actor="user:alice",
+        subject="asset:人口库",
+        payload={"source.ip": "10.1.2.3", "rows": 7},
+        sensitive=["source.ip"],
+        key=sealing,
+    )
+    led.append(draft, now=t0)
+    led.close()
+    result = CliRunner().invoke(ledger_cli, ["search", str(tmp_path / "l"), "--subject", "asset:人口库"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output.splitlines()[0])
+    assert shown["payload"]["rows"] == 7
+    assert shown["payload"]["source.ip"]["sealed"] in ("sm4-gcm", "sm4-cbc-hmac-sm3")
+    assert "10.1.2.3" not in result.output
