@@ -38,10 +38,11 @@ import hmac
 import itertools
 import threading
 from array import array
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from audit.errors import EntryOutOfOrder, ProofError
 from audit.keymap import KeyHead, KeyMap, MapProof, verify_map_proof
@@ -95,6 +96,19 @@ def decode_elements(data: bytes) -> list[tuple[int, int]]:
     return list(zip(values[0::2], values[1::2], strict=True))
 
 
+class Indexable(Protocol):
+    """What the index reads of an entry being committed (an `audit.entry.EntryDraft`)."""
+
+    @property
+    def actor(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
 class KeyList:
     """One key's elements (interleaved seq, tau), where its chunks end, and its chunk tree."""
 
@@ -145,10 +159,12 @@ class LedgerIndex:
         """Sealed elements, chunks and tree of each key."""
         self.tau = -(2**62)
         self.size = 0
-        # Entries added since the last seal, per field: value -> (seq, tau) interleaved, ascending.
-        # Commits only append here (a few list appends per entry); grouping into chunks, hashing
-        # and the map wait for the checkpoint.
-        self._pending: tuple[dict[str | None, array[int]], ...] = tuple({} for _ in FIELDS)
+        # Entries added since the last seal, per field: value -> seqs (ascending), and every
+        # pending entry's tau. Commits only append here; grouping into chunks, hashing and the
+        # map wait for the checkpoint.
+        self._pending: tuple[defaultdict[str, list[int]], ...] = tuple(defaultdict(list) for _ in FIELDS)
+        self._pending_taus: list[int] = []
+        self._pending_base = 0
         self.lock = threading.Lock()
         self.history: list[tuple[int, bytes]] = []
         """(size, map root) of every seal, oldest first (what each checkpoint signed)."""
@@ -190,54 +206,81 @@ class LedgerIndex:
         """`add_many` by column (the commit path: no tuple per entry); caller holds `lock`."""
         if first != self.size:
             raise ValueError(f"index expects entry {self.size}, got {first}")
-        taus: list[int] = []
+        taus = self._pending_taus
         tau = self.tau
         for m in micros:
             if m > tau:
                 tau = m
             taus.append(tau)
         self.tau = tau
-        seq_range = range(first, first + len(micros))
-        columns: tuple[Sequence[str | None], ...] = (actors, subjects, kinds, grants)
-        for column, values in zip(self._pending, columns, strict=True):
-            get = column.get
-            for seq, value, t in zip(seq_range, values, taus, strict=True):
-                elements = get(value)
-                if elements is None:
-                    if value is None:
-                        continue
-                    elements = column[value] = array("q")
-                elements.append(seq)
-                elements.append(t)
+        by_actor, by_subject, by_kind, by_grant = self._pending
+        # One pass, C-level defaultdict lookups: the commit path's whole share of the index.
+        for seq, actor, subject, kind, grant in zip(
+            range(first, first + len(micros)), actors, subjects, kinds, grants, strict=True
+        ):
+            by_actor[actor].append(seq)
+            by_subject[subject].append(seq)
+            by_kind[kind].append(seq)
+            if grant is not None:
+                by_grant[grant].append(seq)
         self.size = first + len(micros)
+
+    def add_drafts(self, first: int, drafts: Sequence[Indexable], micros: Sequence[int]) -> None:
+        """`add_columns` for entries being committed (one pass, no intermediate lists)."""
+        if first != self.size:
+            raise ValueError(f"index expects entry {self.size}, got {first}")
+        taus = self._pending_taus
+        tau = self.tau
+        by_actor, by_subject, by_kind, by_grant = self._pending
+        seq = first
+        for draft, m in zip(drafts, micros, strict=True):
+            if m > tau:
+                tau = m
+            taus.append(tau)
+            by_actor[draft.actor].append(seq)
+            by_subject[draft.subject].append(seq)
+            by_kind[draft.kind].append(seq)
+            grant = draft.payload.get("approval.id")
+            if grant.__class__ is str and grant:
+                by_grant[grant].append(seq)
+            seq += 1
+        self.tau = tau
+        self.size = seq
 
     def seal(self, size: int) -> bytes:
         """Close a chunk for every key with new entries below `size`; returns the new map root."""
         with self.lock:
+            base = self._pending_base
+            taus = self._pending_taus
             hash_leaf = self.hasher.hash_leaf
             for field, column in zip(FIELDS, self._pending, strict=True):
-                for value, elements in list(column.items()):
-                    n = len(elements) // 2
-                    cut = n
-                    while cut and elements[2 * cut - 2] >= size:  # only a racing commit leaves any
+                for value, seqs in list(column.items()):
+                    cut = len(seqs)
+                    while cut and seqs[cut - 1] >= size:  # only a racing commit leaves any
                         cut -= 1
                     if cut == 0:
                         continue
-                    chunk = elements[: 2 * cut] if cut < n else elements
+                    mine = seqs[:cut] if cut < len(seqs) else seqs
+                    flat = [0] * (2 * cut)
+                    flat[0::2] = mine
+                    flat[1::2] = [taus[seq - base] for seq in mine]
+                    chunk = array("q", flat)
                     key = f"{field}:{value}"
                     kl = self.lists.get(key)
                     if kl is None:
                         kl = self.lists[key] = KeyList(self.hasher)
                     kl.values.extend(chunk)
                     kl.ends.append(len(kl.values) // 2)
-                    encoded = array("q", chunk)
-                    encoded.byteswap()
-                    kl.tree.append([hash_leaf(encoded.tobytes())])
+                    chunk.byteswap()
+                    kl.tree.append([hash_leaf(chunk.tobytes())])
                     self.map.set(key, kl.head())
-                    if cut == n:
+                    if cut == len(seqs):
                         del column[value]
                     else:
-                        del elements[: 2 * cut]
+                        del seqs[:cut]
+            sealed = max(0, min(size, self.size) - base)
+            del taus[:sealed]
+            self._pending_base = base + sealed
             root = self.map.root()
             self.history.append((size, root))
             return root
@@ -249,8 +292,7 @@ class LedgerIndex:
         sealed = list(kl.values[0::2]) if kl is not None else []
         if field not in FIELDS:
             return sealed
-        pending = self._pending[FIELDS.index(field)].get(value)
-        return sealed + (list(pending[0::2]) if pending is not None else [])
+        return sealed + list(self._pending[FIELDS.index(field)].get(value, ()))
 
     def run(self, key: str, since: int, until: int) -> KeyRun:
         """Chunks of `key` covering [since, until] with conditions (1) and (2), and their proofs."""

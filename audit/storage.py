@@ -45,7 +45,7 @@ from audit.errors import (
     LedgerExists,
 )
 from audit.files import fsync_dir, lock, open_append, private_dir, read_file, tighten, write_durably
-from audit.index import LedgerIndex, grant_of
+from audit.index import LedgerIndex
 from audit.reading import (
     FORMAT,
     SM3_HASHER,
@@ -317,7 +317,8 @@ class LedgerStore:
                 for draft in w.drafts:
                     micros = check_time(draft.ts, t)
                     mine.append(micros)
-                    t = max(t, micros)
+                    if micros > t:
+                        t = micros
             except EntryOutOfOrder as exc:
                 w.error = exc
                 continue
@@ -345,15 +346,7 @@ class LedgerStore:
                 self._level_file(level).write(data)
         with index.lock:
             # Before `size` moves: a checkpoint of size n seals exactly the entries below n.
-            drafts = [d for w in accepted for d in w.drafts]
-            index.add_columns(
-                self.size,
-                times,
-                [d.actor for d in drafts],
-                [d.subject for d in drafts],
-                [d.kind for d in drafts],
-                [grant_of(d.payload) for d in drafts],
-            )
+            index.add_drafts(self.size, [d for w in accepted for d in w.drafts], times)
         base = self._ends[-1] if self._ends else 0
         pos = 0
         for raw in lines:
