@@ -159,12 +159,10 @@ class LedgerIndex:
         """Sealed elements, chunks and tree of each key."""
         self.tau = -(2**62)
         self.size = 0
-        # Entries added since the last seal, per field: value -> seqs (ascending), and every
-        # pending entry's tau. Commits only append here; grouping into chunks, hashing and the
-        # map wait for the checkpoint.
+        # Entries added since the last seal, per field: value -> [seq, tau, seq, tau, ...]
+        # (ascending). Commits only append here; chunking, hashing and the map wait for the
+        # checkpoint.
         self._pending: tuple[defaultdict[str, list[int]], ...] = tuple(defaultdict(list) for _ in FIELDS)
-        self._pending_taus: list[int] = []
-        self._pending_base = 0
         self.lock = threading.Lock()
         self.history: list[tuple[int, bytes]] = []
         """(size, map root) of every seal, oldest first (what each checkpoint signed)."""
@@ -203,46 +201,43 @@ class LedgerIndex:
         kinds: Sequence[str],
         grants: Sequence[str | None],
     ) -> None:
-        """`add_many` by column (the commit path: no tuple per entry); caller holds `lock`."""
+        """`add_many` by column (rebuilding from stored entries); caller holds `lock`."""
         if first != self.size:
             raise ValueError(f"index expects entry {self.size}, got {first}")
-        taus = self._pending_taus
         tau = self.tau
-        for m in micros:
+        by_actor, by_subject, by_kind, by_grant = self._pending
+        seq = first
+        for m, actor, subject, kind, grant in zip(micros, actors, subjects, kinds, grants, strict=True):
             if m > tau:
                 tau = m
-            taus.append(tau)
-        self.tau = tau
-        by_actor, by_subject, by_kind, by_grant = self._pending
-        # One pass, C-level defaultdict lookups: the commit path's whole share of the index.
-        for seq, actor, subject, kind, grant in zip(
-            range(first, first + len(micros)), actors, subjects, kinds, grants, strict=True
-        ):
-            by_actor[actor].append(seq)
-            by_subject[subject].append(seq)
-            by_kind[kind].append(seq)
+            element = (seq, tau)
+            by_actor[actor] += element
+            by_subject[subject] += element
+            by_kind[kind] += element
             if grant is not None:
-                by_grant[grant].append(seq)
-        self.size = first + len(micros)
+                by_grant[grant] += element
+            seq += 1
+        self.tau = tau
+        self.size = seq
 
     def add_drafts(self, first: int, drafts: Sequence[Indexable], micros: Sequence[int]) -> None:
-        """`add_columns` for entries being committed (one pass, no intermediate lists)."""
+        """`add_columns` for entries being committed: one pass, C-level defaultdict lookups (the
+        commit path's whole share of the index); caller holds `lock`."""
         if first != self.size:
             raise ValueError(f"index expects entry {self.size}, got {first}")
-        taus = self._pending_taus
         tau = self.tau
         by_actor, by_subject, by_kind, by_grant = self._pending
         seq = first
         for draft, m in zip(drafts, micros, strict=True):
             if m > tau:
                 tau = m
-            taus.append(tau)
-            by_actor[draft.actor].append(seq)
-            by_subject[draft.subject].append(seq)
-            by_kind[draft.kind].append(seq)
+            element = (seq, tau)
+            by_actor[draft.actor] += element
+            by_subject[draft.subject] += element
+            by_kind[draft.kind] += element
             grant = draft.payload.get("approval.id")
             if grant.__class__ is str and grant:
-                by_grant[grant].append(seq)
+                by_grant[grant] += element
             seq += 1
         self.tau = tau
         self.size = seq
@@ -250,21 +245,16 @@ class LedgerIndex:
     def seal(self, size: int) -> bytes:
         """Close a chunk for every key with new entries below `size`; returns the new map root."""
         with self.lock:
-            base = self._pending_base
-            taus = self._pending_taus
             hash_leaf = self.hasher.hash_leaf
             for field, column in zip(FIELDS, self._pending, strict=True):
-                for value, seqs in list(column.items()):
-                    cut = len(seqs)
-                    while cut and seqs[cut - 1] >= size:  # only a racing commit leaves any
+                for value, elements in list(column.items()):
+                    n = len(elements) // 2
+                    cut = n
+                    while cut and elements[2 * cut - 2] >= size:  # only a racing commit leaves any
                         cut -= 1
                     if cut == 0:
                         continue
-                    mine = seqs[:cut] if cut < len(seqs) else seqs
-                    flat = [0] * (2 * cut)
-                    flat[0::2] = mine
-                    flat[1::2] = [taus[seq - base] for seq in mine]
-                    chunk = array("q", flat)
+                    chunk = array("q", elements[: 2 * cut] if cut < n else elements)
                     key = f"{field}:{value}"
                     kl = self.lists.get(key)
                     if kl is None:
@@ -274,13 +264,10 @@ class LedgerIndex:
                     chunk.byteswap()
                     kl.tree.append([hash_leaf(chunk.tobytes())])
                     self.map.set(key, kl.head())
-                    if cut == len(seqs):
+                    if cut == n:
                         del column[value]
                     else:
-                        del seqs[:cut]
-            sealed = max(0, min(size, self.size) - base)
-            del taus[:sealed]
-            self._pending_base = base + sealed
+                        del elements[: 2 * cut]
             root = self.map.root()
             self.history.append((size, root))
             return root
@@ -292,7 +279,7 @@ class LedgerIndex:
         sealed = list(kl.values[0::2]) if kl is not None else []
         if field not in FIELDS:
             return sealed
-        return sealed + list(self._pending[FIELDS.index(field)].get(value, ()))
+        return sealed + list(self._pending[FIELDS.index(field)].get(value, [])[0::2])
 
     def run(self, key: str, since: int, until: int) -> KeyRun:
         """Chunks of `key` covering [since, until] with conditions (1) and (2), and their proofs."""
