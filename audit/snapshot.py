@@ -7,7 +7,7 @@ entries that the later read of entries.log holds; a line still being written (no
 out, never read as an entry. Lines past the newest checkpoint may not be durable yet: exports prove
 against a checkpoint, so they only ever use entries it covers.
 
-The Merkle tree and the key index are recomputed from the entries (about 2 s and 3 s per million
+The Merkle tree and the key index are recomputed from the entries (about 2 s and 5 s of CPU per million
 entries): the writer's level files are derived data it may still be writing.
 """
 
