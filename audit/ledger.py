@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from audit.checkpoint import Checkpoint, CheckpointPolicy, SignedCheckpoint
-from audit.entry import EntryDraft
-from audit.errors import AuditError
+from audit.entry import EntryDraft, format_ts
+from audit.errors import AuditError, CheckpointError
 from audit.storage import LedgerStore, Receipt
 from crypto.recipes import SigningKey
 from datasoc.logging import get_logger
@@ -26,10 +26,10 @@ class Ledger:
 
     A store whose commit failed (a full or failing disk) refuses every later append, because its
     files and its tree may disagree. The ledger heals itself: the next call reopens the store from
-    disk, which cuts a torn tail and rebuilds the tree (the same recovery as after a crash), and
-    records what was cut as a `ledger.recovered` entry. While the fault lasts the reopen fails too,
-    and the call raises; nothing acknowledged was lost, since an append is acknowledged only after
-    it is durable.
+    disk, which cuts a torn tail and rebuilds the tree and index (the same recovery as after a
+    crash), and records what was cut as a `ledger.recovered` entry. While the fault lasts the
+    reopen fails too, and the call raises; nothing acknowledged was lost, since an append is
+    acknowledged only after it is durable.
     """
 
     def __init__(self, store: LedgerStore, signer: SigningKey, policy: CheckpointPolicy) -> None:
@@ -37,6 +37,7 @@ class Ledger:
         self.signer = signer
         self.policy = policy
         self.recoveries = 0
+        self._checkpointing = threading.Lock()
         self._heal_lock = threading.Lock()
 
     def _heal(self, now: datetime) -> None:
@@ -110,26 +111,54 @@ class Ledger:
         checkpoint defers the next one to a later `now` instead of failing the append.
         """
         self._heal(now)
-        last = self.store.latest_checkpoint()
-        if last is not None and now <= last.checkpoint.when():
+        with self._checkpointing:
+            # Decided under the lock: concurrent appenders at one `now` sign one checkpoint, not two.
+            last = self.store.latest_checkpoint()
+            if last is not None and now <= last.checkpoint.when():
+                return None
+            if self.policy.due(last.checkpoint if last else None, self.store.size, now):
+                return self._checkpoint(now)
             return None
-        if self.policy.due(last.checkpoint if last else None, self.store.size, now):
-            return self.checkpoint(now=now)
-        return None
 
     def checkpoint_tail(self, *, now: datetime) -> SignedCheckpoint | None:
-        """Sign a checkpoint when entries exist that no checkpoint covers yet (e.g. before export)."""
+        """Sign a checkpoint when entries exist that no checkpoint covers yet, or the newest one
+        predates the key index (e.g. before export)."""
         last = self.store.latest_checkpoint()
-        if self.store.size == 0 or (last is not None and last.checkpoint.size == self.store.size):
+        covered = last is not None and last.checkpoint.size == self.store.size
+        if self.store.size == 0 or (covered and last.checkpoint.index_root is not None):  # type: ignore[union-attr]
             return None
         return self.checkpoint(now=now)
 
     def checkpoint(self, *, now: datetime) -> SignedCheckpoint:
-        """Sign and persist a checkpoint of the current tree (on demand)."""
-        size = self.store.size
-        cp = Checkpoint.create(origin=self.store.origin, size=size, root=self.store.tree.root(size), now=now)
-        signed = SignedCheckpoint.sign(cp, self.signer)
-        self.store.add_checkpoint(signed)
+        """Sign and persist a checkpoint of the current tree and key index (on demand).
+
+        One at a time: the index is sealed at exactly the size signed, and times strictly increase
+        (checked before sealing, so a refused checkpoint leaves the index as it was).
+        """
+        self._heal(now)
+        with self._checkpointing:
+            return self._checkpoint(now)
+
+    def _checkpoint(self, now: datetime) -> SignedCheckpoint:
+        """Sign and persist; the caller holds the checkpoint lock."""
+        store = self.store
+        size = store.size
+        last = store.latest_checkpoint()
+        if last is not None and format_ts(now) <= last.checkpoint.time:
+            raise CheckpointError(f"checkpoint time {format_ts(now)} is not after {last.checkpoint.time}")
+        root = store.tree.root(size)
+        Checkpoint.create(
+            origin=store.origin, size=size, root=root, now=now, index_root=bytes(32)
+        )  # validates
+        index_root = store.index.seal(size)
+        try:
+            cp = Checkpoint.create(origin=store.origin, size=size, root=root, now=now, index_root=index_root)
+            signed = SignedCheckpoint.sign(cp, self.signer)
+            store.add_checkpoint(signed)
+        except BaseException as exc:
+            # The index is sealed at a size no checkpoint records: a reopen rebuilds it consistently.
+            store.mark_broken(exc)
+            raise
         return signed
 
     def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:

@@ -141,6 +141,12 @@ def bench_ledger(entries: int, batch: int, workdir: Path | None, as_json: bool) 
     click.echo(f"checkpoint signing (SM2):    {f['checkpoint_sign_ms']:>12.1f} ms")
     click.echo(f"export of all entries:       {f['export_s']:>12.1f} s  ({f['export_mb']:.1f} MB)")
     click.echo(f"verify export (every proof): {f['verify_export_s']:>12.1f} s  (target <= 30 s at 1M)")
+    click.echo(
+        f"export by one actor (index): {f['export_actor_s']:>12.1f} s  "
+        f"(verified complete: {f['verify_actor_complete']}, {f['verify_actor_entries']} entries, "
+        f"{f['verify_actor_s']:.1f} s)"
+    )
+    click.echo(f"reopen (index rebuilt):      {f['reopen_s']:>12.1f} s")
     click.echo(f"verification: {f['verify_summary']}")
 
 

@@ -207,27 +207,33 @@ def _print_alerts(platform: Any, evaluated: int) -> None:
 
 
 def _export_demo_bundle(platform: Any, dataset: Any, now: datetime) -> None:
-    """Export the trail of the first incident's actor and verify it as an auditor would."""
+    """Export every access of the first incident's actor, proven complete; verify it as an auditor would."""
     from audit.bundle import check_bundle, export_bundle
+    from audit.files import private_dir
+    from audit.selection import Selection
 
     incident = dataset.ground_truth["incidents"][0]
     store = platform.ledger.store
-    seqs = [
-        entry.seq for entry in store.entries() if entry.kind == "access" and entry.actor == incident["actor"]
-    ]
     out_dir = platform.settings.data_dir / "exports"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     pub = out_dir / "ledger-pub.pem"
     pub.write_bytes(platform.keys.signing_key.public_key_pem())
+    selection = Selection.by_keys(actor=incident["actor"], kind="access")
     bundle = export_bundle(
-        store, out_dir / f"{incident['id']}.zip", public_key_pem=pub.read_bytes(), now=now, seqs=seqs
+        store,
+        out_dir / f"{incident['id']}.zip",
+        signer=platform.keys.signing_key,
+        now=now,
+        selection=selection,
     )
-    check_bundle(bundle.read_bytes(), pub.read_bytes())
+    report = check_bundle(bundle.read_bytes(), pub.read_bytes())
     click.echo(
         f"\naudit ledger (审计账本): {store.size} entries, "
         f"latest SM2-signed checkpoint at size {store.latest_checkpoint().checkpoint.size}"
     )
-    click.echo(f"export for {incident['id']} ({len(seqs)} entries of {incident['actor']}): {bundle}")
+    click.echo(f"export for {incident['id']} (every access of {incident['actor']}): {bundle}")
+    click.echo(f"  {report.statement_zh}")
+    click.echo(f"  {report.statement_en}")
     click.echo(f"verify offline (离线校验): datasoc verify {bundle} --pubkey {pub}")
 
 

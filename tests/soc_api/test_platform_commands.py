@@ -102,7 +102,10 @@ def test_demo_ledgers_accesses_and_exports_a_verifiable_bundle(tmp_path: Path) -
     bundle = tmp_path / "exports" / "INC-01.zip"
     pub = tmp_path / "exports" / "ledger-pub.pem"
     assert f"datasoc verify {bundle} --pubkey {pub}" in output
-    assert "OK:" in run_cli("verify", str(bundle), "--pubkey", str(pub))
+    verified = run_cli("verify", str(bundle), "--pubkey", str(pub))
+    assert "OK:" in verified
+    assert "complete for actor " in verified  # every access of the incident's actor, provably
+    assert "and kind access" in verified
     assert "OK:" in run_cli("ledger", "verify", str(tmp_path / "ledger"), "--pubkey", str(pub))
     # A bundle whose entries were altered after export is refused.
     forged = tmp_path / "forged.zip"
