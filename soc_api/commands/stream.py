@@ -33,7 +33,13 @@ from soc_api.commands.edge import now as _now
 @click.option(
     "--jobmanager", default=None, help="host:port of a Flink cluster (default: embedded MiniCluster)."
 )
-@click.option("--out-of-orderness-ms", type=click.IntRange(0), default=5_000, show_default=True)
+@click.option(
+    "--allowed-lateness",
+    type=click.FloatRange(0, 86_400),
+    default=None,
+    metavar="SECONDS",
+    help="Correlation lateness (default: detection.allowed_lateness_seconds).",
+)
 @click.option("--checkpoint-ms", type=click.IntRange(50), default=500, show_default=True)
 @click.option("--no-resume", is_flag=True, help="Do not resume from the last retained checkpoint.")
 @click.option("--interval", type=click.FloatRange(0.05, 60), default=0.4, show_default=True)
@@ -44,7 +50,7 @@ def stream(
     parallelism: int,
     execution_mode: str,
     jobmanager: str | None,
-    out_of_orderness_ms: int,
+    allowed_lateness: float | None,
     checkpoint_ms: int,
     no_resume: bool,
     interval: float,
@@ -58,9 +64,9 @@ def stream(
 
     from datasoc.logging import get_logger
     from detection.stream.config import StreamConfig
-    from detection.stream.runner import StreamRunner
     from soc_api.commands.platform import _settings
     from soc_api.platform import Platform
+    from soc_api.stream.runner import StreamRunner
 
     settings = _settings(config, data_dir)
     flink_logs_in(settings.data_dir / "stream" / "log")
@@ -82,7 +88,11 @@ def stream(
         parallelism=parallelism,
         execution_mode=execution_mode,
         jobmanager=jobmanager,
-        out_of_orderness_ms=out_of_orderness_ms,
+        allowed_lateness_ms=round(
+            1000
+            * (settings.detection.allowed_lateness_seconds if allowed_lateness is None else allowed_lateness)
+        ),
+        pipeline=settings.detection.pipeline,
         checkpoint_interval_ms=checkpoint_ms,
     )
     try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from detection.stream.config import StreamConfig, StreamConfigError
-from detection.stream.functions import EventTimeAssigner
+from detection.stream.functions import MAX_PARALLELISM, EventTimeAssigner, lane_keys
 from detection.stream.job import flink_configuration, watermark_strategy
 
 
@@ -35,3 +36,40 @@ def test_flink_configuration_retains_checkpoints_and_restores(tmp_path: Path) ->
     assert conf["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
     assert conf["execution.state-recovery.path"] == str(tmp_path / "chk-7")
     assert conf["python.execution-mode"] == "thread"
+
+
+def test_the_old_lateness_key_is_refused_with_its_replacement(tmp_path: Path) -> None:
+    data = {**json.loads(StreamConfig.under(tmp_path).to_json()), "out_of_orderness_ms": 5_000}
+    del data["allowed_lateness_ms"]
+    with pytest.raises(StreamConfigError, match="replaced by allowed_lateness_ms"):
+        StreamConfig.from_json(json.dumps(data))
+    with pytest.raises(StreamConfigError, match="bind_address"):
+        StreamConfig.under(tmp_path, bind_address="localhost; rm")
+
+
+def test_the_embedded_cluster_binds_its_address_and_serves_rest_to_its_key_only(
+    tmp_path: Path,
+) -> None:
+    conf = flink_configuration(StreamConfig.under(tmp_path, bind_address="127.0.0.1")).to_dict()
+    for key in ("jobmanager.bind-host", "taskmanager.bind-host", "rest.bind-address", "taskmanager.host"):
+        assert conf[key] == "127.0.0.1"
+    assert (conf["web.submit.enable"], conf["web.cancel.enable"]) == ("false", "false")
+    assert conf["security.ssl.rest.authentication-enabled"] == "true"
+    store = Path(conf["security.ssl.rest.keystore"])
+    assert conf["security.ssl.rest.truststore"] == str(store)
+    assert store.stat().st_mode & 0o077 == 0  # owner-only
+    # A cluster job leaves the cluster's own network settings alone.
+    remote = flink_configuration(StreamConfig.under(tmp_path, jobmanager="jm:8081")).to_dict()
+    assert "rest.bind-address" not in remote
+    assert "security.ssl.rest.enabled" not in remote
+
+
+def test_each_lane_has_a_key_flink_sends_to_its_own_subtask() -> None:
+    from pyflink.java_gateway import get_gateway
+
+    assignment = get_gateway().jvm.org.apache.flink.runtime.state.KeyGroupRangeAssignment
+    for lanes in (1, 2, 3, 4, 7):
+        keys = lane_keys(lanes)
+        assert [assignment.assignKeyToParallelOperator(k, MAX_PARALLELISM, lanes) for k in keys] == list(
+            range(lanes)
+        )

@@ -1,0 +1,40 @@
+"""Rule files to the job's broadcast input: numbered changes, only the differences (no Flink)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detection.stream.rules import RuleChange
+from soc_api.stream.rules import RuleChangeWriter, RuleDirectorySync
+
+
+def test_rule_writer_numbers_changes_and_resumes(tmp_path: Path) -> None:
+    writer = RuleChangeWriter(tmp_path)
+    writer.write(put={"a.yml": "x"})
+    writer.write(disable=["a.yml"])
+    assert RuleChangeWriter(tmp_path).version == 2
+    line = (tmp_path / "rules-000000000002.jsonl").read_text()
+    assert RuleChange.from_json(line) == RuleChange(2, disable=("a.yml",))
+
+
+def test_rule_directory_sync_sends_only_differences(tmp_path: Path) -> None:
+
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "a.yml").write_text("A1")
+    (store / "b.yml").write_text("B1")
+    (store / "b.tests.yml").write_text("not a rule")
+    writer = RuleChangeWriter(tmp_path / "changes")
+    sync = RuleDirectorySync([store], writer, tmp_path / "manifest.json")
+    first = sync.sync()
+    assert first is not None
+    assert set(first.put) == {"a.yml", "b.yml"}
+    assert sync.sync() is None
+    (store / "a.yml").write_text("A2")
+    (store / "b.yml").unlink()
+    # A restarted sync reads what was sent from the manifest.
+    second = RuleDirectorySync([store], writer, tmp_path / "manifest.json").sync()
+    assert second is not None
+    assert dict(second.put) == {"a.yml": "A2"}
+    assert second.disable == ("b.yml",)
+    assert second.version == 2
