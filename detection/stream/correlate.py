@@ -111,13 +111,12 @@ class _Rule:
     kept: dict[int, int] = field(default_factory=dict)
 
 
-def bucket_key(context: SpecContext, ref: str, fields: Mapping[str, Any]) -> str:
-    """The bucket key of an input: its chain's name, or its rule and group-by values."""
+def bucket_key(context: SpecContext, slot: int, fields: Mapping[str, Any]) -> str:
+    """The bucket key of an input to `slot` of a rule: its chain's name, or its rule and group-by values."""
     if context.chain:
         return context.chain
     spec = context.spec
-    position = next(slot.position for slot in spec.slots if ref in slot.references)
-    return _KEY_ENCODER.encode([spec.key, [fields.get(f) for f in spec.group_fields[position]]])
+    return _KEY_ENCODER.encode([spec.key, [fields.get(f) for f in spec.group_fields[slot]]])
 
 
 def _when(millis: int) -> datetime:
@@ -167,12 +166,9 @@ class BucketCorrelator:
                     if context.spec.key in fed:  # a rule referenced by id and by name feeds a spec once
                         continue
                     fed.add(context.spec.key)
-                    fields = slot_fields(
-                        context.spec,
-                        event,
-                        next(s.position for s in context.spec.slots if ref in s.references),
-                    )
-                    key = bucket_key(context, ref, fields)
+                    slot = next(s.position for s in context.spec.slots if ref in s.references)
+                    fields = slot_fields(context.spec, event, slot)
+                    key = bucket_key(context, slot, fields)
                     bucket = zlib.crc32(key.encode("utf-8")) % self._buckets
                     if bucket % self._lane.count == self._lane.index:
                         item = CorrelationInput(bucket, context, position, millis, ref, fields, text)

@@ -299,9 +299,7 @@ class StreamRunner:
             raise StreamRunnerError(
                 "a cluster job is restarted by its cluster (its restart strategy); not by the runner"
             )
-        if self._client is not None and self.job_status() not in STOPPED:
-            self.stop()
-        self._client = None
+        self.stop()
         # Whatever the old job committed before it stopped goes into the topic first.
         self.committer.commit_pending(now=now)
         self.restarts += 1
@@ -313,10 +311,10 @@ class StreamRunner:
         return self._client
 
     def stop(self) -> None:
-        """Cancel the embedded job (checkpoints are retained) and commit what was committed."""
-        if self._client is not None:
+        """Cancel the embedded job if it still runs (its checkpoints are retained)."""
+        if self._client is not None and self.job_status() not in STOPPED:
             self._client.cancel().result()
-            self._client = None
+        self._client = None
 
 
 def flink_home() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from detection.stream.rules import RuleChange
@@ -38,3 +39,20 @@ def test_rule_directory_sync_sends_only_differences(tmp_path: Path) -> None:
     assert dict(second.put) == {"a.yml": "A2"}
     assert second.disable == ("b.yml",)
     assert second.version == 2
+
+
+def test_rule_directory_sync_reads_a_file_again_only_when_its_time_or_size_changes(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    rule = store / "a.yml"
+    rule.write_text("A1")
+    sync = RuleDirectorySync([store], RuleChangeWriter(tmp_path / "changes"), tmp_path / "manifest.json")
+    assert sync.sync() is not None
+    stamp = rule.stat()
+    rule.write_text("A2")  # same size; the old modification time put back: not read, not sent
+    os.utime(rule, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert sync.sync() is None
+    os.utime(rule, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1))
+    change = sync.sync()
+    assert change is not None
+    assert dict(change.put) == {"a.yml": "A2"}
