@@ -13,6 +13,7 @@ committed in the `alerts` topic.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import tempfile
@@ -246,6 +247,7 @@ def run_job(
                 p50, p95 = _latency(spool, exporter, committer, latency_rate, latency_seconds)
         finally:
             client.cancel().result()
+            _until_ended(client)
             spool.close()
     return StreamFigures(
         label,
@@ -261,6 +263,13 @@ def run_job(
         expected_alerts=expected_alerts,
         offsets=(start_offset, end),
     )
+
+
+def _until_ended(client: Any) -> None:
+    """Wait until the cancelled job has ended: it may still write a checkpoint into the directory
+    about to be removed (seen: "Directory not empty" from the temporary directory's cleanup)."""
+    with contextlib.suppress(Exception):  # a cancelled job's result is its JobCancellationException
+        client.get_job_execution_result().result()
 
 
 def _latency(

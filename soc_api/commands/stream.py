@@ -58,7 +58,9 @@ def stream(
     """Run the detection job (流式检测): spool events -> Flink job -> committed alerts in the spool.
 
     Holds the spool (one process per spool), exports events to the job, feeds rule changes from
-    --rules, and moves checkpoint-committed alerts into the `alerts` topic, until stopped.
+    --rules, and moves checkpoint-committed alerts into the `alerts` topic, until stopped. A job
+    that stopped (failed past its restart strategy, or cancelled) is started again from its last
+    checkpoint.
     """
     import threading
 
@@ -106,6 +108,15 @@ def stream(
                 report = runner.tick(now=_now())
                 if report.appended or report.invalid:
                     log.info("alerts_committed", appended=report.appended, duplicates=report.duplicates)
+                status = runner.status()
+                if status.stopped and not jobmanager:  # a cluster restarts its own jobs
+                    log.error(
+                        "stream_job_stopped", state=status.state, error=status.last_error, lag=status.lag
+                    )
+                    restarted = runner.restart(now=_now())
+                    log.info(
+                        "stream_restarted", restored_from=restarted.restore_from, restarts=runner.restarts
+                    )
         finally:
             runner.stop()
     except DatasocError as exc:

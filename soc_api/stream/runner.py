@@ -268,13 +268,19 @@ class StreamRunner:
             return None
         try:
             return str(self._client.get_job_status().result()).rsplit(".", 1)[-1]
-        except Exception:  # PyFlink's errors are plain exceptions
+        except Exception as exc:  # PyFlink's errors are plain exceptions
             # A job that ended takes its MiniCluster down: its result says how it ended.
-            return self._ended()
+            return self._ended(exc)
 
-    def _ended(self) -> str:
+    def _ended(self, asking: Exception) -> str:
+        result = self._client.get_job_execution_result()
+        if not result.done():  # not ended: the status query itself failed
+            self._last_error = (
+                f"job status unavailable: {(str(asking).splitlines() or [repr(asking)])[0][:300]}"
+            )
+            return "UNKNOWN"
         try:
-            self._client.get_job_execution_result().result()
+            result.result()
         except Exception as exc:
             text = str(exc)
             if "JobCancellationException" in text:
