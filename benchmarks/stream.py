@@ -212,6 +212,8 @@ def run_job(
             pipeline=pipeline,
             health_interval_ms=60_000,
             allowed_lateness_ms=int(allowed_lateness.total_seconds() * 1000),
+            # Measured here all the same; the platform refuses it (`StreamConfig`).
+            unsafe_process_mode_ports=mode == "process",
         )
         config = replace(config, checkpoint_interval_ms=200)
         config.make_dirs()

@@ -134,7 +134,8 @@ class DetectionSettings(_Section):
     allowed_lateness_seconds: float = Field(default=60.0, ge=0, le=86_400)
     #: Flink job: operator parallelism.
     parallelism: int = Field(default=1, ge=1, le=64)
-    #: Flink job: `python.execution-mode`; thread mode measured about twice as fast as process mode.
+    #: Flink job: `python.execution-mode`; thread mode measured about twice as fast as process mode,
+    #: which only runs on a cluster (on the embedded MiniCluster Beam's servers bind every interface).
     execution_mode: Literal["thread", "process"] = "thread"
     #: Flink job: `host:port` of a standalone cluster's JobManager; unset or "off": embedded MiniCluster.
     jobmanager: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
@@ -151,6 +152,16 @@ class DetectionSettings(_Section):
                 "in-process engine's 300 s); set that instead"
             )
         return values
+
+    @model_validator(mode="after")
+    def _process_mode_on_a_cluster(self) -> DetectionSettings:
+        if self.execution_mode == "process" and self.engine == "flink" and self.jobmanager is None:
+            raise ValueError(
+                "detection.execution_mode: process mode runs only on a cluster (detection.jobmanager): "
+                "on the embedded MiniCluster the gRPC servers of its Python workers listen on every "
+                "interface (measured; nothing binds them); thread mode is the default and faster"
+            )
+        return self
 
     @field_validator("jobmanager", mode="before")
     @classmethod

@@ -55,6 +55,9 @@ class StreamConfig:
     restore_from: str | None = None
     jobmanager: str | None = None
     bind_address: str = "127.0.0.1"
+    #: Process mode on the embedded MiniCluster anyway: Beam's gRPC servers for the Python workers
+    #: then listen on every interface (measured; no setting binds them). For tests and benchmarks.
+    unsafe_process_mode_ports: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -83,6 +86,15 @@ class StreamConfig:
         if self.execution_mode not in ("thread", "process"):
             raise StreamConfigError(
                 f"stream.execution_mode={self.execution_mode!r} is invalid: allowed thread, process"
+            )
+        if (
+            self.execution_mode == "process"
+            and self.jobmanager is None
+            and not self.unsafe_process_mode_ports
+        ):
+            raise StreamConfigError(
+                "stream.execution_mode='process' is refused on the embedded MiniCluster: the gRPC "
+                "servers of its Python workers listen on every interface; use thread mode, or a cluster"
             )
 
     @classmethod

@@ -65,7 +65,7 @@ def stream(
     import threading
 
     from datasoc.logging import get_logger
-    from detection.stream.config import StreamConfig
+    from detection.stream.config import StreamConfig, StreamConfigError
     from soc_api.commands.platform import _settings
     from soc_api.platform import Platform
     from soc_api.stream.runner import StreamRunner
@@ -85,18 +85,21 @@ def stream(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    job_config = StreamConfig.under(
-        settings.data_dir / "stream",
-        parallelism=parallelism,
-        execution_mode=execution_mode,
-        jobmanager=jobmanager,
-        allowed_lateness_ms=round(
-            1000
-            * (settings.detection.allowed_lateness_seconds if allowed_lateness is None else allowed_lateness)
-        ),
-        pipeline=settings.detection.pipeline,
-        checkpoint_interval_ms=checkpoint_ms,
-    )
+    if allowed_lateness is None:
+        allowed_lateness = settings.detection.allowed_lateness_seconds
+    try:
+        job_config = StreamConfig.under(
+            settings.data_dir / "stream",
+            parallelism=parallelism,
+            execution_mode=execution_mode,
+            jobmanager=jobmanager,
+            allowed_lateness_ms=round(1000 * allowed_lateness),
+            pipeline=settings.detection.pipeline,
+            checkpoint_interval_ms=checkpoint_ms,
+        )
+    except StreamConfigError as exc:
+        platform.close()
+        raise click.ClickException(str(exc)) from None
     try:
         runner = StreamRunner(platform.spool, job_config, rule_dirs)
         started = runner.start(resume=not no_resume)

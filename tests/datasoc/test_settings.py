@@ -147,6 +147,11 @@ def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> Non
             "detection.allowed_lateness_seconds = '-1': Input should be greater",
         ),
         (
+            "EXECUTION_MODE",
+            "process",
+            "detection.execution_mode = 'process': process mode runs only on a cluster",
+        ),
+        (
             "OUT_OF_ORDERNESS_SECONDS",
             "5",
             "detection.out_of_orderness_seconds = '5': replaced by detection.allowed_lateness_seconds",

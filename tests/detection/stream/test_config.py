@@ -13,8 +13,12 @@ from detection.stream.job import flink_configuration, watermark_strategy
 
 
 def test_config_round_trips_and_refuses_bad_values(tmp_path: Path) -> None:
-    config = StreamConfig.under(tmp_path, parallelism=2, execution_mode="process")
+    config = StreamConfig.under(tmp_path, parallelism=2, execution_mode="process", jobmanager="jm:8081")
     assert StreamConfig.from_json(config.to_json()) == config
+    # Embedded, process mode's worker servers listen on every interface: refused unless asked for.
+    with pytest.raises(StreamConfigError, match="listen on every interface"):
+        StreamConfig.under(tmp_path, execution_mode="process")
+    assert StreamConfig.under(tmp_path, execution_mode="process", unsafe_process_mode_ports=True)
     with pytest.raises(StreamConfigError, match="parallelism"):
         StreamConfig.under(tmp_path, parallelism=0)
     with pytest.raises(StreamConfigError, match="execution_mode"):
