@@ -139,7 +139,8 @@ class DetectionLoop:
         """Make `bundle` the active rule set (its correlator's too)."""
         self.bundle = bundle
         self._slots = [self.figures.setdefault(rule_ref(r), RuleFigures()) for r in bundle.engine.rules]
-        self._feeding = [self.figures.setdefault(rule_ref(r), RuleFigures()) for r in bundle.feeding.rules]
+        feeding = bundle.feeding.rules if self.lane.count > 1 else ()  # one lane owns every event
+        self._feeding = [self.figures.setdefault(rule_ref(r), RuleFigures()) for r in feeding]
         if self.correlator is not None:
             self.correlator.use(bundle)
 
