@@ -287,6 +287,13 @@ def _demo_events() -> Path:
 )
 @click.option("--latency-rate", type=click.IntRange(0), default=1_000, show_default=True, help="Events/s.")
 @click.option("--latency-seconds", type=click.FloatRange(1), default=10.0, show_default=True)
+@click.option(
+    "--allowed-lateness",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="SECONDS",
+    help="Correlation lateness of both engines (default: detection.allowed_lateness_seconds).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Also print every figure as JSON lines.")
 def bench_stream(
     n_events: int,
@@ -297,12 +304,14 @@ def bench_stream(
     modes: tuple[str, ...],
     latency_rate: int,
     latency_seconds: float,
+    allowed_lateness: float | None,
     as_json: bool,
 ) -> None:
     """Events/s through the Flink job vs the in-process engine; alert latency p50/p95 (流式检测基准)."""
     from benchmarks.detect import SIGMA_RULE_DIRS, read_events, replicate
     from benchmarks.stream import continued, engine_rate, run_job, synthetic_events, with_envelope
-    from detection.stream.runner import rule_texts
+    from datasoc.settings import DetectionSettings
+    from soc_api.stream.rules import rule_texts
 
     pack = pack_dir or (_REPO / "rules" if any((_REPO / "rules").glob("**/*.yml")) else _TEST_PACK)
     pack_texts = rule_texts([pack])
@@ -325,8 +334,11 @@ def bench_stream(
     else:
         click.echo(f"SigmaHQ run skipped: {sigma_dir} or {sigma_events} is absent")
 
+    lateness = timedelta(
+        seconds=DetectionSettings().allowed_lateness_seconds if allowed_lateness is None else allowed_lateness
+    )
     for label, texts, lines in workloads:
-        rate, expected = engine_rate(texts, "default", lines, allowed_lateness=timedelta(seconds=5))
+        rate, expected = engine_rate(texts, "default", lines, allowed_lateness=lateness)
         click.echo(f"{label}: {len(texts)} rule files, {len(lines)} events, in-process {rate:,.0f} ev/s")
         for mode in modes:
             for parallelism in parallelisms:
@@ -337,6 +349,7 @@ def bench_stream(
                     expected,
                     parallelism=parallelism,
                     mode=mode,  # type: ignore[arg-type]
+                    allowed_lateness=lateness,
                     latency_rate=latency_rate if label == "pack-synth" else 0,
                     latency_seconds=latency_seconds,
                     in_process_rate=rate,

@@ -254,19 +254,40 @@ class DetectionSettings(_Section):
     #: Sigma rule files or directories (relative to the working directory); empty: the project's pack.
     rules: tuple[Path, ...] = ()
     pipeline: str = Field(default="default", min_length=1)
-    #: In-process engine: how far behind the newest event time an event may arrive and still count
-    #: in correlations.
-    allowed_lateness_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    #: Both engines: how far behind the newest event time an event may arrive and still count in
+    #: correlations (also the Flink job's watermark bound). One setting, so switching engines never
+    #: changes which late events correlate; "fewer than N" alerts come this much event time late.
+    allowed_lateness_seconds: float = Field(default=60.0, ge=0, le=86_400)
     #: Flink job: operator parallelism.
     parallelism: int = Field(default=1, ge=1, le=64)
-    #: Flink job: `python.execution-mode`; thread mode measured about twice as fast as process mode.
+    #: Flink job: `python.execution-mode`; thread mode measured about twice as fast as process mode,
+    #: which only runs on a cluster (on the embedded MiniCluster Beam's servers bind every interface).
     execution_mode: Literal["thread", "process"] = "thread"
     #: Flink job: `host:port` of a standalone cluster's JobManager; unset or "off": embedded MiniCluster.
     jobmanager: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
     #: Flink job: checkpoint interval; alerts are committed (visible to the platform) on checkpoints.
     checkpoint_interval_ms: int = Field(default=500, ge=50, le=600_000)
-    #: Flink job: watermark delay behind the newest event time, also the correlations' allowed lateness.
-    out_of_orderness_seconds: float = Field(default=5.0, ge=0, le=86_400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "out_of_orderness_seconds" in values:
+            raise ValueError(
+                "detection.out_of_orderness_seconds: replaced by detection.allowed_lateness_seconds, "
+                "the one correlation lateness of both engines (the Flink job's was 5 s, the "
+                "in-process engine's 300 s); set that instead"
+            )
+        return values
+
+    @model_validator(mode="after")
+    def _process_mode_on_a_cluster(self) -> DetectionSettings:
+        if self.execution_mode == "process" and self.engine == "flink" and self.jobmanager is None:
+            raise ValueError(
+                "detection.execution_mode: process mode runs only on a cluster (detection.jobmanager): "
+                "on the embedded MiniCluster the gRPC servers of its Python workers listen on every "
+                "interface (measured; nothing binds them); thread mode is the default and faster"
+            )
+        return self
 
     @field_validator("jobmanager", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConf
 from soc_api.detector import Detector
 
 if TYPE_CHECKING:
-    from detection.stream.runner import StreamRunner
+    from soc_api.stream.runner import StreamRunner
 
 log = get_logger("platform")
 #: The project's own rule pack, used when `detection.rules` is empty: inside an installed wheel
@@ -169,7 +169,7 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
     validates each rule and reports rejections in its health records (`StreamRunner.health`).
     """
     from detection.stream.config import StreamConfig
-    from detection.stream.runner import StreamRunner
+    from soc_api.stream.runner import StreamRunner
 
     d = settings.detection
     config = StreamConfig.under(
@@ -178,7 +178,7 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
         execution_mode=d.execution_mode,
         jobmanager=d.jobmanager,
         checkpoint_interval_ms=d.checkpoint_interval_ms,
-        out_of_orderness_ms=round(d.out_of_orderness_seconds * 1000),
+        allowed_lateness_ms=round(d.allowed_lateness_seconds * 1000),
         pipeline=d.pipeline,
     )
     return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)])

@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from datasoc.logging import get_logger
-from datasoc.transport import ALERTS, EVENTS, Transport
-from soc_api.detector import DetectReport, decode_alert
+from datasoc.transport import EVENTS, Transport
+from soc_api.detector import DetectReport
 from soc_api.platform import Platform
 
 if TYPE_CHECKING:
-    from detection.stream.runner import StreamRunner
+    from soc_api.stream.runner import StreamRunner
 
 log = get_logger("service")
 
@@ -26,7 +26,6 @@ def stream_pass(runner: StreamRunner, transport: Transport, *, now: datetime) ->
     """One tick of the Flink job's runner, reported like an in-process pass: events the job has
     evaluated since the last tick, and the committed alerts it moved into `alerts`, by warning level."""
     before = runner.progress
-    before_alerts = transport.range(ALERTS).end
     changes_seen = len(runner.health.rule_changes)
     commit = runner.tick(now=now)
     status = runner.job_status()
@@ -43,11 +42,7 @@ def stream_pass(runner: StreamRunner, transport: Transport, *, now: datetime) ->
             accepted=len(change.get("accepted") or ()),
             disabled=len(change.get("disabled") or ()),
         )
-    levels: Counter[str] = Counter()
-    position = before_alerts
-    while records := transport.read(ALERTS, position, 1000):
-        levels.update(decode_alert(r.payload).warning_level for r in records)
-        position = records[-1].offset + 1
+    levels = commit.by_level  # counted as the committer appended them (each alert decoded once)
     if commit.invalid:
         log.error("job_alerts_dead_lettered", invalid=commit.invalid)
     after = runner.progress

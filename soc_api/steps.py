@@ -149,7 +149,7 @@ class InProcessDetectionStep:
 
 
 class DetectionJobDownError(PlatformError):
-    """The Flink job is not running; the step restarts it after its back-off."""
+    """The Flink job had stopped; the step restarted it (the round reports it as a failure)."""
 
 
 @dataclass
@@ -170,20 +170,19 @@ class StreamDetectionStep:
 
         runner = self.platform.stream
         assert runner is not None
-        status = runner.job_status()
-        if status in ("FAILED", "CANCELED", "SUSPENDED", "FINISHED"):
-            log.error("detection_job_down", status=status, progress=runner.progress)
-            try:
-                runner.stop()
-            except Exception as exc:  # PyFlink raises plain exceptions; the job is gone either way
-                log.warning("detection_job_cancel_failed", error=str(exc)[:300])
-            runner.start(resume=True)
-            raise DetectionJobDownError(f"the Flink job was {status}; restarted from its last checkpoint")
+        status = runner.status()
+        if status.stopped:
+            log.error(
+                "detection_job_down", state=status.state, progress=status.progress, error=status.last_error
+            )
+            runner.restart(now=now)
+            raise DetectionJobDownError(
+                f"the Flink job was {status.state}"
+                + (f" ({status.last_error})" if status.last_error else "")
+                + "; restarted from its last retained checkpoint"
+            )
         report = stream_pass(runner, self.platform.spool, now=now)
-        lag = self.platform.spool.range(EVENTS).end - (
-            runner.progress or self.platform.spool.range(EVENTS).start
-        )
-        return StepReport(work=report.read, more=False, lag=lag)
+        return StepReport(work=report.read, more=False, lag=runner.status().lag)
 
 
 @dataclass

@@ -73,10 +73,25 @@ def evaluation_order(times: Sequence[datetime | None]) -> list[int]:
     return timed + [i for i, t in enumerate(times) if t is None]
 
 
-def _correlation_line(match: Any) -> str:
-    # Correlation matches name all their events (ARCHITECTURE.md, CLI contract).
-    line = {"event_index": list(match.event_indexes), "rule_id": match.rule_ref, "rule_title": match.title}
-    return json.dumps(line, ensure_ascii=False)
+def _echo(found: Any) -> None:
+    """One line per single-event match (its event's index), then per correlation match (the indexes
+    of all its events: the CLI contract of docs/architecture.md); `found` is emptied."""
+    for single in found.singles:
+        line = {"event_index": single.position, "rule_id": single.rule.id, "rule_title": single.rule.title}
+        click.echo(json.dumps(line, ensure_ascii=False))
+    for correlated in found.correlated:
+        match = correlated.match
+        line = {
+            "event_index": list(match.event_indexes),
+            "rule_id": match.rule_ref,
+            "rule_title": match.title,
+        }
+        click.echo(json.dumps(line, ensure_ascii=False))
+    for problem in found.problems:
+        click.echo(
+            f"{problem.what}: rule {problem.rule}, event {problem.position}: {problem.detail}", err=True
+        )
+    found.clear()
 
 
 @click.command("detect")
@@ -118,9 +133,10 @@ def detect(
     a time come last, in input order), and lines are printed in that evaluation order. Without
     `--sort` events are evaluated in input order, as a stream would deliver them.
     """
-    from detection.correlation import CorrelationEngine, compile_correlations
-    from detection.engine import Engine, RuleSet
+    from detection.bundle import RuleBundle
+    from detection.engine import RuleSet
     from detection.errors import DetectionError
+    from detection.loop import DetectionLoop, Detections, SequentialCorrelator
     from detection.pipelines import resolve_pipeline
 
     try:
@@ -128,39 +144,24 @@ def detect(
         loaded = RuleSet.load(list(rule_paths), pipeline=resolve_pipeline(pipeline_name))
     except (DetectionError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
-    correlation_rules = compile_correlations(loaded.correlations)
-    errors = [*loaded.errors, *correlation_rules.errors]
+    bundle = RuleBundle.from_loaded(loaded)
+    errors = [str(e) for e in loaded.errors]
+    errors += [e for found in bundle.errors.values() for e in found if e not in errors]
     for error in errors:
         click.echo(f"rule not loaded: {error}", err=True)
-    engine = Engine(loaded.rules)
-    correlations = (
-        CorrelationEngine(correlation_rules, allowed_lateness=timedelta(seconds=allowed_lateness))
-        if correlation_rules.specs
-        else None
-    )
+    lateness = timedelta(seconds=allowed_lateness)
+    correlator = SequentialCorrelator(bundle.correlations, lateness, keep_events=False)
+    loop = DetectionLoop(bundle, correlator)
+    found = Detections()
     times = [_event_time(event) for event in events]
     order = evaluation_order(times) if sort_events else range(len(events))
-    untimed = 0
     for index in order:
-        event = events[index]
-        matched = engine.match(event)
-        for rule in matched:
-            if rule.output:
-                line = {"event_index": index, "rule_id": rule.id, "rule_title": rule.title}
-                click.echo(json.dumps(line, ensure_ascii=False))
-        if correlations is None or not matched:
-            continue
-        moment = times[index]
-        if moment is None:
-            untimed += 1
-            continue
-        references = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
-        for match in correlations.process(index, event, moment, references):
-            click.echo(_correlation_line(match))
-    if correlations is not None:
-        for match in correlations.flush():
-            click.echo(_correlation_line(match))
-        late = correlations.stats().late_events
+        loop.event(index, events[index], times[index], found)
+        _echo(found)
+    correlator.flush(found)
+    _echo(found)
+    if bundle.correlations.specs:
+        untimed, late = correlator.untimed, correlator.engine.stats().late_events
         if untimed or late:
             click.echo(f"correlations skipped {untimed} event(s) without a time, {late} late", err=True)
     if strict and errors:

@@ -110,7 +110,7 @@ def test_detection_defaults_to_the_embedded_flink_job() -> None:
     detection = load_settings(None, {}).detection
     assert detection.engine == "flink"
     assert (detection.parallelism, detection.execution_mode, detection.jobmanager) == (1, "thread", None)
-    assert (detection.checkpoint_interval_ms, detection.out_of_orderness_seconds) == (500, 5.0)
+    assert (detection.checkpoint_interval_ms, detection.allowed_lateness_seconds) == (500, 60.0)
 
 
 def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> None:
@@ -119,10 +119,10 @@ def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> Non
         '[detection]\nengine = "flink"\nparallelism = 2\nexecution_mode = "process"\n'
         'jobmanager = "flink-jm.internal:8081"\ncheckpoint_interval_ms = 1000\n',
     )
-    detection = load_settings(config, {"DATASOC_DETECTION__OUT_OF_ORDERNESS_SECONDS": "2.5"}).detection
+    detection = load_settings(config, {"DATASOC_DETECTION__ALLOWED_LATENESS_SECONDS": "2.5"}).detection
     assert (detection.parallelism, detection.execution_mode) == (2, "process")
     assert detection.jobmanager == "flink-jm.internal:8081"
-    assert (detection.checkpoint_interval_ms, detection.out_of_orderness_seconds) == (1000, 2.5)
+    assert (detection.checkpoint_interval_ms, detection.allowed_lateness_seconds) == (1000, 2.5)
     # "off" (TOML has no null) and an empty environment variable both mean the embedded MiniCluster.
     assert load_settings(None, {"DATASOC_DETECTION__JOBMANAGER": "off"}).detection.jobmanager is None
     assert load_settings(None, {"DATASOC_DETECTION__JOBMANAGER": ""}).detection.jobmanager is None
@@ -142,9 +142,19 @@ def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> Non
         ("JOBMANAGER", "http://jm", "detection.jobmanager = 'http://jm': String should match pattern"),
         ("CHECKPOINT_INTERVAL_MS", "10", "detection.checkpoint_interval_ms = '10': Input should be greater"),
         (
-            "OUT_OF_ORDERNESS_SECONDS",
+            "ALLOWED_LATENESS_SECONDS",
             "-1",
-            "detection.out_of_orderness_seconds = '-1': Input should be greater",
+            "detection.allowed_lateness_seconds = '-1': Input should be greater",
+        ),
+        (
+            "EXECUTION_MODE",
+            "process",
+            "detection.execution_mode = 'process': process mode runs only on a cluster",
+        ),
+        (
+            "OUT_OF_ORDERNESS_SECONDS",
+            "5",
+            "detection.out_of_orderness_seconds = '5': replaced by detection.allowed_lateness_seconds",
         ),
     ],
 )

@@ -261,7 +261,7 @@ class StandInJob:
         self.files = 0
 
     def commit(self) -> None:
-        from detection.stream.alerts import alert_line
+        from detection.alerts import alert_line
         from detection.stream.batch import batch_marker, read_batch
 
         lines: list[str] = []
@@ -273,7 +273,7 @@ class StandInJob:
                 if path.name.startswith("events"):
                     batch = read_batch(pointer, Path(self.config.batches_dir))
                     for i, data in enumerate(batch.events):
-                        event = Event.from_dict(data)
+                        event = Event.from_dict(data).to_dict()
                         lines += [alert_line(a) for a in self.detector.alerts_for(batch.first + i, event)]
                 lines.append(batch_marker(pointer))
         if lines:

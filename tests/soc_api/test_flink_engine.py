@@ -91,7 +91,7 @@ def in_process_alerts(run: DemoRun) -> dict[str, Alert]:
     detector = load_detector(load_settings(None, {"DATASOC_DATA_DIR": str(run.data_dir)}))
     alerts: dict[str, Alert] = {}
     for offset, event in run.events:
-        alerts.update((a.alert_id, a) for a in detector.alerts_for(offset, event))
+        alerts.update((a.alert_id, a) for a in detector.alerts_for(offset, event.to_dict()))
     alerts.update((a.alert_id, a) for a in detector.flush())
     return alerts
 
@@ -128,7 +128,7 @@ def test_in_process_engine_and_flink_job_give_the_same_alert_ids(demo_run: DemoR
     assert "rule not running" not in demo_run.output
     in_process = in_process_alerts(demo_run)
     flink = demo_run.alerts
-    # Same detections, same ids: one alert builder (detection.stream.alerts) for both engines.
+    # Same detections, same ids: one loop (detection.loop) and alert builder for both engines.
     assert set(flink) == set(in_process)
     for alert_id, alert in flink.items():
         other = in_process[alert_id]

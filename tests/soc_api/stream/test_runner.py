@@ -10,7 +10,7 @@ from pathlib import Path
 from datasoc.transport import EVENTS, Spool
 from detection.stream.batch import read_batch
 from detection.stream.config import StreamConfig
-from detection.stream.runner import StreamRunner, state_layout
+from soc_api.stream.runner import StreamRunner, state_layout
 from tests.detection.stream.conftest import NOW, make_event
 
 
@@ -81,7 +81,7 @@ def test_a_checkpoint_of_another_state_layout_is_not_resumed(tmp_path: Path) -> 
         layout.write_text(json.dumps({"layout": state_layout(config)}), encoding="utf-8")
         assert runner.checkpoint_to_resume() == found
         assert runner.skipped_checkpoint is None
-        # Parallelism 1 keeps its correlations in the rule operator, more than 1 in stage operators.
+        # The lanes own the correlation buckets: another parallelism cannot use the stored state.
         staged = StreamRunner(spool, replace(config, parallelism=2), idle_heartbeat=None)
         assert state_layout(staged.config) != state_layout(config)
         assert staged.checkpoint_to_resume() is None

@@ -2,7 +2,9 @@
 
 The alert id is `al-` + the first 32 hex digits of SHA-256 over the rule reference and the sorted
 event ids, so a re-delivery of the same detection (replay after a failure, an at-least-once path)
-carries the same id and the receiver drops it (`AlertCommitter` in `detection.stream.bridge`).
+carries the same id and the receiver drops it (`soc_api.stream.committer.AlertCommitter`). Both engines
+(the in-process detector and the stream job) build their alerts here: the same detection carries the
+same id whichever engine raised it. `Alert.model_validate` here is the one validation an alert gets.
 """
 
 from __future__ import annotations
@@ -109,8 +111,3 @@ def correlation_alert(match: CorrelationMatch, events: Mapping[int, Mapping[str,
 def alert_line(alert: Alert) -> str:
     """One JSON line (sorted keys, UTF-8 text) of the alert's wire form."""
     return json.dumps(alert.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def health_line(kind: str, **fields: Any) -> str:
-    """One JSON line of the job's health output: `{"kind": kind, ...fields}` (values as text if need be)."""
-    return json.dumps({"kind": kind, **fields}, ensure_ascii=False, sort_keys=True, default=str)

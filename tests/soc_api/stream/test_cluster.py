@@ -19,7 +19,7 @@ import yaml
 
 from datasoc.transport import Spool
 from detection.stream.config import StreamConfig
-from detection.stream.runner import StreamRunner, flink_home
+from soc_api.stream.runner import StreamRunner, flink_home
 from tests.detection.stream.conftest import NOW, RULES_DIR, Platform, make_event
 
 CORE_DOWNLOAD = "5a0c1b9e-0d7e-4f43-9a11-000000000001"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from datasoc.alert import Alert
+from detection.alerts import alert_id, alert_line, correlation_alert, json_safe, single_alert
+from detection.bundle import compile_bundle
 from detection.correlation import CorrelationEngine
 from detection.pipelines import resolve_pipeline
-from detection.stream.alerts import alert_id, alert_line, correlation_alert, json_safe, single_alert
-from detection.stream.rules import compile_bundle
 from tests.detection.stream.conftest import NOW, make_event, rule_texts
 
 PIPELINE = resolve_pipeline("default")

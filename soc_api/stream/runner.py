@@ -1,13 +1,18 @@
-"""Running the job next to the spool: start (resuming from the last checkpoint), tick, stop.
+"""Running the job next to the spool: start (resuming from the last checkpoint), tick, status, restart, stop.
 
 `StreamRunner` is what the platform process calls: it owns the exporter, the committer and the
 rule-directory sync, starts the job (in this process's MiniCluster, or submitted to a cluster with
 `flink run`), and on every `tick` syncs rules, exports the pending events and commits alerts.
+
+Supervision: `status()` says how the consumer is (`StreamStatus`: the job's state, progress, lag,
+last error); when the embedded job has stopped (FAILED once its restart strategy gave up, CANCELED,
+FINISHED), `restart(now=...)` starts it again from its last retained checkpoint. Nothing committed is
+lost or doubled: the restored job's sources resume from the checkpoint, its exactly-once sink drops
+what was not committed, and the committer skips alert ids already in the topic.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,32 +25,32 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from datasoc.transport import Transport
+from datasoc.errors import DatasocError
+from datasoc.transport import EVENTS, Transport
 from datasoc.transport.offsets import write_durably
-from detection.loader import rule_files
 from detection.stream.batch import END_OF_TIME
-from detection.stream.bridge import (
-    AlertCommitter,
-    CommitReport,
-    EventExporter,
-    HealthReader,
-    Progress,
-    RuleChangeWriter,
-)
 from detection.stream.config import StreamConfig
-from detection.stream.rules import RuleChange
+from soc_api.stream.committer import AlertCommitter, CommitReport, HealthReader, Progress
+from soc_api.stream.exporter import EventExporter
+from soc_api.stream.rules import RuleChangeWriter, RuleDirectorySync
 
 _CHECKPOINT = re.compile(r"chk-(\d+)")
 #: Version of the job's state layout. A checkpoint of another layout cannot be restored into the job
 #: (Flink refuses state it cannot map, or the correlations would start without theirs), so a start
-#: over one begins without state. 2: correlations inside the rule operator at parallelism 1.
-STATE_LAYOUT = 2
+#: over one begins without state. 3: one layout, correlations by bucket in each lane's keyed state.
+STATE_LAYOUT = 3
 _LAYOUT_FILE = "state-layout.json"
+#: Flink job states after which the job does nothing more until it is started again.
+STOPPED = frozenset({"FAILED", "CANCELED", "FINISHED"})
+
+
+class StreamRunnerError(DatasocError):
+    """The runner cannot do what was asked (the message says why and what to do)."""
 
 
 def state_layout(config: StreamConfig) -> str:
-    """The state layout a job of `config` has (parallelism 1 keeps its correlations elsewhere)."""
-    return f"{STATE_LAYOUT}-{'fused' if config.parallelism == 1 else 'staged'}"
+    """The state layout a job of `config` has (the lanes own the correlation buckets)."""
+    return f"{STATE_LAYOUT}-lanes{config.parallelism}-buckets{config.correlation_buckets}"
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -59,41 +64,6 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(found, key=lambda f: (f[1], f[0]))[2] if found else None
 
 
-def rule_texts(roots: Sequence[Path]) -> dict[str, str]:
-    """Every rule file under `roots` by key: its path relative to its root directory (its name when
-    the root is a file). The keys of rule changes and of their errors."""
-    texts: dict[str, str] = {}
-    for root in roots:
-        for file in rule_files([root]):
-            key = str(file.relative_to(root)) if root.is_dir() else file.name
-            texts[key] = file.read_text(encoding="utf-8")
-    return texts
-
-
-class RuleDirectorySync:
-    """Feeds the broadcast stream from rule directories: new or changed files are put, removed ones
-    disabled. What was sent is kept in a manifest (key -> SHA-256), so a restart sends only the diff."""
-
-    def __init__(self, roots: Sequence[Path], writer: RuleChangeWriter, manifest: Path) -> None:
-        self.roots = tuple(roots)
-        self.writer = writer
-        self._manifest = manifest
-        self._sent: dict[str, str] = json.loads(manifest.read_text()) if manifest.exists() else {}
-
-    def sync(self) -> RuleChange | None:
-        """Write one change with every difference; None when nothing changed."""
-        texts = rule_texts(self.roots)
-        digests = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in texts.items()}
-        put = {k: texts[k] for k, d in digests.items() if self._sent.get(k) != d}
-        disable = sorted(set(self._sent) - set(texts))
-        if not put and not disable:
-            return None
-        change = self.writer.write(put=put, disable=disable)
-        self._sent = digests
-        write_durably(self._manifest, json.dumps(self._sent, sort_keys=True).encode(), os.fsync)
-        return change
-
-
 @dataclass
 class JobHealth:
     """What the job has reported through its health output (kept by the platform process)."""
@@ -101,7 +71,7 @@ class JobHealth:
     counts: Counter[str] = field(default_factory=Counter)
     #: Outcome of every rule change, in order (version, accepted, disabled, rejected with errors).
     rule_changes: list[dict[str, Any]] = field(default_factory=list)
-    #: Per subtask, the last per-rule figures: rule -> [matches, evaluation ns, errors].
+    #: Per lane, the last per-rule figures: rule -> [matches, evaluation ns, errors].
     rules: dict[int, dict[str, list[int]]] = field(default_factory=dict)
     #: The most recent problem records (bad input, rule errors, late events), newest last.
     problems: list[dict[str, Any]] = field(default_factory=list)
@@ -120,12 +90,34 @@ class JobHealth:
         del self.problems[:-keep]
 
 
+@dataclass(frozen=True)
+class StreamStatus:
+    """The detection consumer as a supervisor sees it.
+
+    `state`: the Flink job's (RUNNING, RESTARTING, FAILED, CANCELED, FINISHED, ...), `NOT_STARTED`,
+    or `SUBMITTED` for a cluster job (watched by its cluster). `progress`: spool offset before which
+    every event is evaluated and its alerts committed (None before the first batch). `lag`: events in
+    `events` from `progress` to its end. `last_error`: why the job stopped, when it failed.
+    """
+
+    state: str
+    progress: int | None
+    lag: int
+    last_error: str | None
+    restarts: int
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the job does nothing until `restart` (see `STOPPED`)."""
+        return self.state in STOPPED
+
+
 class StreamRunner:
     """The platform side of one job (see module docstring).
 
     `progress` is the spool offset on `events` before which every event has been evaluated by the job
-    and every alert it raised is committed in `alerts` (the job's sinks run at parallelism 1, so a
-    checkpoint's alerts and markers become visible together).
+    and every alert it raised is committed in `alerts` (a batch counts once every lane's marker of it
+    is committed).
     """
 
     def __init__(
@@ -151,6 +143,8 @@ class StreamRunner:
         self._client: Any = None
         self._process: subprocess.Popen[bytes] | None = None
         self.skipped_checkpoint: Path | None = None
+        self.restarts = 0
+        self._last_error: str | None = None
 
     def _open_inputs(self, rule_roots: Sequence[Path]) -> None:
         """The exporter and the rule sync over the job's input and rules directories as they are."""
@@ -258,7 +252,7 @@ class StreamRunner:
     @property
     def flushed(self) -> bool:
         """Whether a `flush` has gone through the job: its heartbeat's marker is committed, and with it
-        every alert that closing the open windows raised (time travels in band, see `batch_marker`)."""
+        every alert that closing the open windows raised (time travels in band, see `BatchMarker`)."""
         return self.committer.progress.time >= END_OF_TIME
 
     def flush(self) -> None:
@@ -268,17 +262,65 @@ class StreamRunner:
         self.exporter.heartbeat(END_OF_TIME)
 
     def job_status(self) -> str | None:
-        """The embedded job's Flink status (RUNNING, RESTARTING, FAILED, ...); None when not started
-        here (a cluster job is watched by the cluster)."""
+        """The embedded job's Flink status (RUNNING, RESTARTING, FAILED, CANCELED, ...); None when not
+        started here (a cluster job is watched by the cluster)."""
         if self._client is None:
             return None
-        return str(self._client.get_job_status().result()).rsplit(".", 1)[-1]
+        try:
+            return str(self._client.get_job_status().result()).rsplit(".", 1)[-1]
+        except Exception as exc:  # PyFlink's errors are plain exceptions
+            # A job that ended takes its MiniCluster down: its result says how it ended.
+            return self._ended(exc)
+
+    def _ended(self, asking: Exception) -> str:
+        result = self._client.get_job_execution_result()
+        if not result.done():  # not ended: the status query itself failed
+            self._last_error = (
+                f"job status unavailable: {(str(asking).splitlines() or [repr(asking)])[0][:300]}"
+            )
+            return "UNKNOWN"
+        try:
+            result.result()
+        except Exception as exc:
+            text = str(exc)
+            if "JobCancellationException" in text:
+                return "CANCELED"
+            causes = [line for line in text.splitlines() if line.startswith("Caused by:")]
+            self._last_error = (causes[-1] if causes else text.splitlines()[0] if text else repr(exc))[:500]
+            return "FAILED"
+        return "FINISHED"
+
+    def status(self) -> StreamStatus:
+        """The consumer's state, progress, lag and last error (see `StreamStatus`)."""
+        state = "SUBMITTED" if self._process is not None else self.job_status() or "NOT_STARTED"
+        events = self._transport.range(EVENTS)
+        progress = self.progress
+        lag = events.end - (progress if progress is not None else events.start)
+        return StreamStatus(state, progress, max(lag, 0), self._last_error, self.restarts)
+
+    def restart(self, *, now: datetime) -> StreamConfig:
+        """Start the embedded job again from its last retained checkpoint (cancelling it first if it is
+        still running); what it committed stays committed once. Returns the config it started with."""
+        if self.config.jobmanager:
+            raise StreamRunnerError(
+                "a cluster job is restarted by its cluster (its restart strategy); not by the runner"
+            )
+        self.stop()
+        # Whatever the old job committed before it stopped goes into the topic first.
+        self.committer.commit_pending(now=now)
+        self.restarts += 1
+        return self.start(resume=True)
+
+    @property
+    def job_client(self) -> Any:
+        """PyFlink's `JobClient` of the embedded job (None when not started here)."""
+        return self._client
 
     def stop(self) -> None:
-        """Cancel the embedded job (checkpoints are retained) and commit what was committed."""
-        if self._client is not None:
+        """Cancel the embedded job if it still runs (its checkpoints are retained)."""
+        if self._client is not None and self.job_status() not in STOPPED:
             self._client.cancel().result()
-            self._client = None
+        self._client = None
 
 
 def flink_home() -> Path:
@@ -295,8 +337,9 @@ def submit_to_cluster(config: StreamConfig) -> subprocess.Popen[bytes]:
     and have this project importable by the interpreter given as `-pyexec`.
     """
     assert config.jobmanager, "submit_to_cluster needs config.jobmanager"
+    from detection.stream import job
+
     home = flink_home()
-    job_file = Path(__file__).resolve().with_name("job.py")
     command = [
         str(home / "bin" / "flink"),
         "run",
@@ -304,7 +347,7 @@ def submit_to_cluster(config: StreamConfig) -> subprocess.Popen[bytes]:
         "-m",
         config.jobmanager,
         "-py",
-        str(job_file),
+        str(Path(job.__file__).resolve()),
         "-pyclientexec",
         sys.executable,
         "-pyexec",
