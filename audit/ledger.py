@@ -5,6 +5,7 @@ Time is always passed in (`now`), so the checkpoint policy is tested without a c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,10 @@ class Ledger:
         self.store = store
         self.signer = signer
         self.policy = policy
+        # Appends are thread-safe in the store (group commit); signing is not: two threads due
+        # at once would both sign, and the second checkpoint would fail its successor check
+        # after its entries were already durable.
+        self._signing = threading.Lock()
 
     @classmethod
     def open(
@@ -59,22 +64,28 @@ class Ledger:
         Checkpoint times strictly increase, so a batch appended at the `now` of the previous
         checkpoint defers the next one to a later `now` instead of failing the append.
         """
-        last = self.store.latest_checkpoint()
-        if last is not None and now <= last.checkpoint.when():
+        with self._signing:
+            last = self.store.latest_checkpoint()
+            if last is not None and now <= last.checkpoint.when():
+                return None
+            if self.policy.due(last.checkpoint if last else None, self.store.size, now):
+                return self._checkpoint(now)
             return None
-        if self.policy.due(last.checkpoint if last else None, self.store.size, now):
-            return self.checkpoint(now=now)
-        return None
 
     def checkpoint_tail(self, *, now: datetime) -> SignedCheckpoint | None:
         """Sign a checkpoint when entries exist that no checkpoint covers yet (e.g. before export)."""
-        last = self.store.latest_checkpoint()
-        if self.store.size == 0 or (last is not None and last.checkpoint.size == self.store.size):
-            return None
-        return self.checkpoint(now=now)
+        with self._signing:
+            last = self.store.latest_checkpoint()
+            if self.store.size == 0 or (last is not None and last.checkpoint.size == self.store.size):
+                return None
+            return self._checkpoint(now)
 
     def checkpoint(self, *, now: datetime) -> SignedCheckpoint:
         """Sign and persist a checkpoint of the current tree (on demand)."""
+        with self._signing:
+            return self._checkpoint(now)
+
+    def _checkpoint(self, now: datetime) -> SignedCheckpoint:
         size = self.store.size
         cp = Checkpoint.create(origin=self.store.origin, size=size, root=self.store.tree.root(size), now=now)
         signed = SignedCheckpoint.sign(cp, self.signer)
