@@ -17,6 +17,7 @@ failed index write is logged and repaired by `catch_up_index`, which re-reads th
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ class OutboxAudit:
                     (_draft_json(draft), draft.ts),
                 )
                 row_id = cursor.lastrowid
-        except StateUnavailableError as exc:
+        except (StateUnavailableError, sqlite3.Error) as exc:
             log.error("audit_unavailable", kind=draft.kind, error=str(exc)[:300])
             raise AuditUnavailableError(
                 "审计记录无法写入，操作已拒绝 / the audit outbox cannot be written: the action is refused"
