@@ -78,7 +78,7 @@ class Tokens:
         scopes = frozenset(scopes)
         payload = {
             "name": name[:_NAME_MAX],
-            "kind": kind,
+            "token_kind": kind,
             "scopes": sorted(s.value for s in scopes),
             "source": source,
             "parser": parser,
