@@ -6,6 +6,7 @@ before its results are returned; an export is ledgered (`export`) before the bun
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -164,10 +165,8 @@ def _export(services: ApiServices, seqs: list[int]) -> bytes:
     if ledger is None or services.public_key_pem is None:
         raise InvalidRequestError("this process does not hold the ledger")
     now = services.clock()
-    try:
+    with contextlib.suppress(CheckpointError):  # one signed at this very instant: export what it covers
         ledger.checkpoint_tail(now=now)
-    except CheckpointError:
-        pass  # one was signed at this very instant: export what it covers
     latest = ledger.store.latest_checkpoint()
     covered = latest.checkpoint.size if latest else 0
     seqs = [s for s in seqs if s < covered]
