@@ -33,7 +33,7 @@ from collectors.inputs.records import (
     reject_all,
     split_records,
 )
-from collectors.inputs.tokens import TokenGrant, TokenStore
+from collectors.inputs.tokens import TokenAuthority, TokenGrant, TokenStore
 from collectors.parsers.base import Parser
 from datasoc.event import format_timestamp
 from datasoc.logging import get_logger
@@ -83,7 +83,7 @@ class HttpIngest:
     def __init__(
         self,
         *,
-        tokens: TokenStore,
+        tokens: TokenAuthority,
         delivery: Delivery,
         parsers: Mapping[str, Parser] | None = None,
         lag: LagMonitor | None = None,
@@ -97,7 +97,9 @@ class HttpIngest:
         self.config = config or HttpIngestConfig()
         self.on_security_event = on_security_event
         self.denied = 0
-        for grant in tokens.grants.values():
+        # A fixed token set is checked here; tokens that change while running are checked when made.
+        declared = tokens.grants.values() if isinstance(tokens, TokenStore) else ()
+        for grant in declared:
             if grant.parser is not None and grant.parser not in self.parsers:
                 raise InputConfigError(
                     f"tokens[{grant.source}]",
@@ -107,7 +109,7 @@ class HttpIngest:
     def authenticate(self, authorization: str | None, *, peer: str, now: datetime) -> TokenGrant:
         """The grant of the request's token, or `AuthError` after logging and a security event."""
         try:
-            return self.tokens.authenticate(authorization)
+            return self.tokens.authenticate(authorization, now)
         except AuthError as exc:
             self.denied += 1
             log.warning("ingest_auth_denied", peer=peer, reason=exc.reason)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,7 @@ from collectors.inputs.delivery import Delivery, SharedHealth
 from collectors.inputs.http import HttpIngest, HttpIngestConfig, SecurityEventSink
 from collectors.inputs.metrics import InputMetrics
 from collectors.inputs.syslog import SyslogConfig, SyslogInput
-from collectors.inputs.tokens import TokenStore
+from collectors.inputs.tokens import TokenAuthority, TokenStore
 from collectors.parsers import PARSERS
 from datasoc.logging import get_logger
 from datasoc.transport import ALERTS, Spool
@@ -39,7 +39,7 @@ log = get_logger("collector")
 class CollectConfig:
     """Everything the collector process needs besides the spool (proposed `[collect]` settings)."""
 
-    tokens: TokenStore
+    tokens: TokenAuthority
     http_host: str = "127.0.0.1"
     http_port: int | None = 8601
     http: HttpIngestConfig = field(default_factory=HttpIngestConfig)
@@ -88,6 +88,7 @@ async def run_collector(
     on_ready: Callable[[dict[str, Any]], None] = lambda addresses: None,
     on_security_event: SecurityEventSink | None = None,
     ssl_context: Any = None,
+    expose: Callable[[SharedHealth, Sequence[Any]], None] | None = None,
 ) -> None:
     """Serve HTTP ingest and syslog until `stop` is set (SIGINT/SIGTERM set it); see module docstring."""
     _stop_on_signals(stop)
@@ -95,7 +96,12 @@ async def run_collector(
     health = SharedHealth(tracker)
     delivery = Delivery(spool, health=health)
     lag = LagMonitor(spool, config.backpressure)
-    parser_names = {g.parser for g in config.tokens.grants.values() if g.parser}
+    # Tokens may name any parser (tokens made while running too): every parser is ready.
+    parser_names = (
+        set(PARSERS)
+        if not isinstance(config.tokens, TokenStore)
+        else {g.parser for g in config.tokens.grants.values() if g.parser}
+    )
     parsers = {name: PARSERS[name](collector=f"{config.http.collector}:{name}") for name in parser_names}
     ingest = HttpIngest(
         tokens=config.tokens,
@@ -116,7 +122,15 @@ async def run_collector(
         on_security_event=on_security_event,
     )
     metrics = [HealthMetrics(tracker), InputMetrics(clock=clock, http=ingest, syslog=syslog, lag=lag)]
-    app = create_app(ApiServices(ingest=ingest, health=health, metrics=metrics, clock=clock, new_id=new_id))
+    if expose is not None:
+        # The API for people serves source health and metrics behind permissions; this port
+        # then serves ingest only.
+        expose(health, metrics)
+        app = create_app(ApiServices(ingest=ingest, clock=clock, new_id=new_id))
+    else:
+        app = create_app(
+            ApiServices(ingest=ingest, health=health, metrics=metrics, clock=clock, new_id=new_id)
+        )
     addresses: dict[str, Any] = {}
     server: uvicorn.Server | None = None
     serving: asyncio.Task[None] | None = None

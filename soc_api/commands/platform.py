@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -240,15 +238,14 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
     last retained checkpoint, cancelled on shutdown. Prints one JSON line `{"ready": {...}}` with the
     bound addresses once the job is started and the inputs listen.
     """
-    import asyncio
     import json
     import threading
     import time
 
     from datasoc.logging import get_logger
-    from soc_api.api.server import run_collector
-    from soc_api.platform import Platform, collect_config, inputs_enabled
+    from soc_api.platform import Platform
     from soc_api.service import Background, loop
+    from soc_api.webapi.server import serve_platform
 
     settings = _settings(config, data_dir)
     log = get_logger("run")
@@ -285,29 +282,14 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float)
         background.ledger_security_event(record, _now())
 
     try:
-        if inputs_enabled(settings.collect):
-            inputs, ssl_context = collect_config(settings)
-            asyncio.run(
-                run_collector(
-                    platform.spool,
-                    inputs,
-                    stop=asyncio.Event(),
-                    clock=_now,
-                    new_id=new_id,
-                    on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})),
-                    on_security_event=security_event,
-                    ssl_context=ssl_context,
-                )
-            )
-        else:
-
-            def _stop(signum: int, _frame: FrameType | None) -> None:
-                stop.set()
-
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
-            click.echo(json.dumps({"ready": {}}))
-            stop.wait()
+        # The API for people (api.port) and the collector's inputs ([collect]) on one event loop.
+        serve_platform(
+            platform,
+            clock=_now,
+            new_id=new_id,
+            on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})),
+            on_security_event=security_event,
+        )
     except KeyboardInterrupt:
         pass
     finally:

@@ -345,6 +345,38 @@ class SignIn:
         audited(self.audit, draft, effect)
         return codes
 
+    def enrol_now(self, actor: Actor, account_id: str, *, now: datetime) -> tuple[Enrolment, list[str]]:
+        """Enrol a new TOTP secret for an account at once (operator bootstrap and demo accounts):
+        the secret, its QR code and the recovery codes, for the operator to hand over."""
+        account = self.store.get(account_id)
+        secret = totp.new_secret()
+        record = f"identity/account/{account.id}"
+        sealed = seal_field(self.keys.sealing_key, record, _TOTP_FIELD, secret.encode("ascii"))
+        codes = totp.new_recovery_codes()
+        draft = audit_draft(
+            now=now,
+            kind="login.mfa_enrolled",
+            actor=actor.label,
+            subject=f"account:{account.id}",
+            outcome="success",
+            recovery_codes=len(codes),
+            by_operator=True,
+        )
+        audited(
+            self.audit,
+            draft,
+            lambda: self.store.confirm_totp(
+                account.id, sealed_json(sealed), -1, [totp.recovery_digest(c) for c in codes], now
+            ),
+        )
+        uri = totp.provisioning_uri(secret, account.username)
+        return Enrolment(secret=secret, uri=uri, qr_svg=segno.make(uri, error="m").svg_inline(scale=4)), codes
+
+    def totp_secret(self, account_id: str) -> str | None:
+        """The enrolled TOTP secret, opened (demo mode prints it; nothing else reads it back)."""
+        account = self.store.get(account_id)
+        return self._secret(account, account.totp_sealed) if account.totp_sealed else None
+
     # ---- sessions ----
 
     def _session(self, session_id: str, now: datetime, *, stages: set[Stage]) -> tuple[Session, Account]:
