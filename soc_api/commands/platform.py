@@ -122,6 +122,9 @@ def demo(
         _print_demo(platform, sink.stats.accepted, sink.stats.rejected, report, demo_dir, dataset)
         _print_alerts(platform, detected)
         _export_demo_bundle(platform, trail, dataset, now)
+        from soc_api.commands.identity import print_demo_accounts
+
+        print_demo_accounts(platform, _now())
     except DatasocError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
