@@ -8,6 +8,8 @@ Hashing: argon2id (RFC 9106) through `argon2-cffi`, with OWASP's first recommend
 
 from __future__ import annotations
 
+import os
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,22 +36,30 @@ class Argon2Params:
 
 
 class Passwords:
-    """Hash and verify passwords with argon2id (CPU only: no I/O)."""
+    """Hash and verify passwords with argon2id (CPU only: no I/O).
 
-    def __init__(self, params: Argon2Params | None = None) -> None:
+    At most `max_concurrent` (default: the CPU count) hashes run at once: each takes `memory_kib`
+    of memory, so a flood of sign-ins must not multiply it, and more threads than cores only make
+    every sign-in slower (they would all finish together at the end).
+    """
+
+    def __init__(self, params: Argon2Params | None = None, *, max_concurrent: int | None = None) -> None:
         self.params = params or Argon2Params()
         self._hasher = self.params.hasher()
+        self._slots = threading.BoundedSemaphore(max_concurrent or os.cpu_count() or 2)
         # A fixed hash verified for unknown user names, so their sign-in costs the same time.
         self._dummy = self._hasher.hash("datasoc-dummy-password-for-timing")
 
     def hash(self, password: str) -> str:
         """The PHC string `$argon2id$v=19$m=...` of `password`."""
-        return self._hasher.hash(password)
+        with self._slots:
+            return self._hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
         """True when `password` matches `stored`; with `stored` None, spend the same time and say no."""
         try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            with self._slots:
+                return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

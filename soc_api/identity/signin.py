@@ -128,7 +128,7 @@ class SignIn:
         )
 
         def effect() -> SignedIn:
-            if stage is Stage.FULL:
+            if stage is Stage.FULL and (account.failures or account.locked_until):
                 self.store.record_success(account.id)
             if self.passwords.needs_rehash(account.password_hash):
                 self.store.rehash_password(account.id, self.passwords.hash(password))
