@@ -41,9 +41,10 @@ class Problem(BaseModel):
 
 
 #: Added to every route's OpenAPI responses: any error is a problem document.
+_PROBLEM_SCHEMA = Problem.model_json_schema()
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Client error (RFC 9457)"},
-    "5XX": {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Server error (RFC 9457)"},
+    "4XX": {"content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}, "description": "Client error (RFC 9457)"},
+    "5XX": {"content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}, "description": "Server error (RFC 9457)"},
 }
 
 

@@ -41,7 +41,8 @@ def test_bootstrap_once_and_separation_refused_and_ledgered(tmp_path: Path) -> N
     assert code == 0, err
     assert json.loads(out)["roles"] == ["system_admin"]
     assert json.loads(out)["mfa_enrolled"]
-    assert "otpauth://totp/datasoc:admin" in err and "recovery codes" in err
+    assert "otpauth://totp/datasoc:admin" in err
+    assert "recovery codes" in err
     code, _, err = _run(
         tmp_path, "users", "bootstrap", "--username", "admin2", "--password-stdin", stdin=PASSWORD
     )

@@ -24,6 +24,8 @@ SELF = {
     ("POST", "/api/v1/me/password"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
+    ("GET", "/api/v1/docs/init.js"),
+    ("GET", "/api/v1/docs/{asset}"),
 }
 
 

@@ -132,3 +132,21 @@ def test_the_audit_administrator_searches_by_actor_action_target_and_outcome(har
     assert bundle.status_code == 200
     assert bundle.content[:2] == b"PK"
     assert harness.env.entries("export")[-1]["actor"] == "user:aud"
+
+
+def test_interactive_docs_for_signed_in_users_without_inline_scripts(harness: Harness) -> None:
+    assert harness.client().get("/api/v1/docs").status_code == 401
+    assert harness.client().get("/api/v1/openapi.json").status_code == 401
+    harness.add("viewer", Role.VIEWER)
+    client = harness.sign_in("viewer")
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert "<script>" not in page.text  # every script has a src: the CSP forbids inline ones
+    assert client.get("/api/v1/docs/swagger-ui-bundle.js").status_code == 200
+    assert "SwaggerUIBundle" in client.get("/api/v1/docs/init.js").text
+    assert client.get("/api/v1/docs/..%2Fpyproject.toml").status_code == 404
+    schema = client.get("/api/v1/openapi.json").json()
+    problem = schema["paths"]["/api/v1/users"]["get"]["responses"]["4XX"]["content"][
+        "application/problem+json"
+    ]
+    assert set(problem["schema"]["required"]) == {"type", "title", "status"}
