@@ -14,15 +14,19 @@ from soc_api.commands.edge import new_id as _new_id
 from soc_api.commands.edge import now as _now
 
 
-def _load_tokens(path: Path | None) -> Any:
+def _load_tokens(path: Path | None, state: Any) -> Any:
+    """Ingest tokens of the state store (`datasoc tokens`) and of the `--tokens` file (checked now,
+    re-read when it changes), as `datasoc run` has them."""
     from collectors.inputs.tokens import TokenStore
+    from soc_api.identity.machine import IngestTokens
+    from soc_api.identity.store import IdentityStore
 
-    if path is None:
-        return TokenStore({})
-    try:
-        return TokenStore.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"tokens file {path}: {exc}") from None
+    if path is not None:
+        try:
+            TokenStore.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"tokens file {path}: {exc}") from None
+    return IngestTokens(IdentityStore(state), tokens_file=path)
 
 
 @click.command()
@@ -88,11 +92,16 @@ def collect(
     from datasoc.transport import Spool, SpoolConfig
     from soc_api.api.server import CollectConfig, run_collector
     from soc_api.commands.platform import _settings
+    from soc_api.platform import open_state
 
     settings = _settings(config, data_dir)
     log = get_logger("collect")
+    try:
+        state = open_state(settings, _now())
+    except DatasocError as exc:
+        raise click.ClickException(str(exc)) from None
     collect_config = CollectConfig(
-        tokens=_load_tokens(tokens_file),
+        tokens=_load_tokens(tokens_file, state),
         http_host=host,
         http_port=http_port,
         syslog=SyslogConfig(
@@ -166,6 +175,7 @@ def collect(
             platform.close()
         else:
             spool.close()
+        state.close()
 
 
 @click.command("ingest-token")
@@ -174,7 +184,9 @@ def collect(
 def ingest_token(source: str, parser: str | None) -> None:
     """Make an HTTP ingest token (接入令牌): the token once on stderr, its digest entry on stdout.
 
-    Hand the token to the source; put the JSON entry (digest only) into the `--tokens` file.
+    Hand the token to the source; put the JSON entry (digest only) into the `--tokens` file
+    (`collect.tokens_file`). `datasoc tokens add --ingest --source NAME` keeps the token in the
+    platform's state store instead, with expiry and revocation while running.
     """
     from collectors.inputs.tokens import hash_token, new_token
     from collectors.parsers import PARSERS
