@@ -29,6 +29,7 @@ from soc_api.identity.errors import (
     AuthenticationError,
     ConflictError,
     CsrfError,
+    EnrolmentRequiredError,
     InvalidRequestError,
     SecondFactorRequiredError,
 )
@@ -404,6 +405,10 @@ class SignIn:
         if session.stage not in stages:
             if session.stage is Stage.MFA:
                 raise SecondFactorRequiredError("需要第二因素验证 / a second factor is required")
+            if session.stage is Stage.ENROL:
+                raise EnrolmentRequiredError(
+                    "请先绑定动态口令 / enrol a second factor first (POST /api/v1/me/second-factor)"
+                )
             raise AuthenticationError("会话阶段不符 / this session cannot do that yet")
         return session, account
 
@@ -411,8 +416,6 @@ class SignIn:
         """The actor of a browser session, checked for expiry; touches its idle clock."""
         stages = {Stage.FULL, Stage.ENROL} if allow_enrol else {Stage.FULL}
         session, account = self._session(session_id, now, stages=stages)
-        if session.stage is Stage.ENROL and not allow_enrol:
-            raise AuthenticationError("enrol a second factor first")
         if self.config.sessions.should_touch(session.last_seen_at, now):
             self.store.touch_session(session.id_digest, now)
         permissions = permissions_of(account.roles) if session.stage is Stage.FULL else frozenset()

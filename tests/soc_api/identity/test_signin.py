@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from soc_api.identity import totp
-from soc_api.identity.errors import AuthenticationError, SecondFactorRequiredError
+from soc_api.identity.errors import AuthenticationError, EnrolmentRequiredError, SecondFactorRequiredError
 from soc_api.identity.roles import Role
 from soc_api.identity.sessions import Stage
 from tests.soc_api.identity_env import PASSWORD, Env
@@ -72,7 +72,7 @@ def test_administrators_must_enrol_then_sign_in_with_totp_and_recovery_codes_wor
     env.add_user("sys", Role.SYSTEM_ADMIN)
     # Before enrolment the session cannot do anything but enrol.
     signed = env.identity.signin.sign_in("sys", PASSWORD, peer="127.0.0.1", now=env.clock())
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(EnrolmentRequiredError):
         env.identity.signin.authenticate(signed.session_id, env.clock())
     secret, codes = _enrol(env, "sys")
     env.clock.advance(minutes=1)
