@@ -31,6 +31,7 @@ from soc_api.identity.errors import (
     CsrfError,
     EnrolmentRequiredError,
     InvalidRequestError,
+    PermissionDeniedError,
     SecondFactorRequiredError,
 )
 from soc_api.identity.lockout import is_locked
@@ -284,6 +285,7 @@ class SignIn:
 
     def begin_enrolment(self, actor: Actor, *, now: datetime) -> Enrolment:
         """A new TOTP secret (sealed, pending) with its otpauth URI and QR code (SVG)."""
+        _person(actor)
         account = self.store.get(actor.id)
         if account.mfa_enrolled:
             raise ConflictError("a second factor is already enrolled; an administrator can reset it")
@@ -305,6 +307,7 @@ class SignIn:
 
     def confirm_enrolment(self, actor: Actor, code: str, *, now: datetime) -> list[str]:
         """Check the first code of the pending secret; enrol it; the recovery codes (shown once)."""
+        _person(actor)
         account = self.store.get(actor.id)
         if account.totp_pending_sealed is None:
             raise InvalidRequestError("no enrolment in progress: start one first")
@@ -454,6 +457,7 @@ class SignIn:
 
     def change_password(self, actor: Actor, current: str, new: str, *, now: datetime) -> None:
         """Change one's own password (current one checked, policy and history applied)."""
+        _person(actor)
         account = self.store.get(actor.id)
         if not self.passwords.verify(account.password_hash, current[:1024]):
             self._failure(account, actor.label, "bad_password", "password-change", now)
@@ -475,6 +479,11 @@ class SignIn:
         audited(
             self.audit, draft, lambda: self.store.set_password(account.id, new_hash, now, keep=policy.history)
         )
+
+
+def _person(actor: Actor) -> None:
+    if actor.kind != "user":
+        raise PermissionDeniedError("只有登录的人员可以这样做 / only a signed-in person can do this")
 
 
 def sealed_json(sealed: SealedField) -> str:
