@@ -6,6 +6,8 @@ any of them with `app.dependency_overrides`.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +90,8 @@ def create_api(services: ApiServices) -> FastAPI:
         openapi_url=None,
     )
     app.state.services = services
+    # Sign-ins past this many wait on the event loop (see routes/session.py); argon2 is CPU-bound.
+    app.state.signin_slots = asyncio.Semaphore(os.cpu_count() or 2)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from soc_api.identity.errors import AuthenticationError
 from soc_api.identity.roles import ROLE_TITLES, permissions_of
@@ -73,14 +75,26 @@ def _set_cookie(response: Response, services: ApiServices, session_id: str) -> N
     )
 
 
+def _slots(request: Request) -> asyncio.Semaphore:
+    """Sign-ins waiting for an argon2 slot wait here, on the event loop, not in a worker thread:
+    a burst of sign-ins must not take every thread from the people browsing lists."""
+    slots: asyncio.Semaphore = request.app.state.signin_slots
+    return slots
+
+
 @router.post("", status_code=201, response_model=SessionPublic)
-def sign_in(
+async def sign_in(
     credentials: Credentials, request: Request, response: Response, services: Services
 ) -> SessionPublic:
     """Sign in with a password (登录). The session cookie is set; `stage` says what comes next."""
-    signed = services.identity.signin.sign_in(
-        credentials.username, credentials.password, peer=peer_of(request, services), now=services.clock()
-    )
+    async with _slots(request):
+        signed = await run_in_threadpool(
+            services.identity.signin.sign_in,
+            credentials.username,
+            credentials.password,
+            peer=peer_of(request, services),
+            now=services.clock(),
+        )
     _set_cookie(response, services, signed.session_id)
     return _public(signed, with_csrf=True)
 
