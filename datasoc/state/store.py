@@ -93,13 +93,18 @@ class StateStore:
         return conn
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction (`BEGIN IMMEDIATE`); committed, durably, when the block exits.
 
-        `sqlite3.IntegrityError` (constraints and triggers) propagates for the caller to name;
-        other database failures become `StateUnavailableError`.
+        `durable=False` skips the fsync of this commit (`synchronous=NORMAL` for it): the write is
+        atomic and survives a crash of the process, but a power loss may undo it until the next
+        durable commit. For state whose loss is harmless (a new session, a last-use time), not for
+        anything acknowledged as a change. `sqlite3.IntegrityError` (constraints and triggers)
+        propagates for the caller to name; other failures become `StateUnavailableError`.
         """
         conn = self._connection()
+        if not durable:
+            conn.execute("PRAGMA synchronous = NORMAL")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -113,6 +118,9 @@ class StateStore:
             if isinstance(exc, sqlite3.OperationalError):
                 raise StateUnavailableError(f"state store {self.path}: write failed: {exc}") from None
             raise
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous = FULL")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -207,7 +207,7 @@ class IdentityStore:
 
     def record_success(self, account_id: str) -> None:
         """Reset the failure count after a successful sign-in step."""
-        with self.state.write() as conn:
+        with self.state.write(durable=False) as conn:
             conn.execute("UPDATE accounts SET failures = 0, locked_until = NULL WHERE id = ?", (account_id,))
 
     def password_history(self, account_id: str, count: int) -> list[str]:
@@ -314,8 +314,9 @@ class IdentityStore:
     # ---- sessions ----
 
     def create_session(self, session: Session) -> None:
-        """Store a new session."""
-        with self.state.write() as conn:
+        """Store a new session (without its own fsync: a session lost to a power loss only means
+        signing in again, and sign-in latency is mostly fsyncs besides argon2)."""
+        with self.state.write(durable=False) as conn:
             conn.execute(
                 "INSERT INTO sessions (id_digest, account_id, stage, csrf_digest, created_at, last_seen_at, "
                 "peer) "
@@ -350,7 +351,7 @@ class IdentityStore:
 
     def touch_session(self, id_digest: str, now: datetime) -> None:
         """Move the session's last activity to `now`."""
-        with self.state.write() as conn:
+        with self.state.write(durable=False) as conn:
             conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id_digest = ?", (ts(now), id_digest))
 
     def set_session_stage(self, id_digest: str, stage: Stage, now: datetime) -> None:
@@ -458,7 +459,7 @@ class IdentityStore:
         """Record last-use times (batched by the caller: not one write per request)."""
         if not used:
             return
-        with self.state.write() as conn:
+        with self.state.write(durable=False) as conn:
             conn.executemany(
                 "UPDATE tokens SET last_used_at = ? WHERE id = ? "
                 "AND (last_used_at IS NULL OR last_used_at < ?)",

@@ -78,3 +78,19 @@ def test_a_read_only_database_is_unavailable_not_a_crash(tmp_path: Path) -> None
     ro._local.conn = conn  # a connection that cannot write, as on a read-only mount
     with pytest.raises(StateUnavailableError, match="write"), ro.write() as c:
         c.execute("CREATE TABLE z (x)")
+
+
+def test_a_write_without_fsync_is_atomic_and_restores_full_sync(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "s.sqlite3")
+    store.migrate([A1], now=lambda: NOW)
+    with store.write(durable=False) as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL for this commit
+        conn.execute("INSERT INTO a VALUES (1)")
+    with pytest.raises(sqlite3.IntegrityError), store.write(durable=False) as conn:
+        conn.execute("INSERT INTO a VALUES (2)")
+        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON a BEGIN SELECT RAISE(ABORT, 'no'); END")
+        conn.execute("INSERT INTO a VALUES (3)")
+    with store.read() as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+        assert [r[0] for r in conn.execute("SELECT x FROM a")] == [1]  # the failed one rolled back whole
+    store.close()
