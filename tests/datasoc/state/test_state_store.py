@@ -86,10 +86,14 @@ def test_a_write_without_fsync_is_atomic_and_restores_full_sync(tmp_path: Path) 
     with store.write(durable=False) as conn:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL for this commit
         conn.execute("INSERT INTO a VALUES (1)")
-    with pytest.raises(sqlite3.IntegrityError), store.write(durable=False) as conn:
-        conn.execute("INSERT INTO a VALUES (2)")
-        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON a BEGIN SELECT RAISE(ABORT, 'no'); END")
-        conn.execute("INSERT INTO a VALUES (3)")
+    def two_inserts_the_second_refused() -> None:
+        with store.write(durable=False) as conn:
+            conn.execute("INSERT INTO a VALUES (2)")
+            conn.execute("CREATE TRIGGER boom BEFORE INSERT ON a BEGIN SELECT RAISE(ABORT, 'no'); END")
+            conn.execute("INSERT INTO a VALUES (3)")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        two_inserts_the_second_refused()
     with store.read() as conn:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
         assert [r[0] for r in conn.execute("SELECT x FROM a")] == [1]  # the failed one rolled back whole
