@@ -81,7 +81,9 @@ def _index(state: StateStore, entries: list[tuple[int, EntryDraft | LedgerEntry]
         if _indexed(e.kind)
     ]
     if rows:
-        with state.write() as conn:
+        # Derived from the ledger: no fsync of its own; `catch_up_index` re-reads what a power
+        # loss took (from the position its last run reached, at every start).
+        with state.write(durable=False) as conn:
             conn.executemany("INSERT OR IGNORE INTO audit_index VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
