@@ -5,6 +5,7 @@ Time is always passed in (`now`), so the checkpoint policy is tested without a c
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,19 +16,66 @@ from audit.entry import EntryDraft
 from audit.errors import AuditError
 from audit.storage import LedgerStore, Receipt
 from crypto.recipes import SigningKey
+from datasoc.logging import get_logger
+
+log = get_logger("ledger")
 
 
 class Ledger:
-    """Append entries durably; sign checkpoints when the policy says so, or on demand."""
+    """Append entries durably; sign checkpoints when the policy says so, or on demand.
+
+    A store whose commit failed (a full or failing disk) refuses every later append, because its
+    files and its tree may disagree. The ledger heals itself: the next call reopens the store from
+    disk, which cuts a torn tail and rebuilds the tree (the same recovery as after a crash), and
+    records what was cut as a `ledger.recovered` entry. While the fault lasts the reopen fails too,
+    and the call raises; nothing acknowledged was lost, since an append is acknowledged only after
+    it is durable.
+    """
 
     def __init__(self, store: LedgerStore, signer: SigningKey, policy: CheckpointPolicy) -> None:
         self.store = store
         self.signer = signer
         self.policy = policy
+        self.recoveries = 0
+        self._heal_lock = threading.Lock()
         # Appends are thread-safe in the store (group commit); signing is not: two threads due
         # at once would both sign, and the second checkpoint would fail its successor check
         # after its entries were already durable.
         self._signing = threading.Lock()
+
+    def _heal(self, now: datetime) -> None:
+        store = self.store
+        if store.broken is None:
+            return
+        with self._heal_lock:
+            if self.store is not store:
+                return  # another thread reopened it meanwhile
+            cause = store.broken
+            with contextlib.suppress(OSError):
+                store.close(clean=False)
+            fresh = LedgerStore.open(store.path)  # raises while the fault lasts; tried again next call
+            self.store = fresh
+            self.recoveries += 1
+            report = fresh.report
+            log.warning(
+                "ledger_reopened_after_failed_commit",
+                cause=f"{type(cause).__name__}: {cause}"[:300],
+                cut_bytes=report.torn_tail_bytes,
+                size=fresh.size,
+            )
+            draft = EntryDraft.create(
+                now=now,
+                kind="ledger.recovered",
+                actor="system:ledger",
+                subject="entries.log",
+                payload={
+                    "cause": f"{type(cause).__name__}: {cause}"[:300],
+                    "cut_bytes": report.torn_tail_bytes,
+                    "cut_checkpoint_bytes": report.torn_checkpoint_bytes,
+                    "size": fresh.size,
+                },
+            )
+            fresh.append_many([draft])
 
     @classmethod
     def open(
@@ -54,6 +102,7 @@ class Ledger:
 
     def append_many(self, drafts: Sequence[EntryDraft], *, now: datetime) -> list[Receipt]:
         """Append entries durably (one group commit); sign a checkpoint if one is due at `now`."""
+        self._heal(now)
         receipts = self.store.append_many(drafts)
         self.maybe_checkpoint(now=now)
         return receipts
@@ -64,6 +113,7 @@ class Ledger:
         Checkpoint times strictly increase, so a batch appended at the `now` of the previous
         checkpoint defers the next one to a later `now` instead of failing the append.
         """
+        self._heal(now)
         with self._signing:
             last = self.store.latest_checkpoint()
             if last is not None and now <= last.checkpoint.when():

@@ -22,6 +22,7 @@ clean one, level files are cut back to the entries and missing tails recomputed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -284,11 +285,21 @@ class LedgerStore:
                 seq += 1
         blob = b"\n".join(lines) + b"\n"
         added = self.tree.append(leaf for w in batch for leaf in w.leaves)
-        self._entries.write(blob)
-        self._entries.flush()
-        # Only entries.log must be durable before the ack; level files are derived and rebuilt
-        # on the next open unless the store was closed cleanly.
-        os.fdatasync(self._entries.fileno())
+        before = self._ends[-1] if self._ends else 0
+        try:
+            self._entries.write(blob)
+            self._entries.flush()
+            # Only entries.log must be durable before the ack; level files are derived and rebuilt
+            # on the next open unless the store was closed cleanly.
+            os.fdatasync(self._entries.fileno())
+        except BaseException:
+            # Nothing of this batch was acknowledged: take back whatever part of it reached the
+            # file, so reopening (the store is unusable now) cannot keep whole lines of it, which
+            # the retried append would then write a second time.
+            with contextlib.suppress(OSError, ValueError):
+                self._entries.truncate(before)
+                self._entries.seek(0, os.SEEK_END)
+            raise
         self.commits += 1
         for level, data in enumerate(added):
             if data:
@@ -323,19 +334,33 @@ class LedgerStore:
             self._level_files.append(open(self.path / "tree" / name, "ab"))  # noqa: SIM115
         return self._level_files[level]
 
+    @property
+    def broken(self) -> BaseException | None:
+        """The failure that left this store unusable (a failed commit), or None."""
+        return self._broken
+
     def close(self, *, clean: bool = True) -> None:
         """Flush derived files and mark the store cleanly closed (next open trusts level files)."""
         if self._entries.closed:
             return
-        for fh in self._level_files:
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
-        self._entries.close()
-        if clean and self._broken is None:
-            _write_durably(self.path / CLEAN, b"")
-            _fsync_dir(self.path)
-        os.close(self._lock)  # releases the flock
+        try:
+            for fh in self._level_files:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            self._entries.close()
+            if clean and self._broken is None:
+                _write_durably(self.path / CLEAN, b"")
+                _fsync_dir(self.path)
+        finally:
+            # Whatever failed above (a full disk), the files are closed and the lock released, so
+            # the store can be opened again (a failed close leaves no CLEAN: the next open rebuilds).
+            for fh in self._level_files:
+                with contextlib.suppress(OSError):
+                    fh.close()
+            with contextlib.suppress(OSError):
+                self._entries.close()
+            os.close(self._lock)  # releases the flock
 
     def __enter__(self) -> LedgerStore:
         return self

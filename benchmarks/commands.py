@@ -355,6 +355,45 @@ def bench_signin(concurrency: int, rounds: int, as_json: bool) -> None:
     click.echo(json.dumps(figures) if as_json else format_signin_report(figures))
 
 
+@click.command("platform")
+@click.option(
+    "--rates",
+    default="10000,15000,20000,25000",
+    show_default=True,
+    help="Comma-separated events/s, tried in turn on one running platform.",
+)
+@click.option("--seconds", type=click.FloatRange(10), default=60.0, show_default=True, help="Per rate.")
+@click.option("--batch", type=click.IntRange(10), default=1000, show_default=True, help="Events per request.")
+@click.option("--clients", type=click.IntRange(1), default=2, show_default=True, help="Connections.")
+@click.option("--lag-seconds", type=click.FloatRange(0.5), default=5.0, show_default=True)
+@click.option("--engine", type=click.Choice(["flink", "inprocess"]), default="flink", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Also print every figure as JSON lines.")
+def bench_platform(
+    rates: str, seconds: float, batch: int, clients: int, lag_seconds: float, engine: str, as_json: bool
+) -> None:
+    """The whole `datasoc run` process at constant rates: highest sustained rate, and p50/p95/p99 from
+    acknowledgement to searchable, ledgered and alerted (平台整体基准)."""
+    import dataclasses
+
+    from benchmarks.platform import format_results, run_rates
+
+    wanted = [int(r) for r in rates.split(",") if r.strip()]
+    with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+        results = run_rates(
+            Path(directory),
+            wanted,
+            seconds=seconds,
+            batch=batch,
+            lag_seconds=lag_seconds,
+            engine=engine,
+            clients=clients,
+        )
+    click.echo(format_results(results, engine))
+    if as_json:
+        for result in results:
+            click.echo(json.dumps(dataclasses.asdict(result)))
+
+
 BENCHES: list[click.Command] = [
     bench_spool,
     bench_store,
@@ -363,4 +402,5 @@ BENCHES: list[click.Command] = [
     bench_detect,
     bench_stream,
     bench_signin,
+    bench_platform,
 ]

@@ -36,7 +36,8 @@ CONFIG_ENV = "DATASOC_CONFIG"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN are never a sensible duration or size (inf lateness overflowed a timedelta).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LogSettings(_Section):
@@ -118,7 +119,7 @@ class LedgerSettings(_Section):
     #: Key store (SM2 signing and SM4 sealing keys, encrypted under `key_passphrase`).
     keys_path: Path = Path("keys")
     checkpoint_every: int = Field(default=1000, ge=1)
-    checkpoint_seconds: float = Field(default=60.0, gt=0)
+    checkpoint_seconds: float = Field(default=60.0, gt=0, le=86_400)
     key_passphrase: SecretStr = SecretStr(DEV_SECRET)
 
 
@@ -175,7 +176,7 @@ class DetectionSettings(_Section):
     pipeline: str = Field(default="default", min_length=1)
     #: In-process engine: how far behind the newest event time an event may arrive and still count
     #: in correlations.
-    allowed_lateness_seconds: float = Field(default=300.0, ge=0)
+    allowed_lateness_seconds: float = Field(default=300.0, ge=0, le=86_400)
     #: Flink job: operator parallelism.
     parallelism: int = Field(default=1, ge=1, le=64)
     #: Flink job: `python.execution-mode`; thread mode measured about twice as fast as process mode.
@@ -196,6 +197,28 @@ class DetectionSettings(_Section):
         return value
 
 
+class GovernanceSettings(_Section):
+    """What every parser enriches from (relative paths are under `data_dir`); reloaded on change."""
+
+    #: Asset catalog JSON (datasets with their grade, owner and region; departments; network plan).
+    catalog: Path | None = None
+    #: Approval register, JSON lines (one grant per line).
+    approvals: Path | None = None
+
+
+class PlatformSettings(_Section):
+    """How `datasoc run` supervises its steps (indexer, trail, detection, checkpoints, retention)."""
+
+    #: Seconds a step waits after a round that found no more work.
+    step_interval_seconds: float = Field(default=0.2, gt=0, le=60)
+    #: A consumer further behind than this many events makes `/readyz` answer 503.
+    lag_bound: int = Field(default=200_000, ge=1)
+    #: SIGTERM stops within this many seconds; work not done is left for the next start.
+    stop_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    #: How often the store's and the spool's retention run.
+    retention_every_seconds: float = Field(default=3600.0, ge=1, le=86_400)
+
+
 class Settings(BaseSettings):
     """All of datasoc's configuration."""
 
@@ -210,6 +233,8 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     collect: CollectSettings = CollectSettings()
     detection: DetectionSettings = DetectionSettings()
+    governance: GovernanceSettings = GovernanceSettings()
+    platform: PlatformSettings = PlatformSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -276,7 +301,7 @@ def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | 
     try:
         return Settings(**merged)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, config_file)) from None
+        raise ConfigError(_scrub(_describe(exc, config_file, merged), merged)) from None
 
 
 def _from_environ(env: Mapping[str, str]) -> dict[str, Any]:
@@ -309,7 +334,7 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
     return merged
 
 
-def _describe(exc: ValidationError, config_file: Path | None) -> str:
+def _describe(exc: ValidationError, config_file: Path | None, merged: Mapping[str, Any]) -> str:
     where = f" (from {config_file} and DATASOC_* variables)" if config_file else " (from DATASOC_* variables)"
     lines = [f"invalid configuration{where}:"]
     for error in exc.errors(include_url=False):
@@ -320,19 +345,51 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
             message = message[len("Value error, ") :]
             head, sep, rest = message.partition(": ")
             # A section's own check names the full key itself ("collect.tls_key: ...").
-            if sep and (not key or head.startswith(f"{key}.")):
+            if sep and (not key or head.startswith(f"{key}.") or ("." in head and " " not in head)):
                 key, message = head, rest
-        value = error.get("input")
-        if isinstance(value, dict) and key.rsplit(".", 1)[-1] in value:
-            value = value[key.rsplit(".", 1)[-1]]
-        shown = "<secret>" if _is_secret_key(key) else repr(value)
         if error.get("type") == "extra_forbidden":
             message = "unknown setting"
+        # The value is looked up by its key in what was given, never taken from the error: a
+        # model-level check's "input" is the whole configuration, secrets and all.
+        found, value = _lookup(merged, key)
+        shown = "<secret>" if _is_secret_key(key) else repr(value) if found else "(not set)"
         env_name = "DATASOC_" + "__".join(part.upper() for part in key.split(".")) if key else ""
         lines.append(
             f"  {key or '<settings>'} = {shown}: {message}" + (f" [env {env_name}]" if env_name else "")
         )
     return "\n".join(lines)
+
+
+def _lookup(merged: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    node: Any = merged
+    for part in key.split(".") if key else ():
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    if isinstance(node, Mapping | list | tuple):
+        return False, None  # a whole section is not a value to show
+    return bool(key), node
+
+
+def _secrets_in(node: Any, key: str = "") -> list[str]:
+    if isinstance(node, Mapping):
+        return [s for k, v in node.items() for s in _secrets_in(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(node, list | tuple):
+        return [s for item in node for s in _secrets_in(item, key)]
+    if _is_secret_key(key) and isinstance(node, str | SecretStr):
+        text = node.get_secret_value() if isinstance(node, SecretStr) else node
+        return [text] if len(text) >= 4 else []
+    return []
+
+
+def _scrub(message: str, merged: Mapping[str, Any]) -> str:
+    """Replace every configured secret that appears in `message` (belt and braces)."""
+    for secret in sorted(set(_secrets_in(merged)), key=len, reverse=True):
+        message = message.replace(secret, "<secret>")
+    return message
 
 
 def _is_secret_key(key: str) -> bool:

@@ -15,18 +15,21 @@ in checkpointed state). Events are kept only while a correlation could still use
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from datasoc.alert import Alert
 from datasoc.event import Event
 from datasoc.logging import get_logger
-from datasoc.transport import ALERTS, EVENTS, Transport
+from datasoc.transport import ALERTS, EVENTS, Consumer, OffsetOutOfRangeError, Record, Transport
 from detection.correlation import CorrelationEngine, compile_correlations
 from detection.engine import Engine, LoadResult
 from detection.stream.alerts import correlation_alert, single_alert
+from soc_api.steps import Gap, rewind, skip_gap
 
 log = get_logger("detector")
 CONSUMER = "detector"
@@ -40,6 +43,13 @@ class DetectReport:
     alerts: int
     by_warning_level: Mapping[str, int]
     committed_offset: int
+    #: Events still waiting after this pass (in process: its batch budget ran out).
+    lag: int = 0
+
+    @property
+    def more(self) -> bool:
+        """Whether events were left for the next pass."""
+        return self.lag > 0
 
 
 @dataclass
@@ -54,6 +64,7 @@ class Detector:
     _kept: dict[int, dict[str, Any]] = field(init=False, default_factory=dict)
     _kept_times: dict[int, datetime] = field(init=False, default_factory=dict)
     _horizon: timedelta = field(init=False)
+    _reader: Consumer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.rules.rules)
@@ -90,31 +101,61 @@ class Detector:
         for offset in [o for o, when in self._kept_times.items() if when < cutoff]:
             del self._kept[offset], self._kept_times[offset]
 
-    def run_pass(self, transport: Transport, *, now: datetime, batch_size: int = 1000) -> DetectReport:
-        """Detect over what is new on `events`; alerts durable before the offset is committed."""
-        reader = transport.consumer(CONSUMER, EVENTS)
-        read = 0
+    def run_pass(
+        self,
+        transport: Transport,
+        *,
+        now: datetime,
+        batch_size: int = 1000,
+        max_batches: int | None = None,
+        on_gap: Callable[[Gap, datetime], None] | None = None,
+    ) -> DetectReport:
+        """Detect over what is new on `events` (up to `max_batches` batches; all when None); alerts
+        durable before the offset is committed. A retention gap is skipped and reported to `on_gap`."""
+        if self._reader is None:
+            self._reader = transport.consumer(CONSUMER, EVENTS)
+        reader = self._reader
+        read = batches = 0
         levels: dict[str, int] = {}
-        while True:
-            records = reader.poll(batch_size)
+        while max_batches is None or batches < max_batches:
+            try:
+                records = reader.poll(batch_size)
+            except OffsetOutOfRangeError:
+                skip_gap(transport, reader, now, on_gap)
+                records = reader.poll(batch_size)
             if not records:
                 break
-            alerts: list[Alert] = []
-            for record in records:
-                try:
-                    event = Event.from_dict(json.loads(record.payload))
-                except ValueError:
-                    continue  # the indexer dead-letters undecodable payloads
-                alerts.extend(self.alerts_for(record.offset, event))
-            if alerts:
-                transport.append(ALERTS, [encode_alert(a) for a in alerts], now=now)
-                for alert in alerts:
-                    levels[alert.warning_level] = levels.get(alert.warning_level, 0) + 1
-            reader.commit()
+            try:
+                alerts = self._detect(records, transport, now)
+                reader.commit()
+            except BaseException:
+                # Read again next pass (alert ids are derived from the events: a repeat is deduplicated).
+                rewind(transport, reader, now, on_gap)
+                raise
+            for alert in alerts:
+                levels[alert.warning_level] = levels.get(alert.warning_level, 0) + 1
             read += len(records)
+            batches += 1
+        lag = max(transport.range(EVENTS).end - reader.committed, 0)
         return DetectReport(
-            read=read, alerts=sum(levels.values()), by_warning_level=levels, committed_offset=reader.committed
+            read=read,
+            alerts=sum(levels.values()),
+            by_warning_level=levels,
+            committed_offset=reader.committed,
+            lag=lag,
         )
+
+    def _detect(self, records: list[Record], transport: Transport, now: datetime) -> list[Alert]:
+        alerts: list[Alert] = []
+        for record in records:
+            try:
+                event = Event.from_dict(orjson.loads(record.payload))
+            except ValueError:
+                continue  # the indexer dead-letters undecodable payloads
+            alerts.extend(self.alerts_for(record.offset, event))
+        if alerts:
+            transport.append(ALERTS, [encode_alert(a) for a in alerts], now=now)
+        return alerts
 
 
 def encode_alert(alert: Alert) -> bytes:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from audit.checkpoint import CheckpointPolicy
 from audit.entry import EntryDraft
 from audit.ledger import Ledger
+from collectors.enrichment import EnrichmentSource
 from crypto.keystore import KeyStore
 from crypto.selftest import run_self_test
 from datasoc.errors import ConfigError
@@ -355,8 +356,9 @@ def collect_config(settings: Settings, state: StateStore | None = None) -> tuple
     return config, ssl_context
 
 
-def file_tails(settings: Settings, sink: Any) -> list[Any]:
-    """The `[[collect.tail]]` followers, each with its offsets under `data_dir/tail/<source>.json`."""
+def file_tails(settings: Settings, sink: Any, *, enrichment: EnrichmentSource | None = None) -> list[Any]:
+    """The `[[collect.tail]]` followers, each with its offsets under `data_dir/tail/<source>.json`,
+    their parsers enriched from `enrichment`."""
     from collectors.inputs.filetail import FileTail
     from collectors.parsers import PARSERS
 
@@ -366,7 +368,7 @@ def file_tails(settings: Settings, sink: Any) -> list[Any]:
             raise ConfigError(
                 f"collect.tail[{tail.source}].parser = {tail.parser!r}: known: {sorted(PARSERS)}"
             )
-        parser = PARSERS[tail.parser](collector=f"tail:{tail.source}")
+        parser = PARSERS[tail.parser](collector=f"tail:{tail.source}", enrichment=enrichment)
         state = settings.data_dir / "tail" / f"{tail.source}.json"
         state.parent.mkdir(parents=True, exist_ok=True)
         tails.append(FileTail(list(tail.patterns), parser, sink, state, source=tail.source))

@@ -35,6 +35,7 @@ from collectors.inputs.records import (
 )
 from collectors.inputs.tokens import TokenAuthority, TokenGrant, TokenStore
 from collectors.parsers.base import Parser
+from collectors.readers import MULTILINE_CSV
 from datasoc.event import format_timestamp
 from datasoc.logging import get_logger
 
@@ -158,6 +159,7 @@ class HttpIngest:
         content_encoding: str | None,
         now: datetime,
         new_id: Callable[[], str],
+        idempotency_key: str | None = None,
     ) -> IngestAnswer:
         """Validate, dead-letter and durably append the body's records; the per-record answer."""
         return await asyncio.to_thread(
@@ -168,6 +170,7 @@ class HttpIngest:
             content_encoding=content_encoding,
             now=now,
             new_id=new_id,
+            idempotency_key=idempotency_key,
         )
 
     def ingest_blocking(
@@ -179,6 +182,7 @@ class HttpIngest:
         content_encoding: str | None,
         now: datetime,
         new_id: Callable[[], str],
+        idempotency_key: str | None = None,
     ) -> IngestAnswer:
         """`ingest` on the calling thread (for a worker thread; it blocks on fsync)."""
         rules = RecordRules(
@@ -189,10 +193,12 @@ class HttpIngest:
             max_event_bytes=self.config.max_event_bytes,
             max_errors=self.config.max_errors,
             stage="parse" if grant.parser else "validate",
+            idempotency_key=idempotency_key,
         )
         try:
             decoded = decode_body(body, content_encoding, max_decoded=self.config.max_decoded_bytes)
-            records = split_records(decoded, body_kind(content_type, decoded))
+            multiline = grant.parser in MULTILINE_CSV
+            records = split_records(decoded, body_kind(content_type, decoded), multiline=multiline)
         except PayloadTooLargeError:
             raise
         except IngestError as exc:

@@ -28,7 +28,8 @@ import orjson
 from collectors.errors import ParseError
 from collectors.inputs.errors import BodyError, PayloadTooLargeError, UnsupportedEncodingError
 from collectors.inputs.quick import surely_valid
-from collectors.parsers.base import Parser
+from collectors.parsers.base import Parser, stable_id
+from collectors.readers import join_lines
 from collectors.sink import dead_letter
 from datasoc.errors import EventValidationError
 from datasoc.event import Event, format_timestamp
@@ -126,16 +127,20 @@ def body_kind(content_type: str | None, body: bytes) -> str:
     return "array" if body.lstrip()[:1] == b"[" else "ndjson"
 
 
-def split_records(body: bytes, kind: str) -> list[RawRecord]:
-    """The records of a decoded body; blank NDJSON lines are skipped (they are not records)."""
+def split_records(body: bytes, kind: str, *, multiline: bool = False) -> list[RawRecord]:
+    """The records of a decoded body; blank NDJSON lines are skipped (they are not records).
+
+    `multiline`: native lines of a CSV format whose quoted fields may hold newlines (PostgreSQL
+    csvlog): a record goes on while a quoted field is open, as when the file is read
+    (`collectors.readers.join_lines`); its position is the line it starts on."""
     if kind == "ndjson":
-        records: list[RawRecord] = []
-        for index, line in enumerate(body.split(b"\n"), 1):
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line and not line.isspace():
-                records.append(RawRecord(index, line))
-        return records
+        lines = (
+            (index, line[:-1] if line.endswith(b"\r") else line)
+            for index, line in enumerate(body.split(b"\n"), 1)
+        )
+        if multiline:
+            return [RawRecord(r.position, r.raw) for r in join_lines(lines, multiline=True)]
+        return [RawRecord(index, line) for index, line in lines if line and not line.isspace()]
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -168,6 +173,15 @@ class RecordRules:
     max_event_bytes: int = 1 << 20
     max_errors: int = 20
     stage: str = "validate"
+    #: The sender's `Idempotency-Key`: ids of records without one of their own derive from (source,
+    #: key, position), so a retried request stores nothing twice; without it they are fresh ids.
+    idempotency_key: str | None = None
+
+    def id_for(self, position: int | None, new_id: Callable[[], str]) -> str:
+        """The `event.id` of a record that brings none (see `idempotency_key`)."""
+        if self.idempotency_key is None or position is None:
+            return new_id()
+        return stable_id(self.source, "request", self.idempotency_key, str(position))
 
 
 def build_batch(
@@ -226,7 +240,7 @@ def _normalized(record: RawRecord, rules: RecordRules, now_text: str, new_id: Ca
     if "event.ingested" not in value:
         value["event.ingested"] = now_text
     if not value.get("event.id"):
-        value["event.id"] = new_id()
+        value["event.id"] = rules.id_for(record.position, new_id)
     value.setdefault("observer.collector", rules.collector)
     if not surely_valid(value):
         Event.from_dict(value)  # the full contract, and the precise reason when it fails
@@ -237,7 +251,9 @@ def _native(record: RawRecord, rules: RecordRules, now: datetime, new_id: Callab
     assert rules.parser is not None
     raw: bytes | str = record.value if isinstance(record.value, str) else record.raw
     try:
-        event = rules.parser.parse(raw, source=rules.source, now=now, new_id=new_id)
+        event = rules.parser.parse(
+            raw, source=rules.source, now=now, new_id=lambda: rules.id_for(record.position, new_id)
+        )
     except ParseError as exc:
         raise ValueError(exc.reason) from None
     fields = event.to_dict()

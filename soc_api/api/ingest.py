@@ -27,6 +27,14 @@ def _error(exc: IngestError) -> Response:
     return Response(body, status_code=exc.status, media_type=_JSON, headers=headers)
 
 
+def _idempotency_key(value: str | None) -> str | None:
+    """The sender's `Idempotency-Key` (RFC draft-ietf-httpapi-idempotency-key-header): printable
+    ASCII, at most 128 characters; anything else is ignored (the records get fresh ids)."""
+    if value is None or not 0 < len(value) <= 128 or not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
 @router.post("/ingest")
 async def ingest(request: Request, services: Services) -> Response:
     """Ingest records durably; 200 with `accepted`, `rejected` and the first `errors` per record."""
@@ -46,6 +54,7 @@ async def ingest(request: Request, services: Services) -> Response:
             content_encoding=headers.get("content-encoding"),
             now=now,
             new_id=services.new_id,
+            idempotency_key=_idempotency_key(headers.get("idempotency-key")),
         )
     except IngestError as exc:
         return _error(exc)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from audit.checkpoint import CheckpointPolicy
 from audit.ledger import Ledger
@@ -71,14 +74,31 @@ class Env:
         self.state.close()
 
 
-def open_env(root: Path, config: IdentityConfig = FAST) -> Env:
-    """Open a fresh environment under `root`."""
+def freeze(path: Path) -> None:
+    """Make `path` immutable (`chattr +i`): writes fail with EPERM even through descriptors already
+    open, and reopening for writing fails too, until `thaw` (a ledger that cannot be written, for
+    real). Skips the test where the file system or the user cannot do it."""
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {done.stderr.strip()}")
+
+
+def thaw(path: Path) -> None:
+    """Undo `freeze`."""
+    subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
+
+
+def open_env(root: Path, config: IdentityConfig = FAST, *, ledger_dir: Path | None = None) -> Env:
+    """Open a fresh environment under `root` (the ledger under `ledger_dir` when given)."""
     clock = Clock()
     keys = KeyStore.create(
         root / "keys", b"test-passphrase", now=T0, scrypt_params=ScryptParams(n=2**10, r=8, p=1)
     )
     ledger = Ledger.open(
-        root / "ledger", keys.signing_key, origin="datasoc.test/identity", policy=CheckpointPolicy()
+        ledger_dir or root / "ledger",
+        keys.signing_key,
+        origin="datasoc.test/identity",
+        policy=CheckpointPolicy(),
     )
     state = StateStore.open(root / "state.sqlite3")
     state.migrate(MIGRATIONS, now=clock)

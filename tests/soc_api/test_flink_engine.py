@@ -69,7 +69,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         ["demo", "--data-dir", str(data_dir), "--start", "2026-03-02", "--seed", "7"],
         catch_exceptions=False,
         # The default engine; FLINK_LOG_DIR as the demo sets it is put back afterwards.
-        env={"DATASOC_DETECTION__ENGINE": None, "FLINK_LOG_DIR": None},
+        env={
+            "DATASOC_DETECTION__ENGINE": None,
+            "FLINK_LOG_DIR": None,
+            "DATASOC_STORE__RETENTION_DAYS": "3650",
+        },
     )
     assert result.exit_code == 0, result.output
     with Spool.open(data_dir / "spool") as spool:

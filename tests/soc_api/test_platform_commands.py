@@ -33,7 +33,8 @@ def all_events(store: SQLiteEventStore) -> list[Event]:
 
 
 # The in-process engine keeps these tests free of Flink (tests/soc_api/test_flink_engine.py has the job).
-INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess"}
+# The demo of 2026-03-02 is older than the default 184 days of retention: keep it for ten years.
+INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess", "DATASOC_STORE__RETENTION_DAYS": "3650"}
 
 
 def run_cli(*args: str) -> str:
@@ -44,8 +45,11 @@ def run_cli(*args: str) -> str:
 
 def test_demo_runs_data_through_spool_into_store(tmp_path: Path) -> None:
     output = run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--seed", "7")
-    read = int(re.search(r"read (\d+), newly stored (\d+), dead-lettered 0", output).group(1))  # type: ignore[union-attr]
-    rows = dict(re.findall(r"^  (\S+\.(?:jsonl|csv|log))\s+(\d+)\s+0\s+\d+$", output, re.M))
+    indexed = re.search(r"accepted (\d+), newly stored (\d+), dead-lettered (\d+), in store (\d+)", output)
+    assert indexed is not None, output
+    read, new, dead, total = (int(n) for n in indexed.groups())
+    assert new == total == read  # every accepted line is in the store, graded
+    rows = dict(re.findall(r"^  (\S+\.(?:jsonl|csv|log))\s+(\d+)\s+(?:\d+)\s+\d+$", output, re.M))
     assert set(rows) == {"apigw_access.jsonl", "mysql_audit.jsonl", "postgresql.csv", "auth.log"}
     assert sum(int(n) for n in rows.values()) == read
     truth = json.loads((tmp_path / "demo" / "seed-7" / "ground_truth.json").read_text(encoding="utf-8"))
@@ -69,7 +73,7 @@ def test_demo_runs_data_through_spool_into_store(tmp_path: Path) -> None:
     assert "管理员关闭审计 / Auditing switched off" in output
     # Running the demo again replays the same events: the store keeps each once.
     again = run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--seed", "7")
-    assert f"read {read}, newly stored 0" in again
+    assert f"accepted {read}, newly stored 0, dead-lettered {dead}, in store {total}" in again
     # Same events, same alert ids: the alert count does not grow on a replay.
     assert re.search(r"alerts \(告警\): (\d+)", again).group(1) == summary.group(1)  # type: ignore[union-attr]
 
@@ -110,3 +114,14 @@ def test_demo_ledgers_accesses_and_exports_a_verifiable_bundle(tmp_path: Path) -
             dst.writestr(item, data)
     result = CliRunner().invoke(cli, ["verify", str(forged), "--pubkey", str(pub)])
     assert result.exit_code != 0
+
+
+def test_demo_refuses_a_start_the_retention_job_would_purge(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--data-dir", str(tmp_path), "--start", "2020-01-01"],
+        env={"DATASOC_STORE__RETENTION_DAYS": "184"},
+    )
+    assert result.exit_code == 2
+    assert "store.retention_days (184)" in result.output
+    assert not (tmp_path / "spool").exists()

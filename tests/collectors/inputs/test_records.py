@@ -176,3 +176,36 @@ def test_stored_event_size_is_bounded_separately_from_the_input_record(new_id: C
     batch = build_batch(split_records(ndjson(event_dict(1)), "ndjson"), rules, now=NOW, new_id=new_id)
     assert batch.rejected == 1
     assert "after normalization exceeds the limit of 200" in batch.errors[0].reason
+
+
+def test_multiline_csv_records_are_joined_while_a_quoted_field_is_open() -> None:
+    body = b'a,"SELECT x\n  FROM t\n GROUP BY x",1\r\n\nb,"one line",2\nc,"left open\n'
+    records = split_records(body, "ndjson", multiline=True)
+    assert [(r.position, r.raw) for r in records] == [
+        (1, b'a,"SELECT x\n  FROM t\n GROUP BY x",1'),
+        (5, b'b,"one line",2'),
+        (6, b'c,"left open\n'),  # unterminated at the end: passed on whole, the parser rejects it
+    ]
+    # Without `multiline` (every other format) a newline always ends a record.
+    assert len(split_records(body, "ndjson")) == 5
+
+
+def test_an_idempotency_key_gives_a_retried_request_the_same_ids(new_id: Callable[[], str]) -> None:
+    parser = LinuxSyslogParser(collector="http:linux_syslog")
+    line = "<38>1 2026-11-28T10:00:00+08:00 web01 sshd 42 - - Failed password for root from 10.1.2.3 port 1\n"
+    body = (line * 2).encode()  # two identical lines are still two events
+    normalized = ndjson(*[{k: v for k, v in event_dict(i).items() if k != "event.id"} for i in range(2)])
+
+    def ids(key: str | None, content: bytes, parsed: bool) -> list[str]:
+        rules = RecordRules(
+            source="host-1", collector="http:host-1", parser=parser if parsed else None, idempotency_key=key
+        )
+        batch = build_batch(split_records(content, "ndjson"), rules, now=NOW, new_id=new_id)
+        return [orjson.loads(e)["event.id"] for e in batch.events]
+
+    for content, parsed in ((body, True), (normalized, False)):
+        first, retry = ids("req-1", content, parsed), ids("req-1", content, parsed)
+        assert first == retry
+        assert len(set(first)) == 2
+        assert set(ids("req-2", content, parsed)).isdisjoint(first)  # another request, other ids
+        assert set(ids(None, content, parsed)).isdisjoint(first)  # no key: fresh ids each time

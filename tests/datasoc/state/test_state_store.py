@@ -86,6 +86,7 @@ def test_a_write_without_fsync_is_atomic_and_restores_full_sync(tmp_path: Path) 
     with store.write(durable=False) as conn:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL for this commit
         conn.execute("INSERT INTO a VALUES (1)")
+
     def two_inserts_the_second_refused() -> None:
         with store.write(durable=False) as conn:
             conn.execute("INSERT INTO a VALUES (2)")

@@ -3,7 +3,9 @@ self-grant and last-administrator guards, fail-closed audit with a ledger that c
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,7 @@ from soc_api.identity.errors import (
 )
 from soc_api.identity.records import ts
 from soc_api.identity.roles import Role, permissions_of
-from tests.soc_api.identity_env import PASSWORD, Env
+from tests.soc_api.identity_env import PASSWORD, Env, freeze, open_env, thaw
 
 CLI = Actor.cli("root")
 
@@ -98,21 +100,35 @@ def test_password_change_refuses_the_last_five(env: Env) -> None:
     env.identity.signin.change_password(actor, current, PASSWORD, now=env.clock())
 
 
-def test_a_ledger_that_cannot_be_written_refuses_the_action(env: Env) -> None:
-    env.add_user("dave", Role.VIEWER)
-    size = env.ledger.store.size
-    env.ledger.close()  # the real ledger, closed: appends fail
+def test_a_ledger_that_cannot_be_written_refuses_the_action(tmp_path: Path) -> None:
+    env = open_env(tmp_path)
+    entries = tmp_path / "ledger" / "entries.log"
+    try:
+        env.add_user("dave", Role.VIEWER)
+        freeze(entries)  # every append fails (EPERM), and so does the ledger's reopening, while it lasts
+        with pytest.raises(AuditUnavailableError):
+            env.add_user("erin", Role.VIEWER)
+        assert env.identity.store.by_username("erin") is None  # not performed unaudited
+        with pytest.raises(AuditUnavailableError):
+            env.identity.signin.sign_in("dave", PASSWORD, peer="127.0.0.1", now=env.clock())
+        with env.state.read() as conn:
+            assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+        with pytest.raises(AuditUnavailableError):  # a failed sign-in is refused too, not just uncounted
+            env.identity.signin.sign_in("dave", "wrong", peer="127.0.0.1", now=env.clock())
+        assert env.identity.store.by_username("dave").failures == 0  # type: ignore[union-attr]
+        thaw(entries)  # writable again: the ledger heals itself and actions resume
+        env.identity.signin.sign_in("dave", PASSWORD, peer="127.0.0.1", now=env.clock())
+    finally:
+        thaw(entries)
+        with contextlib.suppress(Exception):
+            env.close()
+
+
+def test_a_closed_ledger_refuses_the_action(env: Env) -> None:
+    env.ledger.close()
     with pytest.raises(AuditUnavailableError):
         env.add_user("erin", Role.VIEWER)
-    assert env.identity.store.by_username("erin") is None  # not performed unaudited
-    with pytest.raises(AuditUnavailableError):
-        env.identity.signin.sign_in("dave", PASSWORD, peer="127.0.0.1", now=env.clock())
-    with env.state.read() as conn:
-        assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
-    with pytest.raises(AuditUnavailableError):  # a failed sign-in is refused too, not just uncounted
-        env.identity.signin.sign_in("dave", "wrong", peer="127.0.0.1", now=env.clock())
-    assert env.identity.store.by_username("dave").failures == 0  # type: ignore[union-attr]
-    assert size > 0
+    assert env.identity.store.by_username("erin") is None
 
 
 def test_cli_actions_go_through_the_outbox_while_the_ledger_is_held(env: Env) -> None:
