@@ -45,7 +45,7 @@ def _open_daemon(settings: Any, roles: Any) -> Any:
     from soc_api.daemon import Daemon
     from soc_api.preflight import check
 
-    problems = check(settings, inputs=roles.inputs)
+    problems = check(settings, inputs=roles.inputs, api=roles.api)
     if problems:
         raise StartupRefused("cannot start:\n" + "\n".join(f"  {problem}" for problem in problems))
     try:
@@ -314,7 +314,7 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float 
     if interval is not None:
         platform = settings.platform.model_copy(update={"step_interval_seconds": interval})
         settings = settings.model_copy(update={"platform": platform})
-    daemon = _open_daemon(settings, Roles())
+    daemon = _open_daemon(settings, Roles(api=not once))  # --once serves nothing
     try:
         _start(daemon)
         if once:
