@@ -90,8 +90,10 @@ def create_api(services: ApiServices) -> FastAPI:
         openapi_url=None,
     )
     app.state.services = services
-    # Sign-ins past this many wait on the event loop (see routes/session.py); argon2 is CPU-bound.
-    app.state.signin_slots = asyncio.Semaphore(os.cpu_count() or 2)
+    # Sign-ins past this many wait on the event loop (see routes/session.py). More than the cores:
+    # a sign-in also waits for its ledger entry's fsync, and concurrent ones share one commit;
+    # argon2 itself is bounded to the cores in `Passwords`.
+    app.state.signin_slots = asyncio.Semaphore(4 * (os.cpu_count() or 2))
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
