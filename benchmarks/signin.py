@@ -9,6 +9,7 @@ raw verify time, alone and at the same concurrency, in the same run.
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import statistics
 import threading
@@ -43,8 +44,8 @@ def _now() -> datetime:
 def percentile(samples: list[float], q: float) -> float:
     """The q-quantile (nearest rank) of `samples`."""
     ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    rank = min(len(ordered), max(1, math.ceil(q * len(ordered))))  # the smallest with q of them at or below
+    return ordered[rank - 1]
 
 
 def _raw(params: Argon2Params, concurrency: int, rounds: int) -> tuple[list[float], list[float]]:
