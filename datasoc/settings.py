@@ -8,6 +8,7 @@ what is allowed. Nothing is read at import time: `get_settings()` loads once, on
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -123,12 +124,110 @@ class LedgerSettings(_Section):
     key_passphrase: SecretStr = SecretStr(DEV_SECRET)
 
 
+_SOURCE_NAME = r"^[A-Za-z0-9_.:-]+$"
+#: A source silent for longer raises the `datasoc-source-silent` alert (unset: never).
+_INTERVAL = Field(default=None, gt=0, le=366 * 86_400)
+
+
 class TailSettings(_Section):
     """One followed log: files matching `patterns`, read with `parser`, reported as `source`."""
 
-    source: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
     parser: str = Field(min_length=1)
     patterns: tuple[str, ...] = Field(min_length=1)
+    expected_interval_seconds: float | None = _INTERVAL
+
+
+class EvtxSettings(_Section):
+    """A folder of Windows `.evtx` files (`patterns`), collected as `source` (new and growing files)."""
+
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
+    patterns: tuple[str, ...] = Field(min_length=1)
+    expected_interval_seconds: float | None = _INTERVAL
+
+
+class SyslogSourceSettings(_Section):
+    """Syslog senders (by `peer` address, `cidr` network or TLS client `tls_subject`) named `source`
+    and read with `parser`. `tls_subject` is `CN=<name>`, a full RFC 4514 subject
+    (`CN=web-1,O=City,C=CN`) or a certificate fingerprint `sha256:<hex>`."""
+
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
+    parser: str = Field(default="linux_syslog", min_length=1)
+    peer: tuple[str, ...] = ()
+    cidr: tuple[str, ...] = ()
+    tls_subject: tuple[str, ...] = ()
+    expected_interval_seconds: float | None = _INTERVAL
+
+    @field_validator("peer")
+    @classmethod
+    def _peers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return value
+
+    @field_validator("cidr")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not a network ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> SyslogSourceSettings:
+        if not (self.peer or self.cidr or self.tls_subject):
+            raise ValueError(f"source {self.source!r} needs at least one of peer, cidr, tls_subject")
+        return self
+
+
+class TokenSourceSettings(_Section):
+    """What an HTTP token's source (`collect.tokens_file`) is expected to do: send every so often."""
+
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
+    expected_interval_seconds: float = Field(gt=0, le=366 * 86_400)
+
+
+class LimitSettings(_Section):
+    """Limits of the network listeners against hostile clients and mistakes (README "Security")."""
+
+    http_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    http_max_connections_per_peer: int = Field(default=64, ge=1, le=100_000)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    http_keepalive_seconds: float = Field(default=5.0, ge=1, le=600)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    http_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
+    http_max_records: int = Field(default=200_000, ge=1)
+    http_concurrency: int = Field(default=8, ge=1, le=1024)
+    auth_max_failures: int = Field(default=10, ge=1)
+    auth_window_seconds: float = Field(default=60.0, gt=0)
+    auth_block_seconds: float = Field(default=60.0, gt=0)
+    dead_letter_records: int = Field(default=100, ge=1)
+    dead_letter_bytes: int = Field(default=1024 * 1024, ge=1024)
+    idempotency_window: int = Field(default=100_000, ge=0, le=10_000_000)
+    security_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    syslog_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    syslog_max_connections_per_peer: int = Field(default=64, ge=1, le=100_000)
+    syslog_tls_handshake_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    syslog_frame_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    syslog_idle_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _per_peer(self) -> LimitSettings:
+        for kind in ("http", "syslog"):
+            cap = getattr(self, f"{kind}_max_connections")
+            per_peer = getattr(self, f"{kind}_max_connections_per_peer")
+            if per_peer > cap:
+                raise ValueError(
+                    f"collect.limits.{kind}_max_connections_per_peer: {per_peer} is above "
+                    f"{kind}_max_connections ({cap})"
+                )
+        return self
 
 
 class CollectSettings(_Section):
@@ -149,6 +248,13 @@ class CollectSettings(_Section):
     lag_consumers: tuple[str, ...] = ("indexer",)
     #: Files followed by `datasoc run` (`[[collect.tail]]` tables); offsets survive restarts.
     tail: tuple[TailSettings, ...] = ()
+    #: Folders of `.evtx` files collected by `datasoc run` (`[[collect.evtx]]` tables).
+    evtx: tuple[EvtxSettings, ...] = ()
+    #: Syslog senders mapped to a source and parser (`[[collect.syslog_source]]` tables).
+    syslog_source: tuple[SyslogSourceSettings, ...] = ()
+    #: Expected intervals of HTTP token sources (`[[collect.token_source]]` tables).
+    token_source: tuple[TokenSourceSettings, ...] = ()
+    limits: LimitSettings = LimitSettings()
 
     @field_validator("http_port", "syslog_udp_port", "syslog_tcp_port", "syslog_tls_port", mode="before")
     @classmethod
@@ -162,6 +268,25 @@ class CollectSettings(_Section):
     def _tls_needs_key_pair(self) -> CollectSettings:
         if self.syslog_tls_port is not None and (self.tls_cert is None or self.tls_key is None):
             raise ValueError("collect.syslog_tls_port: needs collect.tls_cert and collect.tls_key")
+        return self
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> CollectSettings:
+        # Each table's source names its state file and its health; two inputs may not share one.
+        seen: dict[str, str] = {}
+        for kind, tables in (
+            ("tail", self.tail),
+            ("evtx", self.evtx),
+            ("syslog_source", self.syslog_source),
+            ("token_source", self.token_source),
+        ):
+            for table in tables:
+                if table.source in seen:
+                    other = seen[table.source]
+                    raise ValueError(
+                        f"collect.{kind}: source {table.source!r} is already used by collect.{other}"
+                    )
+                seen[table.source] = kind
         return self
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from audit.entry import EntryDraft
 from collectors.enrichment import Enrichment, EnrichmentSource, FixedEnrichment, GovernanceFiles
+from collectors.health import HealthTracker
+from collectors.inputs.delivery import SharedHealth
+from collectors.security import SecurityEvents
 from collectors.sink import TransportSink
 from datasoc.logging import get_logger
 from datasoc.settings import Settings
@@ -27,7 +29,7 @@ from datasoc.transport import EVENTS
 from soc_api.detector import DetectReport
 from soc_api.errors import PlatformError
 from soc_api.indexer import Indexer
-from soc_api.platform import Platform, collect_config, file_tails, inputs_enabled
+from soc_api.platform import Platform, collect_config, file_tails, inputs_enabled, source_configs
 from soc_api.steps import (
     CallStep,
     CheckpointStep,
@@ -73,33 +75,6 @@ class Roles:
         return cls(inputs=False, consumers=False, detection=True, api=False)
 
 
-class SecurityEvents:
-    """Bounded hand-off of the collectors' security decisions (bad token, refused certificate) from
-    the network threads to the ledger step: `put` never blocks the event loop; past `capacity` the
-    oldest waiting record is dropped and counted (the count is ledgered with the next batch)."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._items: deque[Mapping[str, Any]] = deque()
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self.overflow = 0
-
-    def put(self, record: Mapping[str, Any]) -> None:
-        with self._lock:
-            if len(self._items) >= self._capacity:
-                self._items.popleft()
-                self.overflow += 1
-            self._items.append(record)
-
-    def take(self) -> tuple[list[Mapping[str, Any]], int]:
-        """Everything waiting, and how many were dropped since the last take."""
-        with self._lock:
-            items = list(self._items)
-            self._items.clear()
-            dropped, self.overflow = self.overflow, 0
-        return items, dropped
-
-
 class Daemon:
     """See the module docstring."""
 
@@ -116,7 +91,17 @@ class Daemon:
         self.roles = roles
         self.clock = clock
         self.new_id = new_id
-        self.security = SecurityEvents()
+        # Validated before anything runs: a bad [collect] table stops start-up with its key named.
+        self.inputs = (
+            collect_config(settings, platform.state)
+            if roles.inputs and inputs_enabled(settings.collect)
+            else None
+        )
+        window = self.inputs[0].security_window if self.inputs is not None else timedelta(seconds=60)
+        # One security queue the listeners push into and a step drains into the ledger, and one
+        # health tracker for every source (network inputs, file tails, evtx folders).
+        self.security = SecurityEvents(window=window)
+        self.health = SharedHealth(HealthTracker(source_configs(settings)))
         self.governance = open_governance(settings)
         self.enrichment: EnrichmentSource = self.governance or FixedEnrichment(Enrichment())
         self._gap = GapPolicy(platform.ledger)
@@ -149,9 +134,9 @@ class Daemon:
         p = settings.platform
         bound, interval = p.lag_bound, p.step_interval_seconds
         steps: dict[str, Step] = {}
-        if self.roles.inputs and settings.collect.tail:
+        if self.roles.inputs and (settings.collect.tail or settings.collect.evtx):
             sink = TransportSink(platform.spool)
-            tails = file_tails(settings, sink, enrichment=self.enrichment)
+            tails = file_tails(settings, sink, health=self.health, enrichment=self.enrichment)
             steps["tail"] = TailStep(tails, self.new_id, interval=max(interval, 0.5))
         if self.roles.consumers:
             indexer = Indexer(platform.spool, platform.store, on_gap=self._gap)
@@ -173,6 +158,8 @@ class Daemon:
             # CLI commands audit into the state store's outbox while this process holds the ledger.
             steps["audit_outbox"] = CallStep("audit_outbox", self._drain_audit_outbox, interval=1.0)
             steps["checkpoint"] = CheckpointStep(platform.ledger)
+        if self.roles.inputs:
+            steps["silence"] = CallStep("silence", self._silence, interval=5.0)
         if self.roles.consumers:
             every = timedelta(seconds=p.retention_every_seconds)
             idle = min(60.0, every.total_seconds())
@@ -181,28 +168,13 @@ class Daemon:
             steps["governance"] = CallStep("governance", self._reload_governance, interval=2.0)
         return steps
 
-    def _ledger_security_events(self, now: datetime) -> int:
-        records, dropped = self.security.take()
+    def _ledger_security_events(self, now: datetime, *, final: bool = False) -> int:
+        """Ledger the security summaries due at `now` (every open one when `final`): one entry per
+        peer, kind and window ("N denials from peer P between T1 and T2"), never one per request."""
         drafts = [
-            EntryDraft.create(
-                now=now,
-                kind=str(record["kind"]),
-                actor=str(record.get("actor") or "unknown"),
-                subject=str(record.get("subject") or "collector"),
-                payload=dict(record.get("payload") or {}),
-            )
-            for record in records
+            EntryDraft.create(now=now, kind=s.kind, actor=s.actor, subject=s.subject, payload=s.payload())
+            for s in self.security.drain(now, final=final)
         ]
-        if dropped:
-            drafts.append(
-                EntryDraft.create(
-                    now=now,
-                    kind="system.security_events_dropped",
-                    actor="system:collector",
-                    subject="security-events",
-                    payload={"dropped": dropped, "reason": "hand-off queue full"},
-                )
-            )
         if drafts:
             self.platform.ledger.append_many(drafts, now=now)
         return len(drafts)
@@ -212,6 +184,11 @@ class Daemon:
 
         assert self.platform.state is not None
         return drain_outbox(self.platform.state, self.platform.ledger, now=now)
+
+    def _silence(self, now: datetime) -> int:
+        from soc_api.api.server import raise_silence_alerts
+
+        return raise_silence_alerts(self.platform.spool, self.health, now)
 
     def _reload_governance(self, _now: datetime) -> int:
         assert self.governance is not None
@@ -267,11 +244,11 @@ class Daemon:
             api = await start_api(self.platform, stop=stop, clock=self.clock, new_id=self.new_id)
             addresses["api"] = api.address
         try:
-            if not (self.roles.inputs and inputs_enabled(settings.collect)):
+            if self.inputs is None:
                 on_ready(addresses)
                 await stop.wait()
                 return
-            inputs, ssl_context = collect_config(settings, self.platform.state)
+            inputs, ssl_context = self.inputs
             await run_collector(
                 self.platform.spool,
                 inputs,
@@ -279,10 +256,12 @@ class Daemon:
                 clock=self.clock,
                 new_id=self.new_id,
                 on_ready=lambda found: on_ready({**addresses, **found}),
-                on_security_event=self._security_event,
+                security=self.security,
+                health=self.health,
                 ssl_context=ssl_context,
                 enrichment=self.enrichment,
                 readiness=self.readiness,
+                check_silence=False,
                 expose=api.expose if api is not None else None,
             )
         finally:
@@ -290,13 +269,14 @@ class Daemon:
                 stop.set()
                 await api.stopped()
 
-    def _security_event(self, record: dict[str, Any]) -> None:
-        log.warning("security_event", kind=record.get("kind"), actor=record.get("actor"))
-        self.security.put(record)
-
     def close(self) -> None:
         """Stop the steps (bounded), cancel the job (checkpoints stay), close the parts."""
         late = self.supervisor.stop(self.platform.settings.platform.stop_timeout_seconds)
+        if "security" in self.steps and "security" not in late:
+            try:
+                self._ledger_security_events(self.clock(), final=True)  # what the last window held
+            except Exception as exc:  # the ledger failing now: logged, the process is ending
+                log.error("security_events_not_ledgered", error=str(exc)[:300])
         try:
             stream = self.platform.stream
             if stream is not None and self._detection_started:

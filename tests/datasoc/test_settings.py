@@ -153,3 +153,57 @@ def test_invalid_detection_settings_name_the_key(variable: str, value: str, expe
         load_settings(None, {f"DATASOC_DETECTION__{variable}": value})
     assert expected in str(caught.value)
     assert f"DATASOC_DETECTION__{variable}" in str(caught.value)
+
+
+def test_collector_sources_and_limits_from_file(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        """
+[collect.limits]
+http_max_connections = 200
+http_header_timeout_seconds = 5
+
+[[collect.syslog_source]]
+source = "audit-hosts"
+parser = "auditd"
+cidr = ["10.20.0.0/16"]
+peer = ["10.1.2.3"]
+expected_interval_seconds = 600
+
+[[collect.evtx]]
+source = "dc-01"
+patterns = ["/srv/evtx/*.evtx"]
+
+[[collect.token_source]]
+source = "gateway"
+expected_interval_seconds = 300
+""",
+    )
+    collect = load_settings(config, {"DATASOC_COLLECT__LIMITS__HTTP_MAX_CONNECTIONS_PER_PEER": "20"}).collect
+    assert (collect.limits.http_max_connections, collect.limits.http_max_connections_per_peer) == (200, 20)
+    assert collect.limits.http_header_timeout_seconds == 5
+    assert collect.limits.syslog_idle_timeout_seconds == 600  # defaults beside what was set
+    assert collect.syslog_source[0].cidr == ("10.20.0.0/16",)
+    assert collect.evtx[0].patterns == ("/srv/evtx/*.evtx",)
+    assert collect.token_source[0].expected_interval_seconds == 300
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[collect.syslog_source]]\nsource = "a"\ncidr = ["10.0.0.1/8"]\n', "collect.syslog_source.0.cidr"),
+        ('[[collect.syslog_source]]\nsource = "a"\npeer = ["db-01"]\n', "is not an IP address"),
+        ('[[collect.syslog_source]]\nsource = "a"\n', "needs at least one of peer, cidr, tls_subject"),
+        ("[collect.limits]\nhttp_max_connections = 10\nhttp_max_connections_per_peer = 11\n", "above"),
+        ("[collect.limits]\nhttp_header_timeout_seconds = 0\n", "collect.limits.http_header_timeout_seconds"),
+        (
+            '[[collect.evtx]]\nsource = "x"\npatterns = ["a"]\n[[collect.tail]]\nsource = "x"\n'
+            'parser = "apigw_json"\npatterns = ["b"]\n',
+            "source 'x' is already used",
+        ),
+        ('[[collect.token_source]]\nsource = "gw"\n', "collect.token_source.0.expected_interval_seconds"),
+    ],
+)
+def test_invalid_collector_tables_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
+        load_settings(write(tmp_path, text), {})

@@ -16,15 +16,15 @@ def spawn_run(
     """`datasoc run --interval INTERVAL` over `data_dir` (HTTP on a free port, tokens from
     `data_dir/tokens.json`, plus `extra_env`); returns the process, once ready, and its ingest URL.
     A process that exits before its ready line fails the test with the end of its stderr."""
-    proc, ready = spawn_run_ready(data_dir, extra_env, interval=interval)
-    host, port = ready["http"]
+    proc, addresses = spawn_run_listening(data_dir, extra_env, interval=interval)
+    host, port = addresses["http"]
     return proc, f"http://{host}:{port}/api/v1/ingest"
 
 
-def spawn_run_ready(
+def spawn_run_listening(
     data_dir: Path, extra_env: dict[str, str], *, interval: float
 ) -> tuple[subprocess.Popen[bytes], dict[str, list[object]]]:
-    """As `spawn_run` (the API on a free port too), returning the ready line's addresses."""
+    """`spawn_run`, returning every bound address of the ready line (`http`, `tcp`, `udp`, `tls`)."""
     env = {
         "DATASOC_DATA_DIR": str(data_dir),
         "DATASOC_COLLECT__HTTP_PORT": "0",
@@ -46,11 +46,10 @@ def spawn_run_ready(
         _out, err = proc.communicate(timeout=30)
         raise AssertionError(f"datasoc run exited before ready: {err.decode()[-3000:]}")
     try:
-        ready: dict[str, list[object]] = json.loads(line)["ready"]
-        if "http" not in ready:  # the ingest address must be there
-            raise KeyError("http")
+        addresses = json.loads(line)["ready"]
+        _host, _port = addresses["http"]
     except (ValueError, KeyError, TypeError):
         proc.kill()
         proc.communicate(timeout=30)
         raise AssertionError(f"datasoc run said {line[:500]!r} instead of its ready line") from None
-    return proc, ready
+    return proc, addresses

@@ -65,15 +65,17 @@ def _kinds(daemon: Daemon) -> list[str]:
 def test_one_round_of_each_step_indexes_traces_detects_checkpoints_and_runs_retention(tmp_path: Path) -> None:
     daemon = _daemon(_settings(tmp_path))
     try:
-        assert list(daemon.steps) == [
+        steps = [
             "indexer",
             "trail",
             "detection",
             "security",
             "audit_outbox",
             "checkpoint",
+            "silence",
             "retention",
         ]
+        assert list(daemon.steps) == steps
         events = [make_event(0), audit_off(1), make_event(2), make_event(3)]
         daemon.platform.spool.append(EVENTS, [encode_event(e) for e in events], now=NOW)
         for name in daemon.steps:
@@ -93,15 +95,27 @@ def test_one_round_of_each_step_indexes_traces_detects_checkpoints_and_runs_rete
         daemon.close()
 
 
-def test_security_events_are_handed_off_and_ledgered_by_their_step(tmp_path: Path) -> None:
+def test_security_events_are_folded_per_peer_and_window_and_ledgered_once(tmp_path: Path) -> None:
+    from collectors.security import SecurityEvent
+
     daemon = _daemon(_settings(tmp_path))
     try:
-        record = {"kind": "login.denied", "actor": "peer:10.0.0.9", "subject": "collector:http-ingest"}
-        daemon.security.put({**record, "payload": {"reason": "unknown token"}})
-        assert _kinds(daemon).count("login.denied") == 0  # not on the caller's thread
-        daemon.supervisor.run_once("security")
-        denied = [e for e in daemon.platform.ledger.store.entries() if e.kind == "login.denied"]
-        assert [(e.actor, e.payload["reason"]) for e in denied] == [("peer:10.0.0.9", "unknown token")]
+        for second in range(3):  # pushed by a listener; the step ledgers them after their window
+            at = NOW + timedelta(seconds=second)
+            event = SecurityEvent.create(
+                kind="login.denied",
+                peer="10.0.0.9",
+                subject="collector:http-ingest",
+                reason="unknown token",
+                at=at,
+            )
+            daemon.security.push(event)
+        assert _kinds(daemon).count("login.denied") == 0  # never on the listener's thread
+        daemon._ledger_security_events(NOW + timedelta(seconds=30))  # the window is still open
+        assert _kinds(daemon).count("login.denied") == 0
+        daemon._ledger_security_events(NOW + timedelta(minutes=1, seconds=5))
+        (denied,) = [e for e in daemon.platform.ledger.store.entries() if e.kind == "login.denied"]
+        assert (denied.actor, denied.payload["count"]) == ("peer:10.0.0.9", 3)
     finally:
         daemon.close()
 
@@ -231,7 +245,7 @@ def test_collector_roles_run_no_detection_and_stream_roles_only_detection(tmp_pa
         new_id=lambda: str(next(counter)),
     )
     try:
-        assert list(collector.steps) == ["security", "audit_outbox", "checkpoint"]
+        assert list(collector.steps) == ["security", "audit_outbox", "checkpoint", "silence"]
     finally:
         collector.close()
     streamer = Daemon.open(_settings(tmp_path / "b"), roles=Roles.stream(), clock=lambda: NOW, new_id=str)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from soc_api.cli import cli
-from tests.soc_api.datasoc_run import spawn_run_ready
+from tests.soc_api.datasoc_run import spawn_run_listening
 
 pytestmark = pytest.mark.slow
 EVENT = (
@@ -28,7 +28,7 @@ def test_revocation_reaches_a_running_collector_and_the_api_is_served(tmp_path: 
     )
     assert made.exit_code == 0, made.stderr
     token = made.stdout.strip()
-    proc, ready = spawn_run_ready(tmp_path, {"DATASOC_DETECTION__ENGINE": "inprocess"}, interval=0.2)
+    proc, ready = spawn_run_listening(tmp_path, {"DATASOC_DETECTION__ENGINE": "inprocess"}, interval=0.2)
     try:
         host, port = ready["http"]
         api_host, api_port = ready["api"]

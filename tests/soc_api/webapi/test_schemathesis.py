@@ -3,6 +3,7 @@ per operation: no 5xx, and no status, content type or body that contradicts the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from soc_api.identity.roles import Permission
 from tests.soc_api.webapi.conftest import build
 
 pytestmark = pytest.mark.slow
-EXAMPLES = 25
+EXAMPLES = int(os.environ.get("DATASOC_SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
