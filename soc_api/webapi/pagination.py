@@ -5,14 +5,30 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from soc_api.identity.errors import InvalidRequestError
 
 T = TypeVar("T")
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _instant(value: datetime) -> datetime:
+    """An aware time between 1970 and 9998 (naive: UTC); arithmetic on it cannot overflow."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value.year < 1970 or value.year > 9998 or not _EARLIEST <= value < _LATEST:
+        raise ValueError("time must be between 1970 and 9998")
+    return value.astimezone(UTC)
+
+
+#: A time in a request: RFC 3339, between 1970 and 9998, taken as UTC when it has no offset.
+Instant = Annotated[datetime, AfterValidator(_instant)]
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")]
 

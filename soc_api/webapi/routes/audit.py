@@ -22,7 +22,7 @@ from soc_api.identity.errors import InvalidRequestError
 from soc_api.identity.roles import Permission
 from soc_api.webapi.app import API_PREFIX, ApiServices
 from soc_api.webapi.deps import Services, require
-from soc_api.webapi.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from soc_api.webapi.pagination import Cursor, Instant, Limit, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 
@@ -102,8 +102,8 @@ def search_entries(
     action: _Text = None,
     target: _Text = None,
     outcome: Outcome | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[AuditEntryPublic]:
@@ -194,8 +194,8 @@ def export_entries(
     action: _Text = None,
     target: _Text = None,
     outcome: Outcome | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """Export matching entries as a verifiable bundle (导出, SM3 proofs and an SM2-signed checkpoint)."""

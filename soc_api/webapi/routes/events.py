@@ -6,7 +6,7 @@ Both are sensitive reads of people's activity: each is ledgered (`read.events_se
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -20,7 +20,7 @@ from soc_api.identity.errors import InvalidRequestError, NotFoundError
 from soc_api.identity.roles import Permission
 from soc_api.webapi.app import API_PREFIX, ApiServices
 from soc_api.webapi.deps import Services, require
-from soc_api.webapi.pagination import Cursor, Limit, Page
+from soc_api.webapi.pagination import Cursor, Instant, Limit, Page
 
 router = APIRouter(prefix=f"{API_PREFIX}/events", tags=["events"])
 _FILTERS = (
@@ -57,8 +57,8 @@ def _store(services: ApiServices) -> EventStore:
 def search_events(
     who: Annotated[Actor, require(Permission.EVENTS_READ)],
     services: Services,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     text: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=128)] = None,
     user: Annotated[str | None, Query(max_length=128)] = None,

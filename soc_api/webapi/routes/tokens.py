@@ -13,7 +13,7 @@ from soc_api.identity.records import TokenRecord
 from soc_api.identity.roles import Permission
 from soc_api.webapi.app import API_PREFIX
 from soc_api.webapi.deps import Services, require
-from soc_api.webapi.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from soc_api.webapi.pagination import Cursor, Instant, Limit, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix=f"{API_PREFIX}/tokens", tags=["tokens"])
 
@@ -26,7 +26,7 @@ class TokenCreate(BaseModel):
     scopes: Annotated[list[Permission], Field(max_length=32)] = []
     source: Annotated[str | None, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")] = None
     parser: Annotated[str | None, Field(max_length=64)] = None
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class TokenPublic(BaseModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from soc_api.identity.roles import Role
 from soc_api.webapi.middleware import CSP
 from tests.soc_api.identity_env import PASSWORD
@@ -150,3 +152,22 @@ def test_interactive_docs_for_signed_in_users_without_inline_scripts(harness: Ha
         "application/problem+json"
     ]
     assert set(problem["schema"]["required"]) == {"type", "title", "status"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/events?end=0001-01-01T00:00:00Z",
+        "/api/v1/events?start=9999-12-31T23:59:59-10:00",
+        "/api/v1/audit/entries?start=0001-01-01T00:00:00%2B05:00",
+        "/api/v1/audit/entries?end=9999-12-31T23:59:59-05:00",
+        "/api/v1/audit/export?start=0001-01-01T00:00:00%2B05:00",
+    ],
+)
+def test_times_at_the_edges_of_the_calendar_are_refused_not_crashed_on(harness: Harness, url: str) -> None:
+    # Found by schemathesis: `end - 1 day` and the UTC conversion overflowed (500).
+    harness.add("aud", Role.AUDIT_ADMIN)
+    client = harness.sign_in("aud")
+    answer = client.get(url)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"].endswith("/invalid-request")
