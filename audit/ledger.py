@@ -37,6 +37,9 @@ class Ledger:
         self.signer = signer
         self.policy = policy
         self.recoveries = 0
+        # Appends are thread-safe in the store (group commit); signing is not: two threads due
+        # at once would both sign, and the second checkpoint would fail its successor check
+        # after its entries were already durable.
         self._checkpointing = threading.Lock()
         self._heal_lock = threading.Lock()
 
@@ -122,12 +125,14 @@ class Ledger:
 
     def checkpoint_tail(self, *, now: datetime) -> SignedCheckpoint | None:
         """Sign a checkpoint when entries exist that no checkpoint covers yet, or the newest one
-        predates the key index (e.g. before export)."""
-        last = self.store.latest_checkpoint()
-        covered = last is not None and last.checkpoint.size == self.store.size
-        if self.store.size == 0 or (covered and last.checkpoint.index_root is not None):  # type: ignore[union-attr]
-            return None
-        return self.checkpoint(now=now)
+        predates the key index (e.g. before export); decided under the checkpoint lock."""
+        self._heal(now)
+        with self._checkpointing:
+            last = self.store.latest_checkpoint()
+            covered = last is not None and last.checkpoint.size == self.store.size
+            if self.store.size == 0 or (covered and last.checkpoint.index_root is not None):  # type: ignore[union-attr]
+                return None
+            return self._checkpoint(now)
 
     def checkpoint(self, *, now: datetime) -> SignedCheckpoint:
         """Sign and persist a checkpoint of the current tree and key index (on demand).

@@ -359,6 +359,21 @@ def bench_stream(
                     click.echo(json.dumps({**figures.__dict__, "rate": figures.rate, "ratio": figures.ratio}))
 
 
+@click.command("signin")
+@click.option("--concurrency", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench_signin(concurrency: int, rounds: int, as_json: bool) -> None:
+    """Sign-in p50/p99 under concurrent load with the production argon2id parameters, next to the
+    raw argon2id verify time (登录延迟)."""
+    from benchmarks.signin import format_signin_report, run_signin_bench
+    from soc_api.identity.passwords import Argon2Params
+
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        figures = run_signin_bench(Path(tmp), concurrency=concurrency, rounds=rounds, params=Argon2Params())
+    click.echo(json.dumps(figures) if as_json else format_signin_report(figures))
+
+
 @click.command("platform")
 @click.option(
     "--rates",
@@ -405,5 +420,6 @@ BENCHES: list[click.Command] = [
     bench_ingest,
     bench_detect,
     bench_stream,
+    bench_signin,
     bench_platform,
 ]

@@ -61,9 +61,54 @@ class StoreSettings(_Section):
 
 
 class ApiSettings(_Section):
+    """The API for people and machines (`/api/v1`), served by `datasoc run`; port "off" switches it off."""
+
     host: str = "127.0.0.1"
-    port: int = Field(default=8600, ge=1, le=65535)
+    port: int | None = Field(default=8600, ge=0, le=65535)
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    #: `Secure` session cookie; only development on plain-HTTP localhost may turn it off.
+    cookie_secure: bool = True
+    session_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    session_absolute_hours: float = Field(default=8.0, gt=0, le=7 * 24)
+    #: Consecutive sign-in failures before a lock; the lock doubles per further failure up to the cap.
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_base_seconds: float = Field(default=60.0, ge=1, le=86_400)
+    lockout_cap_seconds: float = Field(default=3600.0, ge=1, le=7 * 86_400)
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    password_min_classes: int = Field(default=3, ge=1, le=4)
+    #: A new password differs from this many previous ones.
+    password_history: int = Field(default=5, ge=0, le=24)
+    #: Proxies (IP addresses) whose `X-Forwarded-Proto`/`-For` are believed (HSTS, client address).
+    trusted_proxies: tuple[str, ...] = ()
+    #: Bearer token that may read `/metrics` only (Prometheus); unset: only a `metrics.read` identity.
+    scrape_token: SecretStr | None = None
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"api.trusted_proxies: {item!r} is not an IP address") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApiSettings:
+        if self.lockout_cap_seconds < self.lockout_base_seconds:
+            raise ValueError("api.lockout_cap_seconds: must be at least api.lockout_base_seconds")
+        if self.scrape_token is not None and len(self.scrape_token.get_secret_value()) < 16:
+            raise ValueError("api.scrape_token: must be at least 16 characters")
+        return self
 
 
 class LedgerSettings(_Section):
@@ -364,6 +409,11 @@ class Settings(BaseSettings):
                 )
             if len(secret.get_secret_value()) < 16:
                 raise ValueError(f"{key}: must be at least 16 characters in production mode")
+        if not self.api.cookie_secure:
+            raise ValueError(
+                "api.cookie_secure: production mode needs Secure session cookies (serve the API over TLS, "
+                "or behind a TLS proxy listed in api.trusted_proxies); only development may turn it off"
+            )
         if self.store.retention_days < MIN_RETENTION_DAYS:
             raise ValueError(
                 f"store.retention_days: {self.store.retention_days} is below {MIN_RETENTION_DAYS}; "

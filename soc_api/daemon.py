@@ -61,16 +61,18 @@ class Roles:
     inputs: bool = True
     consumers: bool = True
     detection: bool = True
+    #: The API for people and machines on `api.port` (`datasoc run`; not the demo or a collector).
+    api: bool = True
 
     @classmethod
     def collector(cls, *, index: bool) -> Roles:
         """`datasoc collect`: the inputs, and with `--index` the consumers but not detection."""
-        return cls(inputs=True, consumers=index, detection=False)
+        return cls(inputs=True, consumers=index, detection=False, api=False)
 
     @classmethod
     def stream(cls) -> Roles:
         """`datasoc stream`: detection only."""
-        return cls(inputs=False, consumers=False, detection=True)
+        return cls(inputs=False, consumers=False, detection=True, api=False)
 
 
 class Daemon:
@@ -90,7 +92,11 @@ class Daemon:
         self.clock = clock
         self.new_id = new_id
         # Validated before anything runs: a bad [collect] table stops start-up with its key named.
-        self.inputs = collect_config(settings) if roles.inputs and inputs_enabled(settings.collect) else None
+        self.inputs = (
+            collect_config(settings, platform.state)
+            if roles.inputs and inputs_enabled(settings.collect)
+            else None
+        )
         window = self.inputs[0].security_window if self.inputs is not None else timedelta(seconds=60)
         # One security queue the listeners push into and a step drains into the ledger, and one
         # health tracker for every source (network inputs, file tails, evtx folders).
@@ -149,6 +155,8 @@ class Daemon:
                 steps["detection"] = _Locked(step, self._detect_lock)
         if self.roles.consumers or self.roles.inputs:
             steps["security"] = CallStep("security", self._ledger_security_events, interval=1.0)
+            # CLI commands audit into the state store's outbox while this process holds the ledger.
+            steps["audit_outbox"] = CallStep("audit_outbox", self._drain_audit_outbox, interval=1.0)
             steps["checkpoint"] = CheckpointStep(platform.ledger)
         if self.roles.inputs:
             steps["silence"] = CallStep("silence", self._silence, interval=5.0)
@@ -170,6 +178,12 @@ class Daemon:
         if drafts:
             self.platform.ledger.append_many(drafts, now=now)
         return len(drafts)
+
+    def _drain_audit_outbox(self, now: datetime) -> int:
+        from soc_api.identity.audit import drain_outbox
+
+        assert self.platform.state is not None
+        return drain_outbox(self.platform.state, self.platform.ledger, now=now)
 
     def _silence(self, now: datetime) -> int:
         from soc_api.api.server import raise_silence_alerts
@@ -218,29 +232,42 @@ class Daemon:
         return self.supervisor.readiness()
 
     async def serve(self, stop: asyncio.Event, *, on_ready: Callable[[dict[str, Any]], None]) -> None:
-        """Run the network inputs of `[collect]` until `stop` is set (SIGINT/SIGTERM set it)."""
+        """Run the API (`api.port`, role `api`) and the network inputs of `[collect]` until `stop` is set
+        (SIGINT/SIGTERM set it); one ready call with every bound address."""
         from soc_api.api.server import run_collector
+        from soc_api.webapi.server import start_api
 
-        if self.inputs is None:
-            on_ready({})
-            await stop.wait()
-            return
-        assert self.inputs is not None
-        inputs, ssl_context = self.inputs
-        await run_collector(
-            self.platform.spool,
-            inputs,
-            stop=stop,
-            clock=self.clock,
-            new_id=self.new_id,
-            on_ready=on_ready,
-            security=self.security,
-            health=self.health,
-            ssl_context=ssl_context,
-            enrichment=self.enrichment,
-            readiness=self.readiness,
-            check_silence=False,
-        )
+        settings = self.platform.settings
+        addresses: dict[str, Any] = {}
+        api = None
+        if self.roles.api and settings.api.port is not None:
+            api = await start_api(self.platform, stop=stop, clock=self.clock, new_id=self.new_id)
+            addresses["api"] = api.address
+        try:
+            if self.inputs is None:
+                on_ready(addresses)
+                await stop.wait()
+                return
+            inputs, ssl_context = self.inputs
+            await run_collector(
+                self.platform.spool,
+                inputs,
+                stop=stop,
+                clock=self.clock,
+                new_id=self.new_id,
+                on_ready=lambda found: on_ready({**addresses, **found}),
+                security=self.security,
+                health=self.health,
+                ssl_context=ssl_context,
+                enrichment=self.enrichment,
+                readiness=self.readiness,
+                check_silence=False,
+                expose=api.expose if api is not None else None,
+            )
+        finally:
+            if api is not None:
+                stop.set()
+                await api.stopped()
 
     def close(self) -> None:
         """Stop the steps (bounded), cancel the job (checkpoints stay), close the parts."""

@@ -16,12 +16,15 @@ from crypto.selftest import run_self_test
 from datasoc.errors import ConfigError
 from datasoc.logging import get_logger
 from datasoc.settings import CollectSettings, Settings
+from datasoc.state import StateStore
 from datasoc.store import EventStore, PurgeReport, RetentionJob, SQLiteEventStore
 from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConfig
 from soc_api.detector import Detector
 
 if TYPE_CHECKING:
+    from soc_api.identity import IdentityConfig
     from soc_api.stream.runner import StreamRunner
+    from soc_api.webapi import ApiServices, CollectorView
 
 log = get_logger("platform")
 #: The project's own rule pack, used when `detection.rules` is empty: inside an installed wheel
@@ -43,6 +46,8 @@ class Platform:
     ledger: Ledger
     detector: Detector | None = None
     stream: StreamRunner | None = None
+    #: The platform's own state (accounts, sessions, tokens): `data_dir/state.sqlite3`.
+    state: StateStore | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, now: datetime) -> Platform:
@@ -84,6 +89,13 @@ class Platform:
             spool.close()
             raise
         _ledger_recovery(ledger, spool, now)
+        try:
+            state = open_state(settings, now)
+        except BaseException:
+            ledger.close()
+            store.close()
+            spool.close()
+            raise
         # The one place the detection engine is chosen.
         detector = load_detector(settings) if settings.detection.engine == "inprocess" else None
         stream = load_stream(settings, spool) if settings.detection.engine == "flink" else None
@@ -101,6 +113,7 @@ class Platform:
             ledger=ledger,
             detector=detector,
             stream=stream,
+            state=state,
         )
 
     def retention(self, now: datetime) -> tuple[PurgeReport, RetentionReport]:
@@ -124,7 +137,9 @@ class Platform:
         return job.run(now), self.spool.apply_retention(now)
 
     def close(self) -> None:
-        """Close ledger, store and spool."""
+        """Close ledger, store, spool and the state store."""
+        if self.state is not None:
+            self.state.close()
         try:
             self.ledger.close()
         finally:
@@ -203,6 +218,86 @@ def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
         ledger.append(draft, now=now)
 
 
+def open_state(settings: Settings, now: datetime) -> StateStore:
+    """The state store under `data_dir`, migrated to this code's schemas."""
+    from soc_api.identity import MIGRATIONS
+
+    state = StateStore.open(settings.data_dir / "state.sqlite3")
+    try:
+        state.migrate(MIGRATIONS, now=lambda: now)
+    except BaseException:
+        state.close()
+        raise
+    return state
+
+
+def identity_config(settings: Settings) -> IdentityConfig:
+    """Password, lockout and session policies from `[api]`."""
+    from soc_api.identity import IdentityConfig
+    from soc_api.identity.lockout import LockoutPolicy
+    from soc_api.identity.passwords import PasswordPolicy
+    from soc_api.identity.sessions import SessionPolicy
+
+    a = settings.api
+    return IdentityConfig(
+        passwords=PasswordPolicy(
+            min_length=a.password_min_length, min_classes=a.password_min_classes, history=a.password_history
+        ),
+        lockout=LockoutPolicy(
+            threshold=a.lockout_threshold,
+            base=timedelta(seconds=a.lockout_base_seconds),
+            cap=timedelta(seconds=a.lockout_cap_seconds),
+        ),
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=a.session_idle_minutes), absolute=timedelta(hours=a.session_absolute_hours)
+        ),
+    )
+
+
+def api_services(
+    platform: Platform, *, clock: Any, new_id: Any, collector: CollectorView | None = None
+) -> ApiServices:
+    """The API's services over the open platform: identity audited into its ledger."""
+    from collectors.inputs.tokens import hash_token
+    from soc_api.identity import Identity
+    from soc_api.identity.audit import LedgerAudit
+    from soc_api.webapi import ApiConfig, ApiServices
+
+    assert platform.state is not None
+    settings = platform.settings
+    identity = Identity.build(
+        platform.state,
+        LedgerAudit(platform.ledger, platform.state, clock),
+        platform.keys,
+        identity_config(settings),
+    )
+    scrape = settings.api.scrape_token
+    config = ApiConfig(
+        cookie_secure=settings.api.cookie_secure,
+        trusted_proxies=frozenset(settings.api.trusted_proxies),
+        scrape_token_digest=hash_token(scrape.get_secret_value()) if scrape is not None else None,
+    )
+    view = settings.model_dump(
+        mode="json", exclude={"api": {"secret_key", "scrape_token"}, "ledger": {"key_passphrase"}}
+    )
+    return ApiServices(
+        identity=identity,
+        config=config,
+        events=platform.store,
+        collector=collector,
+        ledger=platform.ledger,
+        signer=platform.keys.signing_key,
+        settings_view=view,
+        clock=clock,
+        new_id=new_id,
+    )
+
+
+def open_keys(settings: Settings, now: datetime) -> KeyStore:
+    """The key store under `ledger.keys_path`, created on first use."""
+    return _open_keys(settings, now)
+
+
 def _open_keys(settings: Settings, now: datetime) -> KeyStore:
     path = settings.resolve(settings.ledger.keys_path)
     passphrase = settings.ledger.key_passphrase.get_secret_value().encode("utf-8")
@@ -218,8 +313,9 @@ def inputs_enabled(collect: CollectSettings) -> bool:
     return any(port is not None for port in ports)
 
 
-def collect_config(settings: Settings) -> tuple[Any, Any]:
-    """`(CollectConfig, ssl_context | None)` of the network inputs, from `[collect]`."""
+def collect_config(settings: Settings, state: StateStore | None = None) -> tuple[Any, Any]:
+    """`(CollectConfig, ssl_context | None)` of the network inputs, from `[collect]`; with `state`,
+    ingest tokens come from the state store (revocable while running) and `collect.tokens_file`."""
     import json
 
     from collectors.inputs.backpressure import BackPressureConfig
@@ -235,13 +331,19 @@ def collect_config(settings: Settings) -> tuple[Any, Any]:
 
     c = settings.collect
     lim = c.limits
-    tokens = TokenStore({})
+    tokens: Any = TokenStore({})
+    path = None
     if c.tokens_file is not None:
         path = settings.resolve(c.tokens_file)
         try:
             tokens = TokenStore.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"collect.tokens_file = {str(path)!r}: {exc}") from None
+    if state is not None:
+        from soc_api.identity.machine import IngestTokens
+        from soc_api.identity.store import IdentityStore
+
+        tokens = IngestTokens(IdentityStore(state), tokens_file=path)
     ssl_context = None
     if c.syslog_tls_port is not None and c.tls_cert is not None and c.tls_key is not None:
         ssl_context = server_tls_context(

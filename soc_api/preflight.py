@@ -44,10 +44,12 @@ class Listener:
     kind: int  # socket.SOCK_STREAM or SOCK_DGRAM
 
 
-def listeners(settings: Settings, *, inputs: bool = True) -> list[Listener]:
+def listeners(settings: Settings, *, inputs: bool = True, api: bool = False) -> list[Listener]:
     """Every port `datasoc run` binds (port 0 means "any free one" and is not checked)."""
     c = settings.collect
     found: list[Listener] = []
+    if api and settings.api.port:
+        found.append(Listener("api.port", settings.api.host, settings.api.port, socket.SOCK_STREAM))
     if inputs:
         for key, port, kind in (
             ("collect.http_port", c.http_port, socket.SOCK_STREAM),
@@ -60,12 +62,12 @@ def listeners(settings: Settings, *, inputs: bool = True) -> list[Listener]:
     return found
 
 
-def check(settings: Settings, *, inputs: bool = True) -> list[Problem]:
+def check(settings: Settings, *, inputs: bool = True, api: bool = False) -> list[Problem]:
     """Every problem found (empty: good to start)."""
     problems = _data_dir(settings.data_dir)
     problems += _addresses(settings, inputs=inputs)
     if not any(p.key.endswith(".host") for p in problems):
-        problems += _ports(listeners(settings, inputs=inputs))
+        problems += _ports(listeners(settings, inputs=inputs, api=api))
     problems += _files(settings, inputs=inputs)
     if not problems:
         problems += _key_store(settings)

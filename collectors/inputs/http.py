@@ -46,7 +46,7 @@ from collectors.inputs.records import (
     reject_all,
     split_records,
 )
-from collectors.inputs.tokens import TokenGrant, TokenStore
+from collectors.inputs.tokens import TokenAuthority, TokenGrant, TokenStore
 from collectors.parsers.base import Parser
 from collectors.readers import MULTILINE_CSV
 from collectors.security import DENIED, THROTTLED, SecurityEvent, SecurityEvents
@@ -116,7 +116,7 @@ class HttpIngest:
     def __init__(
         self,
         *,
-        tokens: TokenStore,
+        tokens: TokenAuthority,
         delivery: Delivery,
         parsers: Mapping[str, Parser] | None = None,
         lag: LagMonitor | None = None,
@@ -137,7 +137,9 @@ class HttpIngest:
         self.denied = 0
         self.busy = 0
         self._slots: asyncio.Semaphore | None = None
-        for grant in tokens.grants.values():
+        # A fixed token set is checked here; tokens that change while running are checked when made.
+        declared = tokens.grants.values() if isinstance(tokens, TokenStore) else ()
+        for grant in declared:
             if grant.parser is not None and grant.parser not in self.parsers:
                 raise InputConfigError(
                     f"tokens[{grant.source}]",
@@ -154,7 +156,7 @@ class HttpIngest:
                 self._security(THROTTLED, peer, reason, now)
                 raise ThrottledError(reason, retry_after=retry_after)
         try:
-            return self.tokens.authenticate(authorization)
+            return self.tokens.authenticate(authorization, now)
         except AuthError as exc:
             self.denied += 1
             if self.throttle is not None:

@@ -2,8 +2,10 @@
 
     app = create_app(ApiServices(ingest=HttpIngest(...), health=SharedHealth(tracker), ...))
 
-One router per resource (`ingest`, `sources`, `metrics`, `probes`); handlers get services through the
-`Annotated` dependencies of `soc_api.api.deps`, so tests swap them with `app.dependency_overrides`.
+One router per resource (`ingest`, `probes`, and `sources`, `metrics` only with a health tracker:
+in `datasoc run` the API for people serves those behind permissions, `soc_api.webapi`); handlers get
+services through the `Annotated` dependencies of `soc_api.api.deps`, so tests swap them with
+`app.dependency_overrides`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.services = services
     if services.ingest is not None:
         app.include_router(ingest.router)
-    app.include_router(sources.router)
-    app.include_router(metrics.router)
+    if services.health is not None:  # else the API for people serves them (behind permissions)
+        app.include_router(sources.router)
+        app.include_router(metrics.router)
     app.include_router(probes.router)
     return app

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import resource
 import signal
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -45,7 +45,7 @@ from collectors.inputs.http import HttpIngest, HttpIngestConfig
 from collectors.inputs.idempotency import RecentIds, recent_event_ids
 from collectors.inputs.metrics import InputMetrics
 from collectors.inputs.syslog import SyslogConfig, SyslogInput
-from collectors.inputs.tokens import TokenStore
+from collectors.inputs.tokens import TokenAuthority, TokenStore
 from collectors.parsers import PARSERS
 from collectors.ratelog import RateLimitedLog, RateLimitFilter
 from collectors.security import SecurityEvents
@@ -64,7 +64,7 @@ FD_RESERVE: Final = 256
 class CollectConfig:
     """Everything the collector process needs besides the spool (proposed `[collect]` settings)."""
 
-    tokens: TokenStore
+    tokens: TokenAuthority
     http_host: str = "127.0.0.1"
     http_port: int | None = 8601
     http: HttpIngestConfig = field(default_factory=HttpIngestConfig)
@@ -164,6 +164,7 @@ async def run_collector(
     security: SecurityEvents | None = None,
     health: SharedHealth | None = None,
     ssl_context: Any = None,
+    expose: Callable[[SharedHealth, Sequence[Any]], None] | None = None,
     enrichment: EnrichmentSource | None = None,
     readiness: Callable[[], Readiness] | None = None,
     check_silence: bool = True,
@@ -190,7 +191,12 @@ async def run_collector(
     tracker = health.tracker
     delivery = Delivery(spool, health=health)
     lag = LagMonitor(spool, config.backpressure)
-    parser_names = {g.parser for g in config.tokens.grants.values() if g.parser}
+    # Tokens may name any parser (tokens made while running too): every parser is ready.
+    parser_names = (
+        set(PARSERS)
+        if not isinstance(config.tokens, TokenStore)
+        else {g.parser for g in config.tokens.grants.values() if g.parser}
+    )
     parsers = {
         name: PARSERS[name](collector=f"{config.http.collector}:{name}", enrichment=enrichment)
         for name in parser_names
@@ -249,11 +255,17 @@ async def run_collector(
             security=events,
         ),
     ]
-    app = create_app(
-        ApiServices(
-            ingest=ingest, health=health, metrics=metrics, readiness=readiness, clock=clock, new_id=new_id
+    if expose is not None:
+        # The API for people serves source health and metrics behind permissions; this port
+        # then serves ingest and the probes only.
+        expose(health, metrics)
+        app = create_app(ApiServices(ingest=ingest, readiness=readiness, clock=clock, new_id=new_id))
+    else:
+        app = create_app(
+            ApiServices(
+                ingest=ingest, health=health, metrics=metrics, readiness=readiness, clock=clock, new_id=new_id
+            )
         )
-    )
     if config.http_port is not None:
         ratelog = RateLimitedLog(log, interval=10.0)
 

@@ -39,3 +39,13 @@ def flink_logs_in(directory: Path) -> None:
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str(directory.resolve()))
+
+
+def os_user() -> str:
+    """The operator's login name on this host (the CLI's actor: `cli:<name>`)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"

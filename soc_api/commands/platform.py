@@ -45,7 +45,7 @@ def _open_daemon(settings: Any, roles: Any) -> Any:
     from soc_api.daemon import Daemon
     from soc_api.preflight import check
 
-    problems = check(settings, inputs=roles.inputs)
+    problems = check(settings, inputs=roles.inputs, api=roles.api)
     if problems:
         raise StartupRefused("cannot start:\n" + "\n".join(f"  {problem}" for problem in problems))
     try:
@@ -149,7 +149,7 @@ def demo(
             ),
         }
     )
-    daemon = _open_daemon(settings, Roles())
+    daemon = _open_daemon(settings, Roles(api=False))
     serving = ServingThread(daemon)
     try:
         _start(daemon)
@@ -168,6 +168,9 @@ def demo(
         evaluated = {s.name: s.work for s in daemon.supervisor.statuses()}.get("detection", 0)
         _print_alerts(platform, evaluated)
         _export_demo_bundle(platform, dataset, now)
+        from soc_api.commands.identity import print_demo_accounts
+
+        print_demo_accounts(platform, _now())
     except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -317,7 +320,7 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float 
     if interval is not None:
         platform = settings.platform.model_copy(update={"step_interval_seconds": interval})
         settings = settings.model_copy(update={"platform": platform})
-    daemon = _open_daemon(settings, Roles())
+    daemon = _open_daemon(settings, Roles(api=not once))  # --once serves nothing
     try:
         _start(daemon)
         if once:

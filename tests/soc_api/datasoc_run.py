@@ -28,6 +28,7 @@ def spawn_run_listening(
     env = {
         "DATASOC_DATA_DIR": str(data_dir),
         "DATASOC_COLLECT__HTTP_PORT": "0",
+        "DATASOC_API__PORT": "0",
         "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
         **extra_env,
     }

@@ -65,7 +65,16 @@ def _kinds(daemon: Daemon) -> list[str]:
 def test_one_round_of_each_step_indexes_traces_detects_checkpoints_and_runs_retention(tmp_path: Path) -> None:
     daemon = _daemon(_settings(tmp_path))
     try:
-        steps = ["indexer", "trail", "detection", "security", "checkpoint", "silence", "retention"]
+        steps = [
+            "indexer",
+            "trail",
+            "detection",
+            "security",
+            "audit_outbox",
+            "checkpoint",
+            "silence",
+            "retention",
+        ]
         assert list(daemon.steps) == steps
         events = [make_event(0), audit_off(1), make_event(2), make_event(3)]
         daemon.platform.spool.append(EVENTS, [encode_event(e) for e in events], now=NOW)
@@ -236,7 +245,7 @@ def test_collector_roles_run_no_detection_and_stream_roles_only_detection(tmp_pa
         new_id=lambda: str(next(counter)),
     )
     try:
-        assert list(collector.steps) == ["security", "checkpoint", "silence"]
+        assert list(collector.steps) == ["security", "audit_outbox", "checkpoint", "silence"]
     finally:
         collector.close()
     streamer = Daemon.open(_settings(tmp_path / "b"), roles=Roles.stream(), clock=lambda: NOW, new_id=str)
@@ -351,5 +360,30 @@ def test_wait_caught_up_names_the_step_that_is_behind_after_its_timeout(tmp_path
 
         with pytest.raises(CatchUpTimeoutError, match=r"not caught up with offset 1 within 10 s: detection"):
             daemon.wait_caught_up(clock, sleep, timeout=timedelta(seconds=10))
+    finally:
+        daemon.close()
+
+
+def test_the_audit_outbox_step_moves_cli_entries_into_the_ledger(tmp_path: Path) -> None:
+    from soc_api.identity.audit import OutboxAudit, audit_draft
+
+    daemon = _daemon(_settings(tmp_path))
+    try:
+        assert daemon.platform.state is not None
+        outbox = OutboxAudit(daemon.platform.state)
+        receipt = outbox.record(
+            audit_draft(
+                now=daemon.clock(),
+                kind="admin.token_revoked",
+                actor="cli:root",
+                subject="token:x",
+                outcome="success",
+            )
+        )
+        assert receipt.outbox_id is not None
+        assert outbox.pending(receipt.outbox_id)
+        daemon.supervisor.run_once("audit_outbox")
+        assert not outbox.pending(receipt.outbox_id)
+        assert "admin.token_revoked" in _kinds(daemon)
     finally:
         daemon.close()

@@ -115,7 +115,12 @@ def test_a_mistake_is_refused_before_anything_opens(tmp_path: Path, case: str) -
     data = tmp_path / "var"
     data.mkdir(mode=0o700)
     make_env, expected = CASES[case]
-    env = {"DATASOC_DATA_DIR": str(data), "DATASOC_COLLECT__HTTP_PORT": "0", **make_env(data)}
+    env = {
+        "DATASOC_DATA_DIR": str(data),
+        "DATASOC_COLLECT__HTTP_PORT": "0",
+        "DATASOC_API__PORT": "0",
+        **make_env(data),
+    }
     result = datasoc(["run"], env, tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
@@ -131,12 +136,23 @@ def test_a_mistake_is_refused_before_anything_opens(tmp_path: Path, case: str) -
 def test_a_port_in_use_is_refused_naming_it(tmp_path: Path, busy_port: int) -> None:
     result = datasoc(
         ["run"],
-        {"DATASOC_DATA_DIR": str(tmp_path / "var"), "DATASOC_COLLECT__HTTP_PORT": str(busy_port)},
+        {
+            "DATASOC_DATA_DIR": str(tmp_path / "var"),
+            "DATASOC_COLLECT__HTTP_PORT": str(busy_port),
+            "DATASOC_API__PORT": "0",
+        },
         tmp_path,
     )
     assert result.returncode == 2
     assert f"collect.http_port = {busy_port}: cannot listen on 127.0.0.1:{busy_port}" in result.stderr
     assert not (tmp_path / "var" / "spool").exists()
+
+
+def test_the_api_port_in_use_is_refused_naming_it(tmp_path: Path, busy_port: int) -> None:
+    env = {"DATASOC_DATA_DIR": str(tmp_path / "var"), "DATASOC_COLLECT__HTTP_PORT": "0"}
+    result = datasoc(["run"], {**env, "DATASOC_API__PORT": str(busy_port)}, tmp_path)
+    assert result.returncode == 2
+    assert f"api.port = {busy_port}: cannot listen on 127.0.0.1:{busy_port}" in result.stderr
 
 
 def test_every_file_the_platform_writes_is_private(tmp_path: Path) -> None:

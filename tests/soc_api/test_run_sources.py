@@ -14,10 +14,12 @@ from pathlib import Path
 
 import httpx
 import orjson
+from click.testing import CliRunner
 
 from collectors.inputs.tokens import hash_token, new_token
 from datasoc.store import FieldFilter, SearchQuery, SQLiteEventStore
 from datasoc.transport import ALERTS, Spool
+from soc_api.cli import cli
 from soc_api.demo import generate, write_demo
 from tests.collectors.inputs.test_syslog import AUDIT
 from tests.collectors.test_parser_provider import record as provider_record
@@ -99,7 +101,14 @@ expected_interval_seconds = 1
         "DATASOC_COLLECT__SYSLOG_TCP_PORT": "0",
         "PATH": "/usr/bin:/bin",
     }
+    # Source health is served by the API behind `sources.read`: a token that may read it.
+    made = CliRunner().invoke(
+        cli, ["tokens", "add", "--data-dir", str(tmp_path), "--name", "probe", "--scope", "sources.read"]
+    )
+    assert made.exit_code == 0, made.stderr
+    probe = made.stdout.strip()
     proc, addresses = spawn_run_listening(tmp_path, env, interval=0.2)
+    api = "http://127.0.0.1:{}/api/v1/sources".format(addresses["api"][1])  # type: ignore[index]
     url = "http://127.0.0.1:{}/api/v1/ingest".format(addresses["http"][1])  # type: ignore[index]
     tcp_port = int(addresses["tcp"][1])  # type: ignore[call-overload]
     expected = {"apigw_json", "pgaudit_csv", "mysql_audit_json", "provider_json", "linux_syslog", "auditd"}
@@ -125,7 +134,9 @@ expected_interval_seconds = 1
             if all(found.values()):
                 break
             time.sleep(0.3)
-        sources = {s["name"]: s for s in httpx.get(url.replace("ingest", "sources")).json()}
+        answer = httpx.get(api, headers={"Authorization": f"Bearer {probe}"})
+        assert answer.status_code == 200, answer.text
+        sources = {s["name"]: s for s in answer.json()}
         time.sleep(6)  # the collector checks silence every 5 s
     finally:
         proc.send_signal(signal.SIGTERM)
