@@ -1,12 +1,17 @@
 """Checkpoints (signed tree heads): the exact bytes signed, signing and verification, and policy.
 
 Signed bytes (UTF-8, each line ending in LF, no other white space), after the C2SP
-tlog-checkpoint note body, with the root spelled ``sm3:<hex>`` and one extension line::
+tlog-checkpoint note body, with the root spelled ``sm3:<hex>`` and extension lines::
 
     <origin>\\n
     <tree size, decimal>\\n
     sm3:<64 lowercase hex digits>\\n
     time <UTC RFC 3339, microseconds, Z>\\n
+    index datasoc-index/1 sm3:<64 lowercase hex digits>\\n      (since the key index, see audit.index)
+
+The ``index`` line commits to the root of the key map (`audit.keymap`); checkpoints signed before
+the index existed have four lines and stay valid, and once a ledger has an indexed checkpoint every
+later one must carry the line too (`check_successor`).
 
 The signature is SM2 (DER) over SM3(Z || those bytes) with user id 1234567812345678, so with the
 bytes in ``checkpoint.bin`` and the signature in ``checkpoint.sig``::
@@ -33,6 +38,7 @@ from crypto.recipes import SigningKey, public_key_id, verify_signature
 _ORIGIN = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,254}\Z")
 _ROOT = re.compile(r"sm3:[0-9a-f]{64}\Z")
 _TIME = re.compile(r"time (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\Z")
+_INDEX = re.compile(r"index datasoc-index/1 sm3:([0-9a-f]{64})\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +49,14 @@ class Checkpoint:
     size: int
     root: bytes
     time: str
+    index_root: bytes | None = None
 
     @classmethod
-    def create(cls, *, origin: str, size: int, root: bytes, now: datetime) -> Checkpoint:
-        """Build and validate a checkpoint taken at `now`."""
-        return cls.from_text(cls(origin, size, root, format_ts(now)).to_text())
+    def create(
+        cls, *, origin: str, size: int, root: bytes, now: datetime, index_root: bytes | None = None
+    ) -> Checkpoint:
+        """Build and validate a checkpoint taken at `now` (with the key map root when given)."""
+        return cls.from_text(cls(origin, size, root, format_ts(now), index_root).to_text())
 
     def root_hex(self) -> str:
         """Root as ``sm3:<hex>``."""
@@ -55,7 +64,10 @@ class Checkpoint:
 
     def to_text(self) -> bytes:
         """The exact bytes that are signed."""
-        return f"{self.origin}\n{self.size}\n{self.root_hex()}\ntime {self.time}\n".encode("ascii")
+        text = f"{self.origin}\n{self.size}\n{self.root_hex()}\ntime {self.time}\n"
+        if self.index_root is not None:
+            text += f"index datasoc-index/1 sm3:{self.index_root.hex()}\n"
+        return text.encode("ascii")
 
     @classmethod
     def from_text(cls, text: bytes) -> Checkpoint:
@@ -64,9 +76,15 @@ class Checkpoint:
             lines = text.decode("ascii").split("\n")
         except UnicodeDecodeError:
             raise CheckpointError("checkpoint text is not ASCII") from None
-        if len(lines) != 5 or lines[4] != "":
-            raise CheckpointError("checkpoint text must be 4 LF-terminated lines")
+        if len(lines) not in (5, 6) or lines[-1] != "":
+            raise CheckpointError("checkpoint text must be 4 or 5 LF-terminated lines")
         origin, size_text, root_text, time_line = lines[:4]
+        index_root = None
+        if len(lines) == 6:
+            index = _INDEX.match(lines[4])
+            if not index:
+                raise CheckpointError("checkpoint index line must be 'index datasoc-index/1 sm3:<64 hex>'")
+            index_root = bytes.fromhex(index.group(1))
         if not _ORIGIN.match(origin):
             raise CheckpointError("checkpoint origin must be 1-255 printable ASCII characters")
         if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
@@ -76,7 +94,7 @@ class Checkpoint:
         match = _TIME.match(time_line)
         if not match:
             raise CheckpointError("checkpoint time line must be 'time <UTC RFC 3339 with microseconds>Z'")
-        cp = cls(origin, int(size_text), bytes.fromhex(root_text[4:]), match.group(1))
+        cp = cls(origin, int(size_text), bytes.fromhex(root_text[4:]), match.group(1), index_root)
         if cp.to_text() != text:
             raise CheckpointError("checkpoint text is not in canonical form")
         return cp
@@ -166,3 +184,5 @@ def check_successor(previous: Checkpoint, current: Checkpoint) -> None:
         raise CheckpointError(f"tree size went back from {previous.size} to {current.size}")
     if current.time <= previous.time:
         raise CheckpointError(f"checkpoint time {current.time} is not after {previous.time}")
+    if previous.index_root is not None and current.index_root is None:
+        raise CheckpointError(f"checkpoint of size {current.size} drops the index line its predecessor has")

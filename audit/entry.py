@@ -11,7 +11,9 @@ Kinds form a closed set of families. The contract's families are ``access``, ``e
 itself: ``ledger.*`` (the ledger's own life: ``ledger.opened``, ``ledger.key_rotated`` so an auditor
 sees which signing key took over and when, ``ledger.torn_tail`` so a cut tail is on the record) and
 ``system.*`` (platform start/stop, crypto self-test results, configuration changes that are not an
-admin's action).
+admin's action). The platform's own audit adds ``read.*`` (a person's or token's read of a sensitive
+record: a ledger search, an event's original log) and ``authz.*`` (authorization decisions, such
+as a refused permission).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from datasoc.errors import CanonicalJSONError
 
 EXACT_KINDS: Final[frozenset[str]] = frozenset({"access", "export", "purge"})
 KIND_FAMILIES: Final[frozenset[str]] = frozenset(
-    {"approval", "grant", "admin", "alert", "rule", "login", "ledger", "system"}
+    {"approval", "grant", "admin", "alert", "rule", "login", "ledger", "system", "read", "authz"}
 )
 _SUFFIX = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\Z")
 # Canonical time form: UTC, microseconds, "Z". Exactly one spelling, so bytes round-trip.

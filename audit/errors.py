@@ -52,6 +52,38 @@ class LedgerCorrupt(AuditError):
         super().__init__(f"{path}{at}: {message}")
 
 
+class LedgerUnavailable(AuditError):
+    """The ledger directory cannot be opened as asked (locked, missing, already there); nothing is corrupt."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class LedgerLocked(LedgerUnavailable):
+    """Another process holds the ledger open for writing (the platform, usually): open it read-only."""
+
+    def diagnostics(self) -> str:
+        """What to do: read-only commands work beside the writer; writers wait for it to stop."""
+        return "stop the process that holds the ledger (datasoc run) or use a read-only command"
+
+
+class LedgerMissing(LedgerUnavailable):
+    """A file the ledger needs is absent: `path` names it."""
+
+
+class LedgerExists(LedgerUnavailable):
+    """`create` found a ledger already there: it never overwrites one."""
+
+
+class EntryOutOfOrder(EntryError):
+    """An entry's time is earlier than the ledger's latest time by more than the allowed lateness.
+
+    Time-bounded completeness proofs (`audit.index`) rely on entry times never running back by
+    more than `audit.index.MAX_LATENESS`; an appender whose clock jumped back gets this error.
+    """
+
+
 class BundleError(AuditError):
     """An export bundle is malformed (missing member, bad manifest, bad encoding)."""
 

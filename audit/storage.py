@@ -9,6 +9,10 @@ Directory layout (format ``datasoc-ledger/1``)::
     CLEAN              present only while the store is closed cleanly
     checkpoints.log    one signed checkpoint per line (JSON, see audit.checkpoint)
 
+Files are 0600 and directories 0700 (`audit.files`); an older ledger is tightened on open.
+The key index (`audit.index`) is derived from entries.log and the checkpoint sizes: rebuilt in
+memory on open, fed by every commit, sealed into each checkpoint.
+
 Durability: a batch is written to entries.log and fdatasync'ed; only then are its appenders
 acknowledged (level files are derived: written without sync, flushed at close). Concurrent
 appenders share one commit (group commit: the first waiter becomes the leader and commits
@@ -22,7 +26,7 @@ clean one, level files are cut back to the entries and missing tails recomputed.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import threading
@@ -34,15 +38,38 @@ from typing import BinaryIO, Final
 
 from audit.checkpoint import SignedCheckpoint, check_successor
 from audit.entry import EntryDraft, LedgerEntry
-from audit.errors import AuditError, CheckpointError, LedgerCorrupt
-from audit.merkle import RFC6962Hasher
+from audit.errors import (
+    AuditError,
+    CheckpointError,
+    EntryOutOfOrder,
+    LedgerCorrupt,
+    LedgerExists,
+)
+from audit.files import fsync_dir, lock, open_append, private_dir, read_file, tighten, write_durably
+from audit.index import LedgerIndex
+from audit.reading import (
+    FORMAT,
+    SM3_HASHER,
+    checkpoint_line,
+    line_ends,
+    parse_checkpoints,
+    read_meta,
+    rebuild_index,
+)
 from audit.tree import MerkleLevels
-from crypto.recipes import sm3
 
-FORMAT: Final = "datasoc-ledger/1"
+__all__ = [
+    "CLEAN",
+    "FORMAT",
+    "SM3_HASHER",
+    "LedgerStore",
+    "OpenReport",
+    "Receipt",
+    "checkpoint_line",
+    "read_meta",
+]
+
 CLEAN: Final = "CLEAN"
-SM3_HASHER: Final = RFC6962Hasher("sm3", 32, sm3)
-"""The production hasher: RFC 6962 hashing with SM3 (ARCHITECTURE.md, Ledger contract)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +102,6 @@ class _Waiter:
         self.error: BaseException | None = None
 
 
-def _line_ends(data: bytes) -> array[int]:
-    ends: array[int] = array("Q")
-    pos = data.find(b"\n")
-    while pos != -1:
-        ends.append(pos + 1)
-        pos = data.find(b"\n", pos + 1)
-    return ends
-
-
 class LedgerStore:
     """An open ledger directory. Thread-safe for appends; one process at a time."""
 
@@ -96,6 +114,7 @@ class LedgerStore:
         report: OpenReport,
         checkpoints: Sequence[SignedCheckpoint],
         lock: int,
+        index: LedgerIndex,
     ) -> None:
         """Use `create` or `open`; this only assembles what they read."""
         self.path = path
@@ -109,26 +128,28 @@ class LedgerStore:
         self._broken: BaseException | None = None
         self.commits = 0
         """Group commits (one fdatasync each) since open."""
-        self._entries = open(path / "entries.log", "ab")  # noqa: SIM115 - lives as long as the store
+        self._entries = open_append(path / "entries.log")
         self._level_files: list[BinaryIO] = []
         self._checkpoints = list(checkpoints)
         self._lock = lock
+        self.index = index
+        """The key index; sealed by `audit.ledger.Ledger.checkpoint`."""
 
     # ---- opening ----
 
     @classmethod
     def create(cls, path: Path, origin: str) -> LedgerStore:
         """Create an empty ledger directory (refuses to overwrite one)."""
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
         marker = path / "LEDGER"
         if marker.exists():
-            raise LedgerCorrupt("a ledger already exists here", path=str(marker))
-        (path / "tree").mkdir(exist_ok=True)
-        (path / "entries.log").touch()
-        (path / "checkpoints.log").touch()
+            raise LedgerExists("a ledger already exists here", path=str(marker))
+        private_dir(path / "tree")
+        for name in ("entries.log", "checkpoints.log"):
+            open_append(path / name).close()
         meta = {"format": FORMAT, "hash": "sm3", "origin": origin}
-        _write_durably(marker, json.dumps(meta, sort_keys=True).encode() + b"\n")
-        _fsync_dir(path)
+        write_durably(marker, json.dumps(meta, sort_keys=True).encode() + b"\n")
+        fsync_dir(path)
         return cls.open(path)
 
     @classmethod
@@ -138,24 +159,25 @@ class LedgerStore:
         Holds an exclusive lock on the directory until `close`: one writer process at a time.
         """
         origin = read_meta(path)
-        lock = _lock(path)
+        fd = lock(path)
         try:
-            return cls._open_locked(path, origin, lock)
+            tighten(path)
+            return cls._open_locked(path, origin, fd)
         except BaseException:
-            os.close(lock)
+            os.close(fd)
             raise
 
     @classmethod
     def _open_locked(cls, path: Path, origin: str, lock: int) -> LedgerStore:
         log = path / "entries.log"
-        data = log.read_bytes()
+        data = read_file(log)
         cut = len(data) - (data.rfind(b"\n") + 1)
         if cut:
             data = data[: len(data) - cut]
             with open(log, "r+b") as fh:
                 fh.truncate(len(data))
                 os.fsync(fh.fileno())
-        ends = _line_ends(data)
+        ends = line_ends(data)
         n = len(ends)
         clean = path / CLEAN
         was_clean = clean.exists()
@@ -176,14 +198,21 @@ class LedgerStore:
             if seq != n - 1 or SM3_HASHER.hash_leaf(last) != tree.leaf(n - 1):
                 raise LedgerCorrupt("last entry does not match its leaf hash or position", path=str(log))
         checkpoints, cp_cut = _load_checkpoints(path / "checkpoints.log")
+        index = rebuild_index(data, ends, [c.checkpoint.size for c in checkpoints])
+        latest = checkpoints[-1].checkpoint if checkpoints else None
+        if latest is not None and latest.index_root is not None and latest.index_root != index.map.root():
+            raise LedgerCorrupt(
+                "the key index rebuilt from the entries differs from the latest checkpoint's",
+                path=str(path / "checkpoints.log"),
+            )
         if was_clean:
             # From here on a crash must make the next open rebuild the derived files.
             clean.unlink()
-            _fsync_dir(path)
+            fsync_dir(path)
         if rebuilt or cut_bytes or not levels:
             _rewrite_levels(path / "tree", tree)
         report = OpenReport(n, cut, rebuilt, cut_bytes, cp_cut)
-        return cls(path, origin, tree, ends, report, checkpoints, lock)
+        return cls(path, origin, tree, ends, report, checkpoints, lock, index)
 
     # ---- reading ----
 
@@ -267,6 +296,8 @@ class LedgerStore:
 
     @staticmethod
     def _receipts(waiter: _Waiter) -> list[Receipt]:
+        if isinstance(waiter.error, EntryOutOfOrder):
+            raise waiter.error
         if waiter.error is not None:
             raise LedgerCorrupt(f"append failed: {waiter.error}", path="entries.log")
         return [Receipt(waiter.first_seq + i, leaf) for i, leaf in enumerate(waiter.leaves)]
@@ -275,24 +306,58 @@ class LedgerStore:
         seq = self.size
         lines: list[bytes] = []
         hash_leaf = SM3_HASHER.hash_leaf
+        index = self.index
+        check_time = index.check_time
+        tau = index.tau
+        accepted: list[_Waiter] = []
+        times: list[int] = []
         for w in batch:
+            # An entry too far behind the ledger's time fails its own appender only (see audit.index).
+            try:
+                mine, t = [], tau
+                for draft in w.drafts:
+                    micros = check_time(draft.ts, t)
+                    mine.append(micros)
+                    if micros > t:
+                        t = micros
+            except EntryOutOfOrder as exc:
+                w.error = exc
+                continue
+            tau = t
+            times += mine
+            accepted.append(w)
             w.first_seq = seq
             for draft in w.drafts:
                 raw = draft.canonical_at(seq)
                 lines.append(raw)
                 w.leaves.append(hash_leaf(raw))
                 seq += 1
+        if not lines:
+            return
         blob = b"\n".join(lines) + b"\n"
-        added = self.tree.append(leaf for w in batch for leaf in w.leaves)
-        self._entries.write(blob)
-        self._entries.flush()
-        # Only entries.log must be durable before the ack; level files are derived and rebuilt
-        # on the next open unless the store was closed cleanly.
-        os.fdatasync(self._entries.fileno())
+        added = self.tree.append(leaf for w in accepted for leaf in w.leaves)
+        before = self._ends[-1] if self._ends else 0
+        try:
+            self._entries.write(blob)
+            self._entries.flush()
+            # Only entries.log must be durable before the ack; level files are derived and rebuilt
+            # on the next open unless the store was closed cleanly.
+            os.fdatasync(self._entries.fileno())
+        except BaseException:
+            # Nothing of this batch was acknowledged: take back whatever part of it reached the
+            # file, so reopening (the store is unusable now) cannot keep whole lines of it, which
+            # the retried append would then write a second time.
+            with contextlib.suppress(OSError, ValueError):
+                self._entries.truncate(before)
+                self._entries.seek(0, os.SEEK_END)
+            raise
         self.commits += 1
         for level, data in enumerate(added):
             if data:
                 self._level_file(level).write(data)
+        with index.lock:
+            # Before `size` moves: a checkpoint of size n seals exactly the entries below n.
+            index.add_drafts(self.size, [d for w in accepted for d in w.drafts], times)
         base = self._ends[-1] if self._ends else 0
         pos = 0
         for raw in lines:
@@ -312,30 +377,50 @@ class LedgerStore:
         if last is not None:
             check_successor(last.checkpoint, cp)
         line = checkpoint_line(signed)
-        with open(self.path / "checkpoints.log", "ab") as fh:
+        with open_append(self.path / "checkpoints.log") as fh:
             fh.write(line)
+            fh.flush()
             os.fdatasync(fh.fileno())
         self._checkpoints.append(signed)
+
+    def mark_broken(self, cause: BaseException) -> None:
+        """Refuse further appends until reopened (derived state no longer matches the files)."""
+        with self._cv:
+            self._broken = cause
 
     def _level_file(self, level: int) -> BinaryIO:
         while len(self._level_files) <= level:
             name = f"level-{len(self._level_files):02d}.bin"
-            self._level_files.append(open(self.path / "tree" / name, "ab"))  # noqa: SIM115
+            self._level_files.append(open_append(self.path / "tree" / name))
         return self._level_files[level]
+
+    @property
+    def broken(self) -> BaseException | None:
+        """The failure that left this store unusable (a failed commit), or None."""
+        return self._broken
 
     def close(self, *, clean: bool = True) -> None:
         """Flush derived files and mark the store cleanly closed (next open trusts level files)."""
         if self._entries.closed:
             return
-        for fh in self._level_files:
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
-        self._entries.close()
-        if clean and self._broken is None:
-            _write_durably(self.path / CLEAN, b"")
-            _fsync_dir(self.path)
-        os.close(self._lock)  # releases the flock
+        try:
+            for fh in self._level_files:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            self._entries.close()
+            if clean and self._broken is None:
+                write_durably(self.path / CLEAN, b"")
+                fsync_dir(self.path)
+        finally:
+            # Whatever failed above (a full disk), the files are closed and the lock released, so
+            # the store can be opened again (a failed close leaves no CLEAN: the next open rebuilds).
+            for fh in self._level_files:
+                with contextlib.suppress(OSError):
+                    fh.close()
+            with contextlib.suppress(OSError):
+                self._entries.close()
+            os.close(self._lock)  # releases the flock
 
     def __enter__(self) -> LedgerStore:
         return self
@@ -344,44 +429,16 @@ class LedgerStore:
         self.close()
 
 
-def checkpoint_line(signed: SignedCheckpoint) -> bytes:
-    """The one spelling of a signed checkpoint in checkpoints.log (sorted keys, LF)."""
-    return json.dumps(signed.to_dict(), sort_keys=True).encode("ascii") + b"\n"
-
-
-def read_meta(path: Path) -> str:
-    """Origin of the ledger at `path`; raises `LedgerCorrupt` when it is not a ledger directory."""
-    marker = path / "LEDGER"
-    try:
-        meta = json.loads(marker.read_bytes())
-    except FileNotFoundError:
-        raise LedgerCorrupt("not a ledger directory (no LEDGER file)", path=str(path)) from None
-    except ValueError:
-        raise LedgerCorrupt("LEDGER is not JSON", path=str(marker)) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("hash") != "sm3":
-        raise LedgerCorrupt(f"unsupported ledger format (want {FORMAT} with sm3)", path=str(marker))
-    origin = meta.get("origin")
-    if not isinstance(origin, str) or not origin:
-        raise LedgerCorrupt("LEDGER has no origin", path=str(marker))
-    return origin
-
-
 def _load_checkpoints(path: Path) -> tuple[list[SignedCheckpoint], int]:
     """Signed checkpoints in order, after cutting a torn last line (returned: bytes cut)."""
-    data = path.read_bytes()
+    data = read_file(path)
     cut = len(data) - (data.rfind(b"\n") + 1)
     if cut:
         with open(path, "r+b") as fh:
             fh.truncate(len(data) - cut)
             os.fsync(fh.fileno())
         data = data[: len(data) - cut]
-    out: list[SignedCheckpoint] = []
-    for lineno, line in enumerate(data.split(b"\n")[:-1], 1):
-        try:
-            out.append(SignedCheckpoint.from_dict(json.loads(line)))
-        except (ValueError, AuditError) as exc:
-            raise LedgerCorrupt(f"line {lineno}: {exc}", path=str(path)) from None
-    return out, cut
+    return parse_checkpoints(data, path), cut
 
 
 def _read_levels(tree_dir: Path, n: int) -> tuple[list[bytes], int]:
@@ -408,37 +465,10 @@ def _read_levels(tree_dir: Path, n: int) -> tuple[list[bytes], int]:
 
 
 def _rewrite_levels(tree_dir: Path, tree: MerkleLevels) -> None:
-    tree_dir.mkdir(exist_ok=True)
+    private_dir(tree_dir)
     for level, data in enumerate(tree.levels):
-        _write_durably(tree_dir / f"level-{level:02d}.bin", bytes(data))
+        write_durably(tree_dir / f"level-{level:02d}.bin", bytes(data))
     for stale in tree_dir.glob("level-*.bin"):
         if int(stale.stem.split("-")[1]) >= len(tree.levels):
             stale.unlink()
-    _fsync_dir(tree_dir)
-
-
-def _lock(path: Path) -> int:
-    fd = os.open(path / "LEDGER", os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LedgerCorrupt("the ledger is open in another process", path=str(path)) from None
-    return fd
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(tree_dir)

@@ -142,6 +142,12 @@ def bench_ledger(entries: int, batch: int, workdir: Path | None, as_json: bool) 
     click.echo(f"checkpoint signing (SM2):    {f['checkpoint_sign_ms']:>12.1f} ms")
     click.echo(f"export of all entries:       {f['export_s']:>12.1f} s  ({f['export_mb']:.1f} MB)")
     click.echo(f"verify export (every proof): {f['verify_export_s']:>12.1f} s  (target <= 30 s at 1M)")
+    click.echo(
+        f"export by one actor (index): {f['export_actor_s']:>12.1f} s  "
+        f"(verified complete: {f['verify_actor_complete']}, {f['verify_actor_entries']} entries, "
+        f"{f['verify_actor_s']:.1f} s)"
+    )
+    click.echo(f"reopen (index rebuilt):      {f['reopen_s']:>12.1f} s")
     click.echo(f"verification: {f['verify_summary']}")
 
 
@@ -380,6 +386,13 @@ def _demo_events() -> Path:
 )
 @click.option("--latency-rate", type=click.IntRange(0), default=1_000, show_default=True, help="Events/s.")
 @click.option("--latency-seconds", type=click.FloatRange(1), default=10.0, show_default=True)
+@click.option(
+    "--allowed-lateness",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="SECONDS",
+    help="Correlation lateness of both engines (default: detection.allowed_lateness_seconds).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Also print every figure as JSON lines.")
 def bench_stream(
     n_events: int,
@@ -390,12 +403,14 @@ def bench_stream(
     modes: tuple[str, ...],
     latency_rate: int,
     latency_seconds: float,
+    allowed_lateness: float | None,
     as_json: bool,
 ) -> None:
     """Events/s through the Flink job vs the in-process engine; alert latency p50/p95 (流式检测基准)."""
     from benchmarks.detect import SIGMA_RULE_DIRS, read_events, replicate
     from benchmarks.stream import continued, engine_rate, run_job, synthetic_events, with_envelope
-    from detection.stream.runner import rule_texts
+    from datasoc.settings import DetectionSettings
+    from soc_api.stream.rules import rule_texts
 
     pack = pack_dir or (_REPO / "rules" if any((_REPO / "rules").glob("**/*.yml")) else _TEST_PACK)
     pack_texts = rule_texts([pack])
@@ -418,8 +433,11 @@ def bench_stream(
     else:
         click.echo(f"SigmaHQ run skipped: {sigma_dir} or {sigma_events} is absent")
 
+    lateness = timedelta(
+        seconds=DetectionSettings().allowed_lateness_seconds if allowed_lateness is None else allowed_lateness
+    )
     for label, texts, lines in workloads:
-        rate, expected = engine_rate(texts, "default", lines, allowed_lateness=timedelta(seconds=5))
+        rate, expected = engine_rate(texts, "default", lines, allowed_lateness=lateness)
         click.echo(f"{label}: {len(texts)} rule files, {len(lines)} events, in-process {rate:,.0f} ev/s")
         for mode in modes:
             for parallelism in parallelisms:
@@ -430,6 +448,7 @@ def bench_stream(
                     expected,
                     parallelism=parallelism,
                     mode=mode,  # type: ignore[arg-type]
+                    allowed_lateness=lateness,
                     latency_rate=latency_rate if label == "pack-synth" else 0,
                     latency_seconds=latency_seconds,
                     in_process_rate=rate,
@@ -439,6 +458,60 @@ def bench_stream(
                     click.echo(json.dumps({**figures.__dict__, "rate": figures.rate, "ratio": figures.ratio}))
 
 
+@click.command("signin")
+@click.option("--concurrency", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def bench_signin(concurrency: int, rounds: int, as_json: bool) -> None:
+    """Sign-in p50/p99 under concurrent load with the production argon2id parameters, next to the
+    raw argon2id verify time (登录延迟)."""
+    from benchmarks.signin import format_signin_report, run_signin_bench
+    from soc_api.identity.passwords import Argon2Params
+
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        figures = run_signin_bench(Path(tmp), concurrency=concurrency, rounds=rounds, params=Argon2Params())
+    click.echo(json.dumps(figures) if as_json else format_signin_report(figures))
+
+
+@click.command("platform")
+@click.option(
+    "--rates",
+    default="10000,15000,20000,25000",
+    show_default=True,
+    help="Comma-separated events/s, tried in turn on one running platform.",
+)
+@click.option("--seconds", type=click.FloatRange(10), default=60.0, show_default=True, help="Per rate.")
+@click.option("--batch", type=click.IntRange(10), default=1000, show_default=True, help="Events per request.")
+@click.option("--clients", type=click.IntRange(1), default=2, show_default=True, help="Connections.")
+@click.option("--lag-seconds", type=click.FloatRange(0.5), default=5.0, show_default=True)
+@click.option("--engine", type=click.Choice(["flink", "inprocess"]), default="flink", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Also print every figure as JSON lines.")
+def bench_platform(
+    rates: str, seconds: float, batch: int, clients: int, lag_seconds: float, engine: str, as_json: bool
+) -> None:
+    """The whole `datasoc run` process at constant rates: highest sustained rate, and p50/p95/p99 from
+    acknowledgement to searchable, ledgered and alerted (平台整体基准)."""
+    import dataclasses
+
+    from benchmarks.platform import format_results, run_rates
+
+    wanted = [int(r) for r in rates.split(",") if r.strip()]
+    with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+        results = run_rates(
+            Path(directory),
+            wanted,
+            seconds=seconds,
+            batch=batch,
+            lag_seconds=lag_seconds,
+            engine=engine,
+            clients=clients,
+        )
+    click.echo(format_results(results, engine))
+    if as_json:
+        for result in results:
+            click.echo(json.dumps(dataclasses.asdict(result)))
+
+
 BENCHES: list[click.Command] = [
     bench_spool,
     bench_store,
@@ -446,4 +519,6 @@ BENCHES: list[click.Command] = [
     bench_ingest,
     bench_detect,
     bench_stream,
+    bench_signin,
+    bench_platform,
 ]

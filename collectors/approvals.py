@@ -20,7 +20,8 @@ The register is read from JSON lines, one approval per line, as the demo writes 
      "valid_from": "2026-01-10T00:00:00+08:00", "valid_to": "2026-06-30T00:00:00+08:00",
      "purpose": "...", "approver": "...", "status": "approved"}
 
-Fields other than those used here (purpose, approver) are accepted and ignored.
+`purpose` and `approver` are optional (empty when absent); other fields are ignored. `Approval` is the
+one model of a grant: the demo builds its register from it and writes it with `to_dict`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def _text(data: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _optional_text(data: Mapping[str, Any], key: str, where: str) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise ApprovalRegisterError(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
+    return value
+
+
 def _time(data: Mapping[str, Any], key: str, where: str) -> datetime:
     try:
         return parse_timestamp(data.get(key))
@@ -74,7 +82,9 @@ class Approval:
     allowed_region: str
     valid_from: datetime
     valid_to: datetime
-    status: str
+    status: str = APPROVED
+    purpose: str = ""
+    approver: str = ""
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "approval") -> Approval:
@@ -92,10 +102,30 @@ class Approval:
             valid_from=_time(data, "valid_from", where),
             valid_to=_time(data, "valid_to", where),
             status=status,
+            purpose=_optional_text(data, "purpose", where),
+            approver=_optional_text(data, "approver", where),
         )
         if approval.valid_to <= approval.valid_from:
             raise ApprovalRegisterError(f"{where}.valid_to", "must be later than valid_from")
         return approval
+
+    def valid_at(self, when: datetime) -> bool:
+        """True while the grant is in force (by its validity window; the status is not consulted)."""
+        return self.valid_from <= when < self.valid_to
+
+    def to_dict(self) -> dict[str, Any]:
+        """The register's JSON-lines form (read back by `from_dict`)."""
+        return {
+            "id": self.id,
+            "user": self.user,
+            "dataset": self.dataset,
+            "allowed_region": self.allowed_region,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_to": self.valid_to.isoformat(),
+            "purpose": self.purpose,
+            "approver": self.approver,
+            "status": self.status,
+        }
 
     def status_at(self, at: datetime) -> str:
         """The approval's state for an event at `at` (aware): the register's status, expired or approved."""

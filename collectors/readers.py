@@ -12,7 +12,7 @@ byte (the parser rejects it as too long) and the rest of the line is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,28 +48,33 @@ def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
         yield number, line.rstrip(b"\n").rstrip(b"\r")
 
 
+def join_lines(lines: Iterable[tuple[int, bytes]], *, multiline: bool) -> Iterator[RawRecord]:
+    """Numbered lines (without line ends) as records: one per line, or for a multi-line CSV format
+    joined while a quoted field is open (module docstring); blank lines between records skipped."""
+    parts: list[bytes] = []
+    start = quotes = size = 0
+    for number, line in lines:
+        if not parts and not line.strip():
+            continue
+        if not parts:
+            start = number
+        parts.append(line)
+        quotes += line.count(b'"')
+        size += len(line) + 1
+        if multiline and quotes % 2 == 1 and size <= MAX_RECORD_BYTES:
+            continue  # inside a quoted field: the record goes on past this newline
+        yield RawRecord(start, b"\n".join(parts))
+        parts, quotes, size = [], 0, 0
+    if parts:  # a quoted field left open at the end: pass it on, the parser rejects it
+        yield RawRecord(start, b"\n".join(parts))
+
+
 def iter_records(path: Path, parser_name: str) -> Iterator[RawRecord]:
     """Records of a native log file for the named parser; blank lines are skipped."""
     if parser_name not in PARSERS:
         raise ParseError(str(path), None, f"unknown parser {parser_name!r} (known: {', '.join(PARSERS)})")
-    multiline = parser_name in MULTILINE_CSV
     with path.open("rb") as stream:
-        parts: list[bytes] = []
-        start = quotes = size = 0
-        for number, line in _lines(stream):
-            if not parts and not line.strip():
-                continue
-            if not parts:
-                start = number
-            parts.append(line)
-            quotes += line.count(b'"')
-            size += len(line) + 1
-            if multiline and quotes % 2 == 1 and size <= MAX_RECORD_BYTES:
-                continue  # inside a quoted field: the record goes on past this newline
-            yield RawRecord(start, b"\n".join(parts))
-            parts, quotes, size = [], 0, 0
-        if parts:  # a quoted field left open at end of file: pass it on, the parser rejects it
-            yield RawRecord(start, b"\n".join(parts))
+        yield from join_lines(_lines(stream), multiline=parser_name in MULTILINE_CSV)
 
 
 def iter_parsed(

@@ -60,8 +60,8 @@ def _needs_full_jcs(value: Any) -> bool:
                 if not isinstance(key, str):
                     raise CanonicalJSONError(f"object key {key!r} is not a string")
                 # RFC 8785 §3.2.3 sorts by UTF-16 code units; code-point order differs only
-                # for characters outside the BMP.
-                if any(ord(ch) > 0xFFFF for ch in key):
+                # for characters outside the BMP (never in an ASCII key, the usual case).
+                if not key.isascii() and any(ord(ch) > 0xFFFF for ch in key):
                     return True
                 stack.append(child)
         elif isinstance(item, list | tuple):

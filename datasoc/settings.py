@@ -8,6 +8,7 @@ what is allowed. Nothing is read at import time: `get_settings()` loads once, on
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -39,7 +40,8 @@ NOT_SETTINGS = frozenset({CONFIG_ENV, "DATASOC_RULE_CACHE"})
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN are never a sensible duration or size (inf lateness overflowed a timedelta).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LogSettings(_Section):
@@ -62,9 +64,54 @@ class StoreSettings(_Section):
 
 
 class ApiSettings(_Section):
+    """The API for people and machines (`/api/v1`), served by `datasoc run`; port "off" switches it off."""
+
     host: str = "127.0.0.1"
-    port: int = Field(default=8600, ge=1, le=65535)
+    port: int | None = Field(default=8600, ge=0, le=65535)
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    #: `Secure` session cookie; only development on plain-HTTP localhost may turn it off.
+    cookie_secure: bool = True
+    session_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    session_absolute_hours: float = Field(default=8.0, gt=0, le=7 * 24)
+    #: Consecutive sign-in failures before a lock; the lock doubles per further failure up to the cap.
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_base_seconds: float = Field(default=60.0, ge=1, le=86_400)
+    lockout_cap_seconds: float = Field(default=3600.0, ge=1, le=7 * 86_400)
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    password_min_classes: int = Field(default=3, ge=1, le=4)
+    #: A new password differs from this many previous ones.
+    password_history: int = Field(default=5, ge=0, le=24)
+    #: Proxies (IP addresses) whose `X-Forwarded-Proto`/`-For` are believed (HSTS, client address).
+    trusted_proxies: tuple[str, ...] = ()
+    #: Bearer token that may read `/metrics` only (Prometheus); unset: only a `metrics.read` identity.
+    scrape_token: SecretStr | None = None
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"api.trusted_proxies: {item!r} is not an IP address") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApiSettings:
+        if self.lockout_cap_seconds < self.lockout_base_seconds:
+            raise ValueError("api.lockout_cap_seconds: must be at least api.lockout_base_seconds")
+        if self.scrape_token is not None and len(self.scrape_token.get_secret_value()) < 16:
+            raise ValueError("api.scrape_token: must be at least 16 characters")
+        return self
 
 
 class LedgerSettings(_Section):
@@ -76,16 +123,114 @@ class LedgerSettings(_Section):
     #: Key store (SM2 signing and SM4 sealing keys, encrypted under `key_passphrase`).
     keys_path: Path = Path("keys")
     checkpoint_every: int = Field(default=1000, ge=1)
-    checkpoint_seconds: float = Field(default=60.0, gt=0)
+    checkpoint_seconds: float = Field(default=60.0, gt=0, le=86_400)
     key_passphrase: SecretStr = SecretStr(DEV_SECRET)
+
+
+_SOURCE_NAME = r"^[A-Za-z0-9_.:-]+$"
+#: A source silent for longer raises the `datasoc-source-silent` alert (unset: never).
+_INTERVAL = Field(default=None, gt=0, le=366 * 86_400)
 
 
 class TailSettings(_Section):
     """One followed log: files matching `patterns`, read with `parser`, reported as `source`."""
 
-    source: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
     parser: str = Field(min_length=1)
     patterns: tuple[str, ...] = Field(min_length=1)
+    expected_interval_seconds: float | None = _INTERVAL
+
+
+class EvtxSettings(_Section):
+    """A folder of Windows `.evtx` files (`patterns`), collected as `source` (new and growing files)."""
+
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
+    patterns: tuple[str, ...] = Field(min_length=1)
+    expected_interval_seconds: float | None = _INTERVAL
+
+
+class SyslogSourceSettings(_Section):
+    """Syslog senders (by `peer` address, `cidr` network or TLS client `tls_subject`) named `source`
+    and read with `parser`. `tls_subject` is `CN=<name>`, a full RFC 4514 subject
+    (`CN=web-1,O=City,C=CN`) or a certificate fingerprint `sha256:<hex>`."""
+
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
+    parser: str = Field(default="linux_syslog", min_length=1)
+    peer: tuple[str, ...] = ()
+    cidr: tuple[str, ...] = ()
+    tls_subject: tuple[str, ...] = ()
+    expected_interval_seconds: float | None = _INTERVAL
+
+    @field_validator("peer")
+    @classmethod
+    def _peers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return value
+
+    @field_validator("cidr")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not a network ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> SyslogSourceSettings:
+        if not (self.peer or self.cidr or self.tls_subject):
+            raise ValueError(f"source {self.source!r} needs at least one of peer, cidr, tls_subject")
+        return self
+
+
+class TokenSourceSettings(_Section):
+    """What an HTTP token's source (`collect.tokens_file`) is expected to do: send every so often."""
+
+    source: str = Field(min_length=1, max_length=128, pattern=_SOURCE_NAME)
+    expected_interval_seconds: float = Field(gt=0, le=366 * 86_400)
+
+
+class LimitSettings(_Section):
+    """Limits of the network listeners against hostile clients and mistakes (README "Security")."""
+
+    http_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    http_max_connections_per_peer: int = Field(default=64, ge=1, le=100_000)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    http_keepalive_seconds: float = Field(default=5.0, ge=1, le=600)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    http_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
+    http_max_records: int = Field(default=200_000, ge=1)
+    http_concurrency: int = Field(default=8, ge=1, le=1024)
+    auth_max_failures: int = Field(default=10, ge=1)
+    auth_window_seconds: float = Field(default=60.0, gt=0)
+    auth_block_seconds: float = Field(default=60.0, gt=0)
+    dead_letter_records: int = Field(default=100, ge=1)
+    dead_letter_bytes: int = Field(default=1024 * 1024, ge=1024)
+    idempotency_window: int = Field(default=100_000, ge=0, le=10_000_000)
+    security_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    syslog_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    syslog_max_connections_per_peer: int = Field(default=64, ge=1, le=100_000)
+    syslog_tls_handshake_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    syslog_frame_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    syslog_idle_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _per_peer(self) -> LimitSettings:
+        for kind in ("http", "syslog"):
+            cap = getattr(self, f"{kind}_max_connections")
+            per_peer = getattr(self, f"{kind}_max_connections_per_peer")
+            if per_peer > cap:
+                raise ValueError(
+                    f"collect.limits.{kind}_max_connections_per_peer: {per_peer} is above "
+                    f"{kind}_max_connections ({cap})"
+                )
+        return self
 
 
 class CollectSettings(_Section):
@@ -106,6 +251,13 @@ class CollectSettings(_Section):
     lag_consumers: tuple[str, ...] = ("indexer",)
     #: Files followed by `datasoc run` (`[[collect.tail]]` tables); offsets survive restarts.
     tail: tuple[TailSettings, ...] = ()
+    #: Folders of `.evtx` files collected by `datasoc run` (`[[collect.evtx]]` tables).
+    evtx: tuple[EvtxSettings, ...] = ()
+    #: Syslog senders mapped to a source and parser (`[[collect.syslog_source]]` tables).
+    syslog_source: tuple[SyslogSourceSettings, ...] = ()
+    #: Expected intervals of HTTP token sources (`[[collect.token_source]]` tables).
+    token_source: tuple[TokenSourceSettings, ...] = ()
+    limits: LimitSettings = LimitSettings()
 
     @field_validator("http_port", "syslog_udp_port", "syslog_tcp_port", "syslog_tls_port", mode="before")
     @classmethod
@@ -121,6 +273,25 @@ class CollectSettings(_Section):
             raise ValueError("collect.syslog_tls_port: needs collect.tls_cert and collect.tls_key")
         return self
 
+    @model_validator(mode="after")
+    def _unique_sources(self) -> CollectSettings:
+        # Each table's source names its state file and its health; two inputs may not share one.
+        seen: dict[str, str] = {}
+        for kind, tables in (
+            ("tail", self.tail),
+            ("evtx", self.evtx),
+            ("syslog_source", self.syslog_source),
+            ("token_source", self.token_source),
+        ):
+            for table in tables:
+                if table.source in seen:
+                    other = seen[table.source]
+                    raise ValueError(
+                        f"collect.{kind}: source {table.source!r} is already used by collect.{other}"
+                    )
+                seen[table.source] = kind
+        return self
+
 
 class DetectionSettings(_Section):
     """Detection of `datasoc run` and `datasoc demo`: the Flink job (default) or the in-process engine."""
@@ -131,19 +302,40 @@ class DetectionSettings(_Section):
     #: Sigma rule files or directories (relative to the working directory); empty: the project's pack.
     rules: tuple[Path, ...] = ()
     pipeline: str = Field(default="default", min_length=1)
-    #: In-process engine: how far behind the newest event time an event may arrive and still count
-    #: in correlations.
-    allowed_lateness_seconds: float = Field(default=300.0, ge=0)
+    #: Both engines: how far behind the newest event time an event may arrive and still count in
+    #: correlations (also the Flink job's watermark bound). One setting, so switching engines never
+    #: changes which late events correlate; "fewer than N" alerts come this much event time late.
+    allowed_lateness_seconds: float = Field(default=60.0, ge=0, le=86_400)
     #: Flink job: operator parallelism.
     parallelism: int = Field(default=1, ge=1, le=64)
-    #: Flink job: `python.execution-mode`; thread mode measured about twice as fast as process mode.
+    #: Flink job: `python.execution-mode`; thread mode measured about twice as fast as process mode,
+    #: which only runs on a cluster (on the embedded MiniCluster Beam's servers bind every interface).
     execution_mode: Literal["thread", "process"] = "thread"
     #: Flink job: `host:port` of a standalone cluster's JobManager; unset or "off": embedded MiniCluster.
     jobmanager: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
     #: Flink job: checkpoint interval; alerts are committed (visible to the platform) on checkpoints.
     checkpoint_interval_ms: int = Field(default=500, ge=50, le=600_000)
-    #: Flink job: watermark delay behind the newest event time, also the correlations' allowed lateness.
-    out_of_orderness_seconds: float = Field(default=5.0, ge=0, le=86_400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "out_of_orderness_seconds" in values:
+            raise ValueError(
+                "detection.out_of_orderness_seconds: replaced by detection.allowed_lateness_seconds, "
+                "the one correlation lateness of both engines (the Flink job's was 5 s, the "
+                "in-process engine's 300 s); set that instead"
+            )
+        return values
+
+    @model_validator(mode="after")
+    def _process_mode_on_a_cluster(self) -> DetectionSettings:
+        if self.execution_mode == "process" and self.engine == "flink" and self.jobmanager is None:
+            raise ValueError(
+                "detection.execution_mode: process mode runs only on a cluster (detection.jobmanager): "
+                "on the embedded MiniCluster the gRPC servers of its Python workers listen on every "
+                "interface (measured; nothing binds them); thread mode is the default and faster"
+            )
+        return self
 
     @field_validator("jobmanager", mode="before")
     @classmethod
@@ -152,6 +344,28 @@ class DetectionSettings(_Section):
         if isinstance(value, str) and value.strip().lower() in ("", "off", "none", "embedded"):
             return None
         return value
+
+
+class GovernanceSettings(_Section):
+    """What every parser enriches from (relative paths are under `data_dir`); reloaded on change."""
+
+    #: Asset catalog JSON (datasets with their grade, owner and region; departments; network plan).
+    catalog: Path | None = None
+    #: Approval register, JSON lines (one grant per line).
+    approvals: Path | None = None
+
+
+class PlatformSettings(_Section):
+    """How `datasoc run` supervises its steps (indexer, trail, detection, checkpoints, retention)."""
+
+    #: Seconds a step waits after a round that found no more work.
+    step_interval_seconds: float = Field(default=0.2, gt=0, le=60)
+    #: A consumer further behind than this many events makes `/readyz` answer 503.
+    lag_bound: int = Field(default=200_000, ge=1)
+    #: SIGTERM stops within this many seconds; work not done is left for the next start.
+    stop_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    #: How often the store's and the spool's retention run.
+    retention_every_seconds: float = Field(default=3600.0, ge=1, le=86_400)
 
 
 class Settings(BaseSettings):
@@ -168,6 +382,8 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     collect: CollectSettings = CollectSettings()
     detection: DetectionSettings = DetectionSettings()
+    governance: GovernanceSettings = GovernanceSettings()
+    platform: PlatformSettings = PlatformSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -196,6 +412,11 @@ class Settings(BaseSettings):
                 )
             if len(secret.get_secret_value()) < 16:
                 raise ValueError(f"{key}: must be at least 16 characters in production mode")
+        if not self.api.cookie_secure:
+            raise ValueError(
+                "api.cookie_secure: production mode needs Secure session cookies (serve the API over TLS, "
+                "or behind a TLS proxy listed in api.trusted_proxies); only development may turn it off"
+            )
         if self.store.retention_days < MIN_RETENTION_DAYS:
             raise ValueError(
                 f"store.retention_days: {self.store.retention_days} is below {MIN_RETENTION_DAYS}; "
@@ -229,7 +450,7 @@ def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | 
     try:
         return Settings(**merged)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, config_file)) from None
+        raise ConfigError(_scrub(_describe(exc, config_file, merged), merged)) from None
 
 
 def _from_environ(env: Mapping[str, str]) -> dict[str, Any]:
@@ -262,7 +483,7 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
     return merged
 
 
-def _describe(exc: ValidationError, config_file: Path | None) -> str:
+def _describe(exc: ValidationError, config_file: Path | None, merged: Mapping[str, Any]) -> str:
     where = f" (from {config_file} and DATASOC_* variables)" if config_file else " (from DATASOC_* variables)"
     lines = [f"invalid configuration{where}:"]
     for error in exc.errors(include_url=False):
@@ -273,19 +494,51 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
             message = message[len("Value error, ") :]
             head, sep, rest = message.partition(": ")
             # A section's own check names the full key itself ("collect.tls_key: ...").
-            if sep and (not key or head.startswith(f"{key}.")):
+            if sep and (not key or head.startswith(f"{key}.") or ("." in head and " " not in head)):
                 key, message = head, rest
-        value = error.get("input")
-        if isinstance(value, dict) and key.rsplit(".", 1)[-1] in value:
-            value = value[key.rsplit(".", 1)[-1]]
-        shown = "<secret>" if _is_secret_key(key) else repr(value)
         if error.get("type") == "extra_forbidden":
             message = "unknown setting"
+        # The value is looked up by its key in what was given, never taken from the error: a
+        # model-level check's "input" is the whole configuration, secrets and all.
+        found, value = _lookup(merged, key)
+        shown = "<secret>" if _is_secret_key(key) else repr(value) if found else "(not set)"
         env_name = "DATASOC_" + "__".join(part.upper() for part in key.split(".")) if key else ""
         lines.append(
             f"  {key or '<settings>'} = {shown}: {message}" + (f" [env {env_name}]" if env_name else "")
         )
     return "\n".join(lines)
+
+
+def _lookup(merged: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    node: Any = merged
+    for part in key.split(".") if key else ():
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    if isinstance(node, Mapping | list | tuple):
+        return False, None  # a whole section is not a value to show
+    return bool(key), node
+
+
+def _secrets_in(node: Any, key: str = "") -> list[str]:
+    if isinstance(node, Mapping):
+        return [s for k, v in node.items() for s in _secrets_in(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(node, list | tuple):
+        return [s for item in node for s in _secrets_in(item, key)]
+    if _is_secret_key(key) and isinstance(node, str | SecretStr):
+        text = node.get_secret_value() if isinstance(node, SecretStr) else node
+        return [text] if len(text) >= 4 else []
+    return []
+
+
+def _scrub(message: str, merged: Mapping[str, Any]) -> str:
+    """Replace every configured secret that appears in `message` (belt and braces)."""
+    for secret in sorted(set(_secrets_in(merged)), key=len, reverse=True):
+        message = message.replace(secret, "<secret>")
+    return message
 
 
 def _is_secret_key(key: str) -> bool:

@@ -28,15 +28,17 @@ from sigma.validators.core.tags import NamespaceTagValidator
 from datasoc.event import format_timestamp, parse_timestamp
 from datasoc.fields import is_known_field
 from datasoc.winevent import flatten
+from detection.bundle import RuleBundle
 from detection.correlation import (
-    CorrelationEngine,
     CorrelationMatch,
     CorrelationRuleSet,
     compile_correlations,
 )
 from detection.engine import CompiledRule, Engine, LoadResult, RuleSet
+from detection.errors import DetectionError
 from detection.index import clauses
 from detection.loader import TEST_SUFFIXES, rule_files
+from detection.loop import DetectionLoop, Detections, SequentialCorrelator
 from detection.pipelines import resolve_pipeline
 
 Severity = Literal["error", "warning"]
@@ -254,22 +256,31 @@ def run_sequence(
     """Every alert `rules` and `correlations` raise over a finite list of events.
 
     The whole detection path as `datasoc detect --sort` runs it: events in `@timestamp` order (ties
-    in list order) through the single-event engine, each event's matched rule ids and names into
-    the correlation engine, and a flush at the end. Single-event alerts come from rules with
-    `output` (base rules of correlations with `generate: false` stay silent).
+    in list order) through the detection loop (`detection.loop`) with one sequential correlation
+    engine, and a flush at the end. Base rules of correlations with `generate: false` stay silent.
     """
-    engine = Engine(rules)
-    correlator = CorrelationEngine(correlations)
+    bundle = RuleBundle({}, Engine(rules), correlations, {}, {})
+    correlator = SequentialCorrelator(correlations, timedelta(0), keep_events=False)
+    loop, found = DetectionLoop(bundle, correlator), Detections()
     times = [parse_timestamp(e.get("@timestamp")) for e in events]
     alerts: list[SequenceAlert] = []
     for index in sorted(range(len(events)), key=lambda i: (times[i], i)):
-        matched = engine.match(events[index])
-        alerts += [
-            SequenceAlert(r.id or r.title, r.title, r.level, "single", (index,)) for r in matched if r.output
-        ]
-        refs = {ref for r in matched for ref in (r.id, r.name) if ref}
-        alerts += [_sequence_alert(m) for m in correlator.process(index, events[index], times[index], refs)]
-    alerts += [_sequence_alert(m) for m in correlator.flush()]
+        loop.event(index, events[index], times[index], found)
+        alerts += _drain(found)
+    correlator.flush(found)
+    return alerts + _drain(found)
+
+
+def _drain(found: Detections) -> list[SequenceAlert]:
+    """The alerts in `found` (which is emptied); a rule that raised fails the test run."""
+    for problem in found.problems:
+        raise DetectionError(f"rule {problem.rule} raised on event {problem.position}: {problem.detail}")
+    alerts = [
+        SequenceAlert(s.rule.id or s.rule.title, s.rule.title, s.rule.level, "single", (s.position,))
+        for s in found.singles
+    ]
+    alerts += [_sequence_alert(c.match) for c in found.correlated]
+    found.clear()
     return alerts
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from detection.errors import DetectionError, RuleLoadError
 from detection.loader import LoadResult, RuleSet
-from detection.matchers import Matcher, build
+from detection.matchers import Matcher
 from detection.routing import RoutedIndex
 from detection.rule import CompiledRule
 from detection.view import View, build_view
@@ -43,11 +43,6 @@ __all__ = [
 ]
 
 
-#: Candidacies after which a rule's condition is compiled to one Python function. Generating it costs
-#: about as much as a few hundred evaluations by closures.
-PROMOTE_AFTER = 200
-
-
 class Engine:
     """Matches events against compiled rules, trying only the candidates the index selects."""
 
@@ -55,12 +50,8 @@ class Engine:
         """`logsource` False: no logsource routing, every rule on every event (`--logsource any`)."""
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self._index = RoutedIndex(self.rules, logsource=logsource)
-        # Two tiers: a rule is evaluated by closures (`detection.matchers.build`, cheap to make) for
-        # its first `PROMOTE_AFTER` candidacies, then by its generated function (`detection.codegen`,
-        # faster but a compile away). Most rules never see most inputs; a few see nearly every event.
-        self._matchers: list[Matcher | None] = [None] * len(self.rules)
-        self._closures: dict[int, Matcher] = {}
-        self._uses = [0] * len(self.rules)
+        # Each rule's generated function once it has one (`CompiledRule.matches_view` promotes it).
+        self._matchers: list[Matcher | None] = [rule.promoted() for rule in self.rules]
 
     @property
     def index(self) -> RoutedIndex:
@@ -83,27 +74,18 @@ class Engine:
 
     def matching(self, raw: View, low: View) -> list[int]:
         """Positions in `rules` (ascending) of the rules `match_view` gives."""
-        matchers = self._matchers
+        rules, matchers = self.rules, self._matchers
         found = []
         for i in self._index.candidates(low):
             matcher = matchers[i]
-            if matcher is None:
-                matcher = self._cold(i)
-            if matcher(raw, low):
+            if matcher is None:  # not generated yet: the rule's own tiers (`CompiledRule.matches_view`)
+                rule = rules[i]
+                if rule.matches_view(raw, low):
+                    found.append(i)
+                matchers[i] = rule.promoted()
+            elif matcher(raw, low):
                 found.append(i)
         return found
-
-    def _cold(self, position: int) -> Matcher:
-        """The matcher of a rule not yet promoted to its generated function (see `__init__`)."""
-        uses = self._uses[position] = self._uses[position] + 1
-        if uses >= PROMOTE_AFTER:
-            self._closures.pop(position, None)
-            matcher = self._matchers[position] = self.rules[position].matcher
-            return matcher
-        closure = self._closures.get(position)
-        if closure is None:
-            closure = self._closures[position] = build(self.rules[position].node)
-        return closure
 
     def match_batch(self, events: Iterable[Mapping[str, Any]]) -> list[list[CompiledRule]]:
         """`match` over many events, one list per event in input order."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import orjson
 from detection import ir
 from detection.codec import decode, decode_clauses
 from detection.logsource import RuleLogsource
-from detection.matchers import Matcher
+from detection.matchers import Matcher, build
 from detection.view import View, build_view
 
 if TYPE_CHECKING:
@@ -28,6 +29,68 @@ if TYPE_CHECKING:
     from detection.routing import Constraints
 
 
+class _Lazy:
+    """A dataclass field computed on first read when it was not given (a data descriptor: the
+    dataclass machinery calls `__set__` from `__init__` and `__get__` on every read, and takes the
+    class-level read, None, as the field's default). `compute(rule)` makes the value."""
+
+    def __init__(self, compute: Callable[[CompiledRule], Any]) -> None:
+        self._compute = compute
+        self._slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, rule: CompiledRule | None, owner: type | None = None) -> Any:
+        if rule is None:
+            return None
+        value = rule.__dict__.get(self._slot)
+        if value is None:
+            value = rule.__dict__[self._slot] = self._compute(rule)
+        return value
+
+    def __set__(self, rule: CompiledRule, value: Any) -> None:
+        rule.__dict__[self._slot] = value
+
+
+def _node(rule: CompiledRule) -> ir.Node:
+    if rule.encoded is None:
+        raise ValueError(f"rule {rule.id or rule.title!r} has neither its node nor its encoded node")
+    return decode(orjson.loads(rule.encoded))
+
+
+def _sigma(rule: CompiledRule) -> SigmaRule:
+    if rule.sigma_loader is None:
+        raise AttributeError(f"rule {rule.id or rule.title!r} has no pySigma form")
+    return rule.sigma_loader()
+
+
+def _matcher(rule: CompiledRule) -> Matcher:
+    from detection.codegen import generate
+
+    return generate(rule.node)
+
+
+def _constraints(rule: CompiledRule) -> Constraints:
+    from detection.routing import constraints
+
+    return constraints(rule.node)
+
+
+# The lazy fields of `CompiledRule` (typed as their values: the dataclass reads them through `_Lazy`).
+_LAZY_NODE: Any = _Lazy(_node)
+_LAZY_SIGMA: Any = _Lazy(_sigma)
+_LAZY_MATCHER: Any = _Lazy(_matcher)
+_LAZY_CONSTRAINTS: Any = _Lazy(_constraints)
+
+#: Evaluations of a rule by closures (`detection.matchers.build`, cheap to make) before its condition
+#: is compiled to one Python function (`detection.codegen`: faster, but a compile away). Most rules
+#: never see most inputs; a few see nearly every event. Generating costs about as much as a few
+#: hundred evaluations by closures.
+PROMOTE_AFTER = 200
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class CompiledRule:
     """One single-event Sigma rule, ready to match events.
 
@@ -36,124 +99,50 @@ class CompiledRule:
     (the default) uses this rule: it still matches, but should not raise an alert on its own.
     `logsource` is the rule's logsource after the processing pipeline, lower-cased (what the
     engine routes by, `detection.logsource`). `node` is the condition in IR form (what the
-    candidate index reads); `sigma` the pySigma rule after filters and the processing pipeline
-    (parsed again on first use for a rule that came from the cache); `matcher(raw, low)` the
-    compiled condition over an event view (`detection.view.build_view`). Read-only.
+    candidate index reads; decoded on first read from `encoded` for a rule from the compiled-rule
+    cache); `sigma` the pySigma rule after filters and the processing pipeline (parsed again by
+    `sigma_loader` on first read for a rule from the cache); `matcher(raw, low)` the compiled
+    condition over an event view (`detection.view.build_view`), generated on first read;
+    `constraints` the Channel/EventID values the condition requires (`detection.routing`).
     """
 
-    __slots__ = (
-        "_clauses",
-        "_constraints",
-        "_encoded",
-        "_encoded_clauses",
-        "_matcher",
-        "_node",
-        "_sigma",
-        "_sigma_loader",
-        "id",
-        "level",
-        "logsource",
-        "name",
-        "output",
-        "source",
-        "tags",
-        "title",
-    )
+    id: str
+    name: str | None
+    title: str
+    level: str | None
+    tags: tuple[str, ...]
+    logsource: RuleLogsource
+    source: Path | None
+    node: ir.Node = _LAZY_NODE
+    sigma: SigmaRule = _LAZY_SIGMA
+    output: bool = True
+    matcher: Matcher = _LAZY_MATCHER
+    encoded: bytes | None = field(default=None, repr=False)
+    encoded_clauses: bytes | None = field(default=None, repr=False)
+    constraints: Constraints = _LAZY_CONSTRAINTS
+    sigma_loader: Callable[[], SigmaRule] | None = field(default=None, repr=False)
 
-    def __init__(
-        self,
-        *,
-        id: str,
-        name: str | None,
-        title: str,
-        level: str | None,
-        tags: tuple[str, ...],
-        logsource: RuleLogsource | Any,
-        source: Path | None,
-        node: ir.Node | None = None,
-        sigma: SigmaRule | None = None,
-        output: bool = True,
-        matcher: Matcher | None = None,
-        encoded: bytes | None = None,
-        encoded_clauses: bytes | None = None,
-        constraints: Constraints | None = None,
-        sigma_loader: Callable[[], SigmaRule] | None = None,
-    ) -> None:
-        """Either `node` or `encoded` (a `detection.codec` encoding as JSON bytes) must be given;
-        `encoded_clauses` (`codec.encode_clauses` as JSON bytes) spares computing the clauses."""
-        if node is None and encoded is None:
-            raise ValueError("a compiled rule needs its node or its encoded node")
-        self.id = id
-        self.name = name
-        self.title = title
-        self.level = level
-        self.tags = tags
-        self.logsource = logsource if isinstance(logsource, RuleLogsource) else RuleLogsource.of(logsource)
-        self.source = source
-        self.output = output
-        self._node = node
-        self._encoded = encoded
-        self._sigma = sigma
-        self._sigma_loader = sigma_loader
-        self._matcher = matcher
-        self._constraints = constraints
-        self._clauses: list[Clause] | None = None
-        self._encoded_clauses = encoded_clauses
-
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # the lazy fields stay unread
         return f"CompiledRule(id={self.id!r}, title={self.title!r}, logsource={self.logsource!r})"
 
-    @property
-    def node(self) -> ir.Node:
-        """The condition as IR (decoded from the cache entry on first use)."""
-        node = self._node
-        if node is None:
-            assert self._encoded is not None
-            node = self._node = decode(orjson.loads(self._encoded))
-            self._encoded = None
-        return node
-
-    @property
-    def matcher(self) -> Matcher:
-        """The condition compiled to one Python function (generated on first use)."""
-        matcher = self._matcher
-        if matcher is None:
-            from detection.codegen import generate
-
-            matcher = self._matcher = generate(self.node)
-        return matcher
-
-    @property
-    def sigma(self) -> SigmaRule:
-        """The pySigma rule after filters and pipeline (parsed again for a rule from the cache)."""
-        if self._sigma is None:
-            if self._sigma_loader is None:
-                raise AttributeError(f"rule {self.id or self.title!r} has no pySigma form")
-            self._sigma = self._sigma_loader()
-        return self._sigma
-
-    @property
-    def constraints(self) -> Constraints:
-        """The Channel/EventID values the condition requires (`detection.routing.constraints`)."""
-        if self._constraints is None:
-            from detection.routing import constraints
-
-            self._constraints = constraints(self.node)
-        return self._constraints
+    def __post_init__(self) -> None:
+        if not isinstance(self.logsource, RuleLogsource):  # a pySigma SigmaLogSource, or alike
+            object.__setattr__(self, "logsource", RuleLogsource.of(self.logsource))
 
     @property
     def clauses(self) -> list[Clause]:
         """Necessary clauses of the condition (`detection.index.clauses`), most selective first
         (`detection.index.ranked`), computed once (the cache stores them in that order)."""
-        if self._clauses is None:
-            if self._encoded_clauses is not None:
-                self._clauses = decode_clauses(orjson.loads(self._encoded_clauses))
-                self._encoded_clauses = None
+        found: list[Clause] | None = self.__dict__.get("_clauses")
+        if found is None:
+            if self.encoded_clauses is not None:
+                found = decode_clauses(orjson.loads(self.encoded_clauses))
             else:
                 from detection.index import clauses, ranked
 
-                self._clauses = ranked(clauses(self.node))
-        return self._clauses
+                found = ranked(clauses(self.node))
+            self.__dict__["_clauses"] = found
+        return found
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """True when the rule's condition holds for this (flat or nested) event.
@@ -161,11 +150,28 @@ class CompiledRule:
         The condition only: whether the event is of the rule's logsource is the engine's question.
         """
         raw, low = build_view(event)
-        return self.matcher(raw, low)
+        return self.matches_view(raw, low)
 
     def matches_view(self, raw: View, low: View) -> bool:
-        """Match on a view already built by `detection.view.build_view` (the engine's fast path)."""
-        return self.matcher(raw, low)
+        """Match on a view already built by `detection.view.build_view` (the engine's fast path):
+        by closures for the first `PROMOTE_AFTER` calls, then by the generated `matcher`."""
+        state = self.__dict__
+        matcher = state.get("_matcher")
+        if matcher is None:
+            uses = state["_uses"] = state.get("_uses", 0) + 1
+            if uses < PROMOTE_AFTER:
+                matcher = state.get("_closure")
+                if matcher is None:
+                    matcher = state["_closure"] = build(self.node)
+            else:
+                state.pop("_closure", None)
+                matcher = self.matcher
+        return matcher(raw, low)
+
+    def promoted(self) -> Matcher | None:
+        """The generated matcher if the rule has one by now (what an engine may call directly)."""
+        matcher: Matcher | None = self.__dict__.get("_matcher")
+        return matcher
 
 
 def compile_rule(rule: SigmaRule, *, source: Path | None = None) -> CompiledRule:

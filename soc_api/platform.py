@@ -11,17 +11,21 @@ from typing import TYPE_CHECKING, Any
 from audit.checkpoint import CheckpointPolicy
 from audit.entry import EntryDraft
 from audit.ledger import Ledger
+from collectors.enrichment import EnrichmentSource
 from crypto.keystore import KeyStore
 from crypto.selftest import run_self_test
 from datasoc.errors import ConfigError
 from datasoc.logging import get_logger
 from datasoc.settings import CollectSettings, Settings
+from datasoc.state import StateStore
 from datasoc.store import EventStore, PurgeReport, RetentionJob, SQLiteEventStore
 from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConfig
 from soc_api.detector import Detector
 
 if TYPE_CHECKING:
-    from detection.stream.runner import StreamRunner
+    from soc_api.identity import IdentityConfig
+    from soc_api.stream.runner import StreamRunner
+    from soc_api.webapi import ApiServices, CollectorView
 
 log = get_logger("platform")
 #: The project's own rule pack, used when `detection.rules` is empty: inside an installed wheel
@@ -43,6 +47,8 @@ class Platform:
     ledger: Ledger
     detector: Detector | None = None
     stream: StreamRunner | None = None
+    #: The platform's own state (accounts, sessions, tokens): `data_dir/state.sqlite3`.
+    state: StateStore | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, now: datetime) -> Platform:
@@ -84,6 +90,13 @@ class Platform:
             spool.close()
             raise
         _ledger_recovery(ledger, spool, now)
+        try:
+            state = open_state(settings, now)
+        except BaseException:
+            ledger.close()
+            store.close()
+            spool.close()
+            raise
         # The one place the detection engine is chosen.
         detector = load_detector(settings) if settings.detection.engine == "inprocess" else None
         stream = load_stream(settings, spool) if settings.detection.engine == "flink" else None
@@ -101,6 +114,7 @@ class Platform:
             ledger=ledger,
             detector=detector,
             stream=stream,
+            state=state,
         )
 
     def retention(self, now: datetime) -> tuple[PurgeReport, RetentionReport]:
@@ -124,7 +138,9 @@ class Platform:
         return job.run(now), self.spool.apply_retention(now)
 
     def close(self) -> None:
-        """Close ledger, store and spool."""
+        """Close ledger, store, spool and the state store."""
+        if self.state is not None:
+            self.state.close()
         try:
             self.ledger.close()
         finally:
@@ -194,7 +210,7 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
 
     os.environ[ENVIRONMENT] = str(rule_cache_dir(settings))
     from detection.stream.config import StreamConfig
-    from detection.stream.runner import StreamRunner
+    from soc_api.stream.runner import StreamRunner
 
     d = settings.detection
     config = StreamConfig.under(
@@ -203,7 +219,7 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
         execution_mode=d.execution_mode,
         jobmanager=d.jobmanager,
         checkpoint_interval_ms=d.checkpoint_interval_ms,
-        out_of_orderness_ms=round(d.out_of_orderness_seconds * 1000),
+        allowed_lateness_ms=round(d.allowed_lateness_seconds * 1000),
         pipeline=d.pipeline,
     )
     return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)])
@@ -228,6 +244,86 @@ def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
         ledger.append(draft, now=now)
 
 
+def open_state(settings: Settings, now: datetime) -> StateStore:
+    """The state store under `data_dir`, migrated to this code's schemas."""
+    from soc_api.identity import MIGRATIONS
+
+    state = StateStore.open(settings.data_dir / "state.sqlite3")
+    try:
+        state.migrate(MIGRATIONS, now=lambda: now)
+    except BaseException:
+        state.close()
+        raise
+    return state
+
+
+def identity_config(settings: Settings) -> IdentityConfig:
+    """Password, lockout and session policies from `[api]`."""
+    from soc_api.identity import IdentityConfig
+    from soc_api.identity.lockout import LockoutPolicy
+    from soc_api.identity.passwords import PasswordPolicy
+    from soc_api.identity.sessions import SessionPolicy
+
+    a = settings.api
+    return IdentityConfig(
+        passwords=PasswordPolicy(
+            min_length=a.password_min_length, min_classes=a.password_min_classes, history=a.password_history
+        ),
+        lockout=LockoutPolicy(
+            threshold=a.lockout_threshold,
+            base=timedelta(seconds=a.lockout_base_seconds),
+            cap=timedelta(seconds=a.lockout_cap_seconds),
+        ),
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=a.session_idle_minutes), absolute=timedelta(hours=a.session_absolute_hours)
+        ),
+    )
+
+
+def api_services(
+    platform: Platform, *, clock: Any, new_id: Any, collector: CollectorView | None = None
+) -> ApiServices:
+    """The API's services over the open platform: identity audited into its ledger."""
+    from collectors.inputs.tokens import hash_token
+    from soc_api.identity import Identity
+    from soc_api.identity.audit import LedgerAudit
+    from soc_api.webapi import ApiConfig, ApiServices
+
+    assert platform.state is not None
+    settings = platform.settings
+    identity = Identity.build(
+        platform.state,
+        LedgerAudit(platform.ledger, platform.state, clock),
+        platform.keys,
+        identity_config(settings),
+    )
+    scrape = settings.api.scrape_token
+    config = ApiConfig(
+        cookie_secure=settings.api.cookie_secure,
+        trusted_proxies=frozenset(settings.api.trusted_proxies),
+        scrape_token_digest=hash_token(scrape.get_secret_value()) if scrape is not None else None,
+    )
+    view = settings.model_dump(
+        mode="json", exclude={"api": {"secret_key", "scrape_token"}, "ledger": {"key_passphrase"}}
+    )
+    return ApiServices(
+        identity=identity,
+        config=config,
+        events=platform.store,
+        collector=collector,
+        ledger=platform.ledger,
+        signer=platform.keys.signing_key,
+        settings_view=view,
+        clock=clock,
+        new_id=new_id,
+    )
+
+
+def open_keys(settings: Settings, now: datetime) -> KeyStore:
+    """The key store under `ledger.keys_path`, created on first use."""
+    return _open_keys(settings, now)
+
+
 def _open_keys(settings: Settings, now: datetime) -> KeyStore:
     path = settings.resolve(settings.ledger.keys_path)
     passphrase = settings.ledger.key_passphrase.get_secret_value().encode("utf-8")
@@ -243,23 +339,37 @@ def inputs_enabled(collect: CollectSettings) -> bool:
     return any(port is not None for port in ports)
 
 
-def collect_config(settings: Settings) -> tuple[Any, Any]:
-    """`(CollectConfig, ssl_context | None)` of the network inputs, from `[collect]`."""
+def collect_config(settings: Settings, state: StateStore | None = None) -> tuple[Any, Any]:
+    """`(CollectConfig, ssl_context | None)` of the network inputs, from `[collect]`; with `state`,
+    ingest tokens come from the state store (revocable while running) and `collect.tokens_file`."""
     import json
 
     from collectors.inputs.backpressure import BackPressureConfig
+    from collectors.inputs.errors import InputConfigError
+    from collectors.inputs.guard import ConnectionLimits, ThrottleConfig
+    from collectors.inputs.http import HttpIngestConfig
+    from collectors.inputs.sourcemap import SourceMap, SourceRule
     from collectors.inputs.syslog import SyslogConfig, server_tls_context
     from collectors.inputs.tokens import TokenStore
+    from collectors.parsers import PARSERS
+    from soc_api.api.protocol import HttpDeadlines
     from soc_api.api.server import CollectConfig
 
     c = settings.collect
-    tokens = TokenStore({})
+    lim = c.limits
+    tokens: Any = TokenStore({})
+    path = None
     if c.tokens_file is not None:
         path = settings.resolve(c.tokens_file)
         try:
             tokens = TokenStore.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"collect.tokens_file = {str(path)!r}: {exc}") from None
+    if state is not None:
+        from soc_api.identity.machine import IngestTokens
+        from soc_api.identity.store import IdentityStore
+
+        tokens = IngestTokens(IdentityStore(state), tokens_file=path)
     ssl_context = None
     if c.syslog_tls_port is not None and c.tls_cert is not None and c.tls_key is not None:
         ssl_context = server_tls_context(
@@ -267,31 +377,116 @@ def collect_config(settings: Settings) -> tuple[Any, Any]:
             settings.resolve(c.tls_key),
             client_ca=settings.resolve(c.tls_client_ca) if c.tls_client_ca else None,
         )
+    rules = []
+    for index, table in enumerate(c.syslog_source):
+        where = f"collect.syslog_source[{index}]"
+        if table.parser not in PARSERS:
+            raise ConfigError(f"{where}.parser = {table.parser!r}: known: {sorted(PARSERS)}")
+        try:
+            rules.append(
+                SourceRule.from_parts(
+                    source=table.source,
+                    parser=table.parser,
+                    peer=table.peer,
+                    cidr=table.cidr,
+                    tls_subject=table.tls_subject,
+                    expected_interval_seconds=table.expected_interval_seconds,
+                    where=where,
+                )
+            )
+        except InputConfigError as exc:
+            raise ConfigError(str(exc)) from None
+    try:
+        routes = SourceMap(rules)
+    except InputConfigError as exc:
+        raise ConfigError(str(exc)) from None
     config = CollectConfig(
         tokens=tokens,
         http_host=c.host,
         http_port=c.http_port,
+        http=HttpIngestConfig(
+            max_body_bytes=lim.http_max_body_bytes,
+            max_decoded_bytes=lim.http_max_body_bytes,
+            max_records=lim.http_max_records,
+            dead_letter_records=lim.dead_letter_records,
+            dead_letter_bytes=lim.dead_letter_bytes,
+            concurrency=lim.http_concurrency,
+        ),
         syslog=SyslogConfig(
-            host=c.host, udp_port=c.syslog_udp_port, tcp_port=c.syslog_tcp_port, tls_port=c.syslog_tls_port
+            host=c.host,
+            udp_port=c.syslog_udp_port,
+            tcp_port=c.syslog_tcp_port,
+            tls_port=c.syslog_tls_port,
+            routes=routes,
+            limits=ConnectionLimits(lim.syslog_max_connections, lim.syslog_max_connections_per_peer),
+            tls_handshake_timeout=lim.syslog_tls_handshake_timeout_seconds,
+            frame_timeout=lim.syslog_frame_timeout_seconds,
+            idle_timeout=lim.syslog_idle_timeout_seconds,
         ),
         backpressure=BackPressureConfig(consumers=tuple(x for x in c.lag_consumers if x), limit=c.lag_limit),
+        sources=source_configs(settings),
+        http_limits=ConnectionLimits(lim.http_max_connections, lim.http_max_connections_per_peer),
+        http_deadlines=HttpDeadlines(lim.http_header_timeout_seconds, lim.http_body_timeout_seconds),
+        keepalive_seconds=lim.http_keepalive_seconds,
+        max_header_bytes=lim.http_max_header_bytes,
+        throttle=ThrottleConfig(
+            max_failures=lim.auth_max_failures,
+            window=timedelta(seconds=lim.auth_window_seconds),
+            block=timedelta(seconds=lim.auth_block_seconds),
+        ),
+        idempotency_window=lim.idempotency_window,
+        security_window=timedelta(seconds=lim.security_window_seconds),
     )
     return config, ssl_context
 
 
-def file_tails(settings: Settings, sink: Any) -> list[Any]:
-    """The `[[collect.tail]]` followers, each with its offsets under `data_dir/tail/<source>.json`."""
-    from collectors.inputs.filetail import FileTail
-    from collectors.parsers import PARSERS
+def source_configs(settings: Settings) -> dict[str, Any]:
+    """Every configured source with its expected interval (tails, evtx folders, syslog sources,
+    token sources), as `collectors.health.SourceConfig`s for the silent-source alert."""
+    from collectors.health import SourceConfig
 
-    tails = []
+    c = settings.collect
+    intervals: dict[str, float | None] = {}
+    for tail in c.tail:
+        intervals[tail.source] = tail.expected_interval_seconds
+    for folder in c.evtx:
+        intervals[folder.source] = folder.expected_interval_seconds
+    for sender in c.syslog_source:
+        intervals[sender.source] = sender.expected_interval_seconds
+    for token_source in c.token_source:
+        intervals[token_source.source] = token_source.expected_interval_seconds
+    return {
+        name: SourceConfig(name, timedelta(seconds=seconds) if seconds else None)
+        for name, seconds in intervals.items()
+    }
+
+
+def file_tails(
+    settings: Settings, sink: Any, *, health: Any = None, enrichment: EnrichmentSource | None = None
+) -> list[Any]:
+    """The `[[collect.tail]]` followers, each with its offsets under `data_dir/tail/<source>.json`,
+    and the `[[collect.evtx]]` folders, offsets under `data_dir/evtx/<source>.json`; each records
+    what it delivered in `health` (a `collectors.inputs.delivery.HealthRecorder`) when given, and
+    every parser is enriched from `enrichment`."""
+    from collectors.inputs.evtxfolder import EvtxFolder
+    from collectors.inputs.filetail import FileTail
+    from collectors.parsers import PARSERS, WindowsEventParser
+
+    tails: list[Any] = []
     for tail in settings.collect.tail:
         if tail.parser not in PARSERS:
             raise ConfigError(
                 f"collect.tail[{tail.source}].parser = {tail.parser!r}: known: {sorted(PARSERS)}"
             )
-        parser = PARSERS[tail.parser](collector=f"tail:{tail.source}")
+        parser = PARSERS[tail.parser](collector=f"tail:{tail.source}", enrichment=enrichment)
         state = settings.data_dir / "tail" / f"{tail.source}.json"
         state.parent.mkdir(parents=True, exist_ok=True)
-        tails.append(FileTail(list(tail.patterns), parser, sink, state, source=tail.source))
+        tails.append(FileTail(list(tail.patterns), parser, sink, state, source=tail.source, health=health))
+    for folder in settings.collect.evtx:
+        state = settings.data_dir / "evtx" / f"{folder.source}.json"
+        state.parent.mkdir(parents=True, exist_ok=True)
+        windows = WindowsEventParser(collector=f"evtx:{folder.source}", enrichment=enrichment)
+        tails.append(
+            EvtxFolder(list(folder.patterns), windows, sink, state, source=folder.source, health=health)
+        )
     return tails

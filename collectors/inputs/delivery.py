@@ -3,6 +3,11 @@
 `deliver` blocks until the spool append holding the batch returned (fsync'd), so it runs in a
 worker thread (`asyncio.to_thread`); concurrent requests and connections then share the spool's
 group commits. Health counters are updated only after the records are durable.
+
+When the spool cannot take writes (disk full, a failed fsync) `deliver` raises the transport's
+error; the inputs answer 503 with Retry-After (HTTP) or hold their frames and retry (syslog).
+The failure is logged once when it starts and once when writes succeed again, not per request
+(a full disk used to log a traceback for every request).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from typing import Protocol
 
 from collectors.health import HealthTracker
 from collectors.inputs.records import IngestBatch
-from datasoc.transport import DEADLETTER, EVENTS, Transport
+from datasoc.logging import get_logger
+from datasoc.transport import DEADLETTER, EVENTS, Transport, TransportError
+
+log = get_logger("collectors.delivery")
 
 
 class HealthRecorder(Protocol):
@@ -65,19 +73,33 @@ class Delivery:
         self._health = health
         self._lock = threading.Lock()
         self.stats = DeliveryStats()
+        #: The reason the spool refused the last write, while it keeps refusing; None when writable.
+        self.failing: str | None = None
+        self.failures = 0
 
     def deliver(self, batch: IngestBatch, *, source: str, now: datetime, bytes_: int) -> None:
         """Append the batch's dead letters and events; returns once both are durable."""
         # Dead letters first: if the process dies between the two appends the request was not
         # acknowledged, and a retry resends everything; the reject record is merely duplicated.
-        if batch.dead:
-            self._transport.append(DEADLETTER, batch.dead, now=now)
-        if batch.events:
-            self._transport.append(EVENTS, batch.events, now=now)
+        try:
+            if batch.dead:
+                self._transport.append(DEADLETTER, batch.dead, now=now)
+            if batch.events:
+                self._transport.append(EVENTS, batch.events, now=now)
+        except TransportError as exc:
+            with self._lock:
+                self.failures += 1
+                started, self.failing = self.failing is None, str(exc)[:300]
+            if started:
+                log.error("spool_unwritable", error=self.failing, error_type=type(exc).__name__)
+            raise
         with self._lock:
+            recovered, self.failing = self.failing is not None, None
             self.stats.accepted[source] += batch.accepted
             self.stats.rejected[source] += batch.rejected
             self.stats.bytes[source] += bytes_
+        if recovered:
+            log.warning("spool_writable_again", failures=self.failures)
         if self._health is not None:
             self._health.record(
                 source, now=now, accepted=batch.accepted, rejected=batch.rejected, bytes_=bytes_

@@ -55,6 +55,46 @@ class OverloadedError(IngestError):
         super().__init__(reason)
 
 
+class ThrottledError(IngestError):
+    """The peer failed authentication too often; refused before its token is checked (429)."""
+
+    status = 429
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class ConflictError(IngestError):
+    """A request carrying the same events is still being stored; retry after `retry_after` (409)."""
+
+    status = 409
+
+    def __init__(self, reason: str, *, retry_after: int = 1) -> None:
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class StorageUnavailableError(IngestError):
+    """The spool cannot take writes (disk full, failed fsync); nothing was stored (503)."""
+
+    status = 503
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class BusyError(IngestError):
+    """Every ingest slot stayed busy past the wait; retry after `retry_after` (503)."""
+
+    status = 503
+
+    def __init__(self, reason: str, *, retry_after: int = 1) -> None:
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
 class InputConfigError(CollectorError, ValueError):
     """An input's configuration is invalid (token table, limits, listeners); `where` names the key."""
 

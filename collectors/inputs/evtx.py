@@ -41,10 +41,12 @@ _DECODER: Final = json.JSONDecoder()
 
 @dataclass(frozen=True)
 class WinRecord:
-    """One Windows event as evtx_dump JSON: its position (line, or ordinal in a .evtx) and text."""
+    """One Windows event as evtx_dump JSON: its position (line, or ordinal in a .evtx), text, and
+    for a `.evtx` the record's `EventRecordID` (which the event log only ever increases)."""
 
     position: int
     raw: bytes
+    record_id: int | None = None
 
 
 def iter_evtx(path: Path) -> Iterator[WinRecord | ParseError]:
@@ -74,7 +76,12 @@ def iter_evtx(path: Path) -> Iterator[WinRecord | ParseError]:
         if not isinstance(data, str):
             yield ParseError(source, ordinal, "the evtx reader returned a record without JSON data")
             continue
-        yield WinRecord(ordinal, data.encode("utf-8", "surrogateescape"))
+        record_id = record["event_record_id"] if isinstance(record, dict) else None
+        yield WinRecord(
+            ordinal,
+            data.encode("utf-8", "surrogateescape"),
+            record_id if isinstance(record_id, int) else None,
+        )
 
 
 def iter_json_stream(stream: BinaryIO, source: str) -> Iterator[WinRecord | ParseError]:

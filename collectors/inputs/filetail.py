@@ -32,6 +32,7 @@ from typing import BinaryIO, Final
 import orjson
 
 from collectors.errors import ParseError
+from collectors.inputs.delivery import HealthRecorder
 from collectors.inputs.tailplan import (
     HEAD_BYTES,
     FileKey,
@@ -117,6 +118,7 @@ class FileTail:
         source: str,
         max_read: int = 4 << 20,
         fsync: Fsync = os.fsync,
+        health: HealthRecorder | None = None,
     ) -> None:
         if not patterns:
             raise ValueError("at least one glob pattern is needed")
@@ -127,6 +129,7 @@ class FileTail:
         self.source = source
         self.max_read = max(max_read, MAX_RECORD_BYTES + 2)
         self._fsync = fsync
+        self._health = health
         self._multiline = parser.name in MULTILINE_CSV
         self._committed = load_state(state_path)
         self._positions: dict[FileKey, TailPosition] = dict(self._committed)
@@ -141,11 +144,16 @@ class FileTail:
         ones and the files are closed, so the next poll reads the uncommitted records again.
         """
         try:
-            return self._poll(now, new_id)
+            report = self._poll(now, new_id)
         except BaseException:
             self._positions = dict(self._committed)
             self.close()
             raise
+        if self._health is not None and (report.accepted or report.rejected or report.bytes_):
+            self._health.record(
+                self.source, now=now, accepted=report.accepted, rejected=report.rejected, bytes_=report.bytes_
+            )
+        return report
 
     def _poll(self, now: datetime, new_id: Callable[[], str]) -> TailReport:
         report = TailReport()

@@ -38,6 +38,11 @@ class FrameDecoder:
         self._skip = 0  # bytes of an oversized octet-counted frame still to discard
         self._skip_to_lf = False  # discarding the rest of an oversized LF-framed message
 
+    @property
+    def pending(self) -> bool:
+        """True while a frame has started and not ended (bytes buffered, or a frame being skipped)."""
+        return bool(self._buffer) or self._skip > 0 or self._skip_to_lf
+
     def feed(self, data: bytes) -> list[Frame]:
         """Frames completed by `data` (possibly none); keeps at most `max_frame` bytes buffered."""
         self._buffer += data

@@ -106,3 +106,20 @@ def surely_valid(value: dict[str, Any]) -> bool:
         if not ok:
             return False
     return True
+
+
+#: The one form of a time in wire-form events (`datasoc.event.format_timestamp`).
+_WIRE_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def surely_wire_form(value: Any) -> bool:
+    """True only for a mapping that is a valid event exactly as `Event.to_dict` writes it (its
+    times in the one wire form, no null values): what the collectors put on the spool. Consumers
+    then read it as it is, without the model's validation and re-encoding."""
+    return (
+        isinstance(value, dict)
+        and surely_valid(value)
+        and _WIRE_TIME.fullmatch(value["@timestamp"]) is not None
+        and _WIRE_TIME.fullmatch(value["event.ingested"]) is not None
+        and None not in value.values()
+    )

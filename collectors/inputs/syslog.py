@@ -1,21 +1,26 @@
 """Syslog inputs on asyncio: UDP (RFC 5426), TCP (RFC 6587) and TLS (RFC 5425).
 
-Every message goes through the source's parser (by default `linux_syslog`, which reads RFC 3164
-and RFC 5424 headers, BOM and UTF-8 text); rejects go to the dead-letter topic. Memory stays
-bounded: a TCP or TLS connection delivers what it read (durably) before reading more and stops
-reading its socket while the transport lags past its limit, so the sender's window closes; UDP
-cannot push back, so datagrams beyond a bounded queue are dropped and counted, as are the
-kernel's own drops for the socket (`/proc/net/udp`).
+Every message goes through its sender's parser (`sourcemap`: by TLS client certificate, else by
+peer address or network; by default `linux_syslog`, which reads RFC 3164 and RFC 5424 headers,
+BOM and UTF-8 text); rejects go to the dead-letter topic. Memory stays bounded: a TCP or TLS
+connection delivers what it read (durably) before reading more and stops reading its socket while
+the transport lags past its limit, so the sender's window closes; UDP cannot push back, so
+datagrams beyond a bounded queue are dropped and counted, as are the kernel's own drops for the
+socket (`/proc/net/udp`).
 
-Sources: a TLS client certificate mapped by `sha256:<hex>` fingerprint or `CN=<name>` subject
-wins, then the peer address (`peer_sources`), then `default_source`.
+Hostile or broken senders: TCP and TLS listeners are `GuardedSocket`s (a connection cap per
+listener and per peer, refused at accept); a TLS handshake must finish within
+`tls_handshake_timeout`; a frame once started must be complete within `frame_timeout` (a sender
+that opens a frame and stalls, 2,000 of which used to stay open for ever, is cut off and the piece
+dead-lettered as truncated); a connection silent for `idle_timeout` is closed. When the spool
+cannot take writes, a connection keeps the frames it read, stops reading and retries every
+`storage_retry_seconds`; nothing read is dropped while the process lives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import socket
 import ssl
 from collections import defaultdict
@@ -27,15 +32,21 @@ from typing import Any, cast
 
 from collectors.inputs.backpressure import LagMonitor
 from collectors.inputs.delivery import Delivery
+from collectors.inputs.envelope import syslog_message
 from collectors.inputs.errors import InputConfigError
 from collectors.inputs.framing import Frame, FrameDecoder
-from collectors.inputs.http import SecurityEventSink
-from collectors.inputs.records import IngestBatch, RawRecord, RecordRules, build_batch, reject_record
+from collectors.inputs.guard import ConnectionGuard, ConnectionLimits, bind_guarded
+from collectors.inputs.records import IngestBatch, RawRecord, RecordRules, build_batch
+from collectors.inputs.sourcemap import DEFAULT_PARSER, SourceMap, SourceRoute, certificate_identities
 from collectors.parsers.base import Parser
-from datasoc.event import format_timestamp
+from collectors.ratelog import RateLimitedLog
+from collectors.security import DENIED, SecurityEvent, SecurityEvents
 from datasoc.logging import get_logger
+from datasoc.transport import TransportError
 
 log = get_logger("collectors.syslog")
+SecurityEventSink = Callable[[SecurityEvent], None]
+SUBJECT_TLS = "collector:syslog-tls"
 
 
 @dataclass(frozen=True)
@@ -51,11 +62,22 @@ class SyslogConfig:
     tls_port: int | None = None
     max_frame: int = 64 * 1024
     udp_queue: int = 20_000
-    default_source: str = "syslog"
-    peer_sources: Mapping[str, str] = field(default_factory=dict)
-    cert_sources: Mapping[str, str] = field(default_factory=dict)
+    routes: SourceMap = field(default_factory=SourceMap)
     require_client_cert: bool = False
     collector: str = "syslog"
+    #: Per listener (TCP and TLS each): connections open at once, in all and per peer.
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    tls_handshake_timeout: float = 10.0
+    frame_timeout: float = 30.0
+    idle_timeout: float = 600.0
+    storage_retry_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if (
+            min(self.tls_handshake_timeout, self.frame_timeout, self.idle_timeout, self.storage_retry_seconds)
+            <= 0
+        ):
+            raise InputConfigError("collect.limits", "syslog timeouts must be positive")
 
 
 @dataclass
@@ -68,6 +90,9 @@ class SyslogStats:
     tcp_read_pauses: int = 0
     frames_rejected: int = 0
     tls_denied: int = 0
+    frame_timeouts: int = 0
+    idle_timeouts: int = 0
+    storage_retries: int = 0
 
 
 def server_tls_context(
@@ -92,16 +117,6 @@ def udp_kernel_drops(proc_net_udp: str, inode: int) -> int | None:
     return None
 
 
-def cert_identities(der: bytes, subject: Any) -> list[str]:
-    """Keys a client certificate may be mapped by: its SHA-256 fingerprint and subject CN."""
-    keys = ["sha256:" + hashlib.sha256(der).hexdigest()]
-    for rdn in subject or ():
-        for name, value in rdn:
-            if name == "commonName":
-                keys.append(f"CN={value}")
-    return keys
-
-
 class SyslogInput:
     """UDP, TCP and TLS syslog listeners sharing one parser, delivery and lag monitor."""
 
@@ -109,7 +124,7 @@ class SyslogInput:
         self,
         config: SyslogConfig,
         *,
-        parser: Parser,
+        parsers: Mapping[str, Parser],
         delivery: Delivery,
         clock: Callable[[], datetime],
         new_id: Callable[[], str],
@@ -118,14 +133,24 @@ class SyslogInput:
         on_security_event: SecurityEventSink | None = None,
     ) -> None:
         self.config = config
-        self.parser = parser
+        self.parsers = dict(parsers)
+        for route in config.routes.routes():
+            if route.parser not in self.parsers:
+                raise InputConfigError(
+                    f"collect.syslog_source[{route.source}].parser",
+                    f"unknown parser {route.parser!r}; known: {sorted(self.parsers)}",
+                )
         self.delivery = delivery
         self.clock = clock
         self.new_id = new_id
         self.lag = lag
         self.tls = tls
-        self.on_security_event = on_security_event
+        self.on_security_event = on_security_event or SecurityEvents().push
         self.stats = SyslogStats()
+        self.guards: dict[str, ConnectionGuard] = {}
+        self._log = RateLimitedLog(log, interval=10.0)
+        self._rules: dict[SourceRoute, RecordRules] = {}
+        self._closing = False
         self.addresses: dict[str, tuple[str, int]] = {}
         self._servers: list[asyncio.Server] = []
         self._udp: asyncio.DatagramTransport | None = None
@@ -146,23 +171,26 @@ class SyslogInput:
             self._udp = transport
             self.addresses["udp"] = transport.get_extra_info("sockname")[:2]
             self._spawn(self._udp_flusher())
-        if cfg.tcp_port is not None:
-            server = await asyncio.start_server(self._connection, cfg.host, cfg.tcp_port, limit=cfg.max_frame)
-            self._servers.append(server)
-            self.addresses["tcp"] = server.sockets[0].getsockname()[:2]
-        if cfg.tls_port is not None:
-            if self.tls is None:
-                raise InputConfigError(
-                    "collect.syslog.tls_port", "is set but no TLS certificate was configured"
-                )
+        if cfg.tls_port is not None and self.tls is None:
+            raise InputConfigError("collect.syslog.tls_port", "is set but no TLS certificate was configured")
+        for name, port in (("tcp", cfg.tcp_port), ("tls", cfg.tls_port)):
+            if port is None:
+                continue
+            guard = self.guards[name] = ConnectionGuard(cfg.limits, name=f"syslog-{name}")
+            sock = bind_guarded(cfg.host, port, guard, on_refused=self._refused)
             server = await asyncio.start_server(
-                self._connection, cfg.host, cfg.tls_port, ssl=self.tls, limit=cfg.max_frame
+                self._connection,
+                sock=sock,
+                limit=cfg.max_frame,
+                ssl=self.tls if name == "tls" else None,
+                ssl_handshake_timeout=cfg.tls_handshake_timeout if name == "tls" else None,
             )
             self._servers.append(server)
-            self.addresses["tls"] = server.sockets[0].getsockname()[:2]
+            self.addresses[name] = sock.getsockname()[:2]
 
     async def close(self) -> None:
         """Stop listening, deliver what UDP queued, and wait for the tasks."""
+        self._closing = True
         for server in self._servers:
             server.close()
         if self._udp is not None:
@@ -196,64 +224,89 @@ class SyslogInput:
 
     # -- processing ---------------------------------------------------------------------------
 
-    def _rules(self, source: str) -> RecordRules:
-        return RecordRules(
-            source=source,
-            collector=f"{self.config.collector}:{source}",
-            parser=self.parser,
-            max_record_bytes=self.config.max_frame,
-            stage="parse",
-        )
+    def _refused(self, peer: str, why: str) -> None:
+        self._log.warning("syslog_connection_refused", key=peer, peer=peer, reason=why)
 
-    def _batch(self, frames: list[tuple[int, Frame]], source: str, now: datetime) -> IngestBatch:
-        rules = self._rules(source)
-        good = [RawRecord(pos, frame.raw) for pos, frame in frames if frame.error is None]
-        batch = build_batch(good, rules, now=now, new_id=self.new_id)
-        for pos, frame in frames:
-            if frame.error is not None:
-                reject_record(batch, rules, RawRecord(pos, frame.raw), frame.error, now=now)
+    def _rules_for(self, route: SourceRoute) -> RecordRules:
+        rules = self._rules.get(route)
+        if rules is None:
+            rules = self._rules[route] = RecordRules(
+                source=route.source,
+                collector=f"{self.config.collector}:{route.source}",
+                parser=self.parsers[route.parser],
+                max_record_bytes=self.config.max_frame,
+                stage="parse",
+            )
+        return rules
+
+    def _batch(self, frames: list[tuple[int, Frame]], route: SourceRoute, now: datetime) -> IngestBatch:
+        if route.parser == DEFAULT_PARSER:
+            records = [RawRecord(pos, frame.raw, error=frame.error) for pos, frame in frames]
+        else:
+            # Another format inside a syslog envelope: the parser reads the message; the dead
+            # letter of a reject keeps the whole frame.
+            records = [RawRecord(pos, frame.raw, _message(frame.raw), frame.error) for pos, frame in frames]
+        batch = build_batch(records, self._rules_for(route), now=now, new_id=self.new_id)
         self.stats.frames_rejected += batch.rejected
         return batch
 
-    def _process(self, frames: list[tuple[int, Frame]], source: str) -> None:
+    def _process(self, frames: list[tuple[int, Frame]], route: SourceRoute) -> None:
         # Runs in a worker thread: parsing and the fsync'd append stay off the event loop.
         now = self.clock()
-        batch = self._batch(frames, source, now)
-        self.delivery.deliver(batch, source=source, now=now, bytes_=sum(len(f.raw) for _, f in frames))
+        batch = self._batch(frames, route, now)
+        self.delivery.deliver(batch, source=route.source, now=now, bytes_=sum(len(f.raw) for _, f in frames))
 
-    def _source_of(self, peer: str, writer: asyncio.StreamWriter) -> str | None:
+    async def _deliver(self, frames: list[tuple[int, Frame]], route: SourceRoute) -> None:
+        """Deliver, retrying while the spool refuses writes (the caller reads nothing meanwhile)."""
+        while True:
+            try:
+                await asyncio.to_thread(self._process, frames, route)
+                return
+            except TransportError:
+                if self._closing:
+                    raise
+                self.stats.storage_retries += 1
+                await asyncio.sleep(self.config.storage_retry_seconds)
+
+    def _route_of(self, peer: str, writer: asyncio.StreamWriter) -> SourceRoute | None:
         ssl_object = writer.get_extra_info("ssl_object")
         if ssl_object is not None:
             der = ssl_object.getpeercert(binary_form=True)
             if der:
-                for key in cert_identities(der, ssl_object.getpeercert().get("subject")):
-                    if key in self.config.cert_sources:
-                        return self.config.cert_sources[key]
+                identities = certificate_identities(der, ssl_object.getpeercert().get("subject"))
+                route = self.config.routes.for_certificate(identities)
+                if route is not None:
+                    return route
             if self.config.require_client_cert:
                 return None
-        return self.config.peer_sources.get(peer, self.config.default_source)
+        return self.config.routes.for_peer(peer)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = str((writer.get_extra_info("peername") or ("unknown",))[0])
         self.stats.tcp_connections += 1
-        source = self._source_of(peer, writer)
+        route = self._route_of(peer, writer)
         try:
-            if source is None:
+            if route is None:
                 self._deny(peer)
                 return
-            await self._read_stream(reader, writer, source)
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
-            log.info("syslog_connection_error", peer=peer, error=type(exc).__name__)
+            await self._read_stream(reader, writer, route, peer)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TransportError) as exc:
+            self._log.warning(
+                "syslog_connection_error", key=(peer, type(exc).__name__), peer=peer, error=type(exc).__name__
+            )
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
 
     async def _read_stream(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, route: SourceRoute, peer: str
     ) -> None:
-        decoder = FrameDecoder(max_frame=self.config.max_frame)
+        cfg = self.config
+        decoder = FrameDecoder(max_frame=cfg.max_frame)
         position = 0
+        loop = asyncio.get_running_loop()
+        frame_started: float | None = None
         while True:
             if self.lag is not None and self.lag.overloaded(self.clock()):
                 # Stop reading the socket: the kernel buffer fills and TCP flow control stops the sender.
@@ -262,28 +315,43 @@ class SyslogInput:
                 self.stats.tcp_read_pauses += 1
                 await self.lag.wait_clear(self.clock)
                 transport.resume_reading()
-            data = await reader.read(self.config.max_frame)
+            # A started frame must be finished within frame_timeout; between frames, idle_timeout.
+            if decoder.pending:
+                frame_started = frame_started if frame_started is not None else loop.time()
+                budget = frame_started + cfg.frame_timeout - loop.time()
+            else:
+                frame_started = None
+                budget = cfg.idle_timeout
+            try:
+                async with asyncio.timeout(max(budget, 0.0)):
+                    data = await reader.read(cfg.max_frame)
+            except TimeoutError:
+                data = b""
+                if decoder.pending:
+                    self.stats.frame_timeouts += 1
+                    why = f"frame not completed within {cfg.frame_timeout:g} s"
+                else:
+                    self.stats.idle_timeouts += 1
+                    why = f"no data for {cfg.idle_timeout:g} s"
+                self._log.warning("syslog_connection_timeout", key=peer, peer=peer, reason=why)
             frames = decoder.feed(data) if data else decoder.finish()
             if frames:
                 numbered = [(position + i, frame) for i, frame in enumerate(frames, 1)]
                 position += len(frames)
-                await asyncio.to_thread(self._process, numbered, source)
+                await self._deliver(numbered, route)
             if not data:
                 return
 
     def _deny(self, peer: str) -> None:
         self.stats.tls_denied += 1
-        log.warning("syslog_tls_client_denied", peer=peer, reason="client certificate not mapped to a source")
-        if self.on_security_event is not None:
-            self.on_security_event(
-                {
-                    "kind": "login.denied",
-                    "ts": format_timestamp(self.clock()),
-                    "actor": f"peer:{peer}",
-                    "subject": "collector:syslog-tls",
-                    "payload": {"reason": "client certificate not mapped to a source"},
-                }
-            )
+        event = SecurityEvent.create(
+            kind=DENIED,
+            peer=peer,
+            subject=SUBJECT_TLS,
+            reason="client certificate not mapped to a source",
+            at=self.clock(),
+        )
+        self.on_security_event(event)
 
     # -- UDP ----------------------------------------------------------------------------------
 
@@ -303,9 +371,9 @@ class SyslogInput:
 
     async def _deliver_udp(self) -> None:
         queued, self._udp_queue = self._udp_queue, []
-        by_source: dict[str, list[tuple[int, Frame]]] = defaultdict(list)
+        by_route: dict[SourceRoute, list[tuple[int, Frame]]] = defaultdict(list)
         for peer, number, data in queued:
-            source = self.config.peer_sources.get(peer, self.config.default_source)
+            route = self.config.routes.for_peer(peer)
             # RFC 5426 §3.1: one message per datagram; a trailing LF is tolerated.
             raw = data.removesuffix(b"\n").removesuffix(b"\r")
             frame = (
@@ -316,9 +384,17 @@ class SyslogInput:
                     f"datagram of {len(raw)} bytes exceeds {self.config.max_frame}",
                 )
             )
-            by_source[source].append((number, frame))
-        for source, frames in by_source.items():
-            await asyncio.to_thread(self._process, frames, source)
+            by_route[route].append((number, frame))
+        for route, frames in by_route.items():
+            await self._deliver(frames, route)
+
+
+def _message(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw  # the parser names the bad UTF-8 itself
+    return syslog_message(text)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

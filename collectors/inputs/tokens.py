@@ -17,7 +17,8 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from collectors.inputs.errors import AuthError, InputConfigError
 
@@ -41,6 +42,18 @@ class TokenGrant:
 
     source: str
     parser: str | None = None
+
+
+class TokenAuthority(Protocol):
+    """What the HTTP input asks about a request's token: its grant at `now`, else `AuthError`.
+
+    `TokenStore` (a fixed set, e.g. from `collect.tokens_file`) is one; the platform's state store
+    (expiry, revocation while running) is another, built by the composition root.
+    """
+
+    def authenticate(self, authorization: str | None, now: datetime) -> TokenGrant:
+        """The grant of an `Authorization: Bearer <token>` header at `now`, else `AuthError`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -80,8 +93,9 @@ class TokenStore:
                 raise InputConfigError("tokens", f"a token must have at least {_MIN_TOKEN_CHARS} characters")
         return cls({hash_token(token): grant for token, grant in tokens.items()})
 
-    def authenticate(self, authorization: str | None) -> TokenGrant:
-        """Grant of an `Authorization: Bearer <token>` header, else `AuthError` with a reason."""
+    def authenticate(self, authorization: str | None, now: datetime | None = None) -> TokenGrant:
+        """Grant of an `Authorization: Bearer <token>` header, else `AuthError` with a reason
+        (these tokens never expire: `now` is accepted for `TokenAuthority` and not used)."""
         if not authorization:
             raise AuthError("missing Authorization header")
         scheme, _, token = authorization.partition(" ")

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collectors.approvals import ApprovalRegister
 from collectors.catalog import Catalog
+from collectors.enrichment import Enrichment, EnrichmentSource, FixedEnrichment
 from collectors.errors import ParseError
 from collectors.parsers.lifecycle import ACTIONS
 from collectors.parsers.logsource import CATEGORIES
@@ -96,13 +97,24 @@ class Parser(ABC):
         collector: str,
         catalog: Catalog | None = None,
         approvals: ApprovalRegister | None = None,
+        enrichment: EnrichmentSource | None = None,
         local_tz: tzinfo | str = DEFAULT_LOCAL_ZONE,
     ) -> None:
-        """`catalog` and `approvals` enrich events when given; `local_tz` is a tzinfo or an IANA name."""
+        """Events are enriched from `enrichment` (kept current by the platform) or else from a fixed
+        `catalog` and `approvals`; `local_tz` is a tzinfo or an IANA name."""
         self.collector = collector
-        self.catalog = catalog
-        self.approvals = approvals
+        self.enrichment: EnrichmentSource = enrichment or FixedEnrichment(Enrichment(catalog, approvals))
         self.local_tz = _zone(local_tz)
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The current asset catalog, if any."""
+        return self.enrichment.current().catalog
+
+    @property
+    def approvals(self) -> ApprovalRegister | None:
+        """The current approval register, if any."""
+        return self.enrichment.current().approvals
 
     def parse(
         self,

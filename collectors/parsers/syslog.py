@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from collectors.approvals import ApprovalRegister
 from collectors.catalog import Catalog
+from collectors.enrichment import EnrichmentSource
 from collectors.parsers.base import CHINA_TZ, Parser
 from datasoc.event import parse_timestamp
 
@@ -123,11 +124,18 @@ class LinuxSyslogParser(Parser):
         collector: str,
         catalog: Catalog | None = None,
         approvals: ApprovalRegister | None = None,
+        enrichment: EnrichmentSource | None = None,
         local_tz: tzinfo | str = CHINA_TZ,
         year_reference: datetime | None = None,
     ) -> None:
         """`local_tz` reads RFC 3164 times (which carry no offset) and gives `datasoc.local_hour`."""
-        super().__init__(collector=collector, catalog=catalog, approvals=approvals, local_tz=local_tz)
+        super().__init__(
+            collector=collector,
+            catalog=catalog,
+            approvals=approvals,
+            enrichment=enrichment,
+            local_tz=local_tz,
+        )
         self.year_reference = year_reference
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from datasoc.store.base import EventStore
+from datasoc.store.base import EncodedEvent, EventStore
 from datasoc.store.errors import (
     CorruptEventError,
     CursorError,
@@ -37,6 +37,7 @@ __all__ = [
     "Bucket",
     "CorruptEventError",
     "CursorError",
+    "EncodedEvent",
     "EventStore",
     "FieldFilter",
     "PurgeReport",

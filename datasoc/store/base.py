@@ -11,8 +11,10 @@ every purge so the application can record it in the audit ledger.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -21,8 +23,28 @@ from datasoc.event import Event
 from datasoc.store.query import EPOCH, Bucket, FieldFilter, SearchPage, SearchQuery
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An event already validated, in its wire form as compact JSON text (as the spool holds it).
+
+    Lets the indexer store what it read without decoding, re-validating and re-encoding each event:
+    `doc` must be the JSON of a mapping that `Event.from_dict` accepts unchanged (wire-form times,
+    no null values), `event_id` and `timestamp_us` its `event.id` and `@timestamp` in microseconds.
+    """
+
+    event_id: str
+    timestamp_us: int
+    doc: str
+
+
 class EventStore(ABC):
     """A searchable, append-only store of normalized events, keyed by `event.id`."""
+
+    def insert_encoded(self, events: Sequence[EncodedEvent]) -> int:
+        """`insert_many` for events already in wire form (see `EncodedEvent`); same idempotence.
+
+        This default decodes each one; a backend that stores JSON overrides it to skip that."""
+        return self.insert_many([Event.from_dict(json.loads(e.doc)) for e in events])
 
     @abstractmethod
     def insert_many(self, events: Sequence[Event]) -> int:

@@ -7,7 +7,7 @@ errors in `.errors`), build a `CorrelationEngine`, then for each input event cal
 `detection.correlation.engine`.
 """
 
-from detection.correlation.engine import CorrelationEngine, CorrelationMatch, CorrelationStats
+from detection.correlation.engine import CorrelationEngine, CorrelationMatch, CorrelationStats, WindowState
 from detection.correlation.errors import CorrelationError, CorrelationInputError, CorrelationLoadError
 from detection.correlation.rules import (
     CorrelationRuleSet,
@@ -28,5 +28,6 @@ __all__ = [
     "CorrelationStats",
     "CorrelationType",
     "CountCondition",
+    "WindowState",
     "compile_correlations",
 ]

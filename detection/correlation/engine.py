@@ -55,7 +55,7 @@ import heapq
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from detection.correlation.errors import CorrelationInputError
 from detection.correlation.rules import CorrelationRuleSet, CorrelationSpec
@@ -90,6 +90,23 @@ class CorrelationMatch:
     def group_dict(self) -> dict[str, Hashable]:
         """Group-by values by group-by name (list values appear as tuples)."""
         return dict(self.group)
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """An engine's windows, timers and clocks without its rules (`window_state`, `restore`): what the
+    stream job keeps in keyed state. `VERSION` changes when the layout does; `restore` refuses others."""
+
+    VERSION: ClassVar[int] = 1
+    groups: list[dict[GroupKey, GroupWindow]]
+    timers: list[tuple[datetime, int, int, GroupKey]]
+    seq: int
+    watermark: datetime | None
+    newest: datetime | None
+    finished: bool
+    late: int
+    late_by_rule: dict[str, int]
+    version: int = VERSION
 
 
 @dataclass(frozen=True)
@@ -141,46 +158,41 @@ class CorrelationEngine:
         """The correlation rules, inner (chained) ones first."""
         return self._specs
 
-    def window_state(self) -> tuple[Any, ...]:
+    def window_state(self) -> WindowState:
         """Everything but the rules: windows, timers and clocks (what a keyed state stores; the rules
         travel separately, so a busy state does not carry a copy of them on every update)."""
-        return (
-            self._groups,
-            self._timers,
-            self._seq,
-            self._watermark,
-            self._newest,
-            self._finished,
-            self._late,
-            self._late_by_rule,
+        return WindowState(
+            groups=self._groups,
+            timers=self._timers,
+            seq=self._seq,
+            watermark=self._watermark,
+            newest=self._newest,
+            finished=self._finished,
+            late=self._late,
+            late_by_rule=self._late_by_rule,
         )
 
     @classmethod
     def restore(
         cls,
         rules: CorrelationRuleSet | Sequence[CorrelationSpec],
-        state: tuple[Any, ...],
+        state: WindowState,
         *,
         allowed_lateness: timedelta = timedelta(0),
     ) -> CorrelationEngine:
         """An engine over `rules` with the windows of `window_state()` (taken from an engine over the
-        same rules)."""
+        same rules); a state of another version or another number of rules is refused."""
         engine = cls(rules, allowed_lateness=allowed_lateness)
-        groups = state[0]
-        if len(groups) != len(engine._specs):
+        if not isinstance(state, WindowState) or state.version != WindowState.VERSION:
+            found = getattr(state, "version", type(state).__name__)
+            raise CorrelationInputError(f"window state version {found} is not {WindowState.VERSION}")
+        if len(state.groups) != len(engine._specs):
             raise CorrelationInputError(
-                f"window state holds {len(groups)} rules, the engine has {len(engine._specs)}"
+                f"window state holds {len(state.groups)} rules, the engine has {len(engine._specs)}"
             )
-        (
-            engine._groups,
-            engine._timers,
-            engine._seq,
-            engine._watermark,
-            engine._newest,
-            engine._finished,
-            engine._late,
-            engine._late_by_rule,
-        ) = state
+        engine._groups, engine._timers, engine._seq = state.groups, state.timers, state.seq
+        engine._watermark, engine._newest, engine._finished = state.watermark, state.newest, state.finished
+        engine._late, engine._late_by_rule = state.late, state.late_by_rule
         return engine
 
     @property

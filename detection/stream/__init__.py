@@ -1,8 +1,8 @@
-"""The streaming detection job: the pure Sigma and correlation engines inside a PyFlink DataStream job.
+"""The streaming detection job: the detection loop (`detection.loop`) inside a PyFlink DataStream job.
 
-Modules: `config` (what a job run needs), `rules` (rule changes, validation, compiled bundles; pure),
-`alerts` (alert building and deterministic ids; pure), `functions` (the Flink operators), `job` (the
-one job definition for the embedded MiniCluster and a cluster), `bridge` (the platform side: spool
-events exported to the job's input directory, committed alert files moved into the spool's `alerts`
-topic, rule changes written for the broadcast stream).
+Modules: `config` (what a job run needs), `batch` (pointer lines, batch files, markers; pure),
+`rules` (rule changes and applying them; pure), `correlate` (correlations in bucket state; pure),
+`functions` (the Flink operators), `job` (the one job definition for the embedded MiniCluster and a
+cluster), `tls` (the embedded cluster's REST key). The platform side, which holds the spool, is
+`soc_api.stream`.
 """

@@ -144,13 +144,44 @@ def batch_chain(line: str) -> tuple[int, int, bool]:
         raise ValueError(f"not a batch pointer: {line[:80]!r}") from None
 
 
-def batch_marker(line: str) -> str:
-    """The alert-file line saying "this batch is evaluated": the job writes it after a batch's alerts,
-    through the same exactly-once sink, so a committed marker means the batch's alerts are committed
-    (also those its time raised in the correlations: that time travels in band, before the marker's
-    checkpoint barrier). `t` is the batch's time."""
+@dataclass(frozen=True)
+class BatchMarker:
+    """The alert-file line saying "lane `lane` of `lanes` has evaluated batch `prev..next`": the job
+    writes it after the batch's alerts, through the same exactly-once sink, so a committed marker means
+    the lane's alerts of the batch are committed (also those its time raised in the correlations: that
+    time travels in band, before the marker's checkpoint barrier). `time` is the batch's time."""
+
+    prev: int
+    next: int
+    genesis: bool
+    time: int
+    lane: int = 0
+    lanes: int = 1
+
+    def to_line(self) -> str:
+        """Wire form: `{"datasoc.batch": {"p", "n", "g", "t", "l", "lanes"}}`."""
+        mark = {"p": self.prev, "n": self.next, "g": int(self.genesis), "t": self.time}
+        return json.dumps({MARKER_KEY: {**mark, "l": self.lane, "lanes": self.lanes}})
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BatchMarker:
+        """The marker of a decoded line's `datasoc.batch` value (ValueError when malformed)."""
+        try:
+            values = [data[k] for k in ("p", "n", "g", "t")] + [data.get("l", 0), data.get("lanes", 1)]
+        except (KeyError, TypeError):
+            raise ValueError(f"batch marker needs p, n, g and t: {data!r:.200}") from None
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"batch marker values must be integers: {data!r:.200}")
+        prev, nxt, genesis, when, lane, lanes = values
+        if not 0 <= lane < lanes:
+            raise ValueError(f"batch marker lane {lane} is not one of {lanes}")
+        return cls(prev, nxt, bool(genesis), when, lane, lanes)
+
+
+def batch_marker(line: str, lane: int = 0, lanes: int = 1) -> str:
+    """The marker line of the batch of pointer `line` for lane `lane` of `lanes` (see `BatchMarker`)."""
     prev, nxt, genesis = batch_chain(line)
-    return json.dumps({MARKER_KEY: {"p": prev, "n": nxt, "g": int(genesis), "t": batch_time(line)}})
+    return BatchMarker(prev, nxt, genesis, batch_time(line), lane, lanes).to_line()
 
 
 @dataclass(frozen=True)

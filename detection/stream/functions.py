@@ -1,10 +1,9 @@
-"""The job's Python operators before the correlations: order, time, single-event rules, routing.
+"""The job's Python operators: order, time, lanes, and the rule operator around the detection loop.
 
-Each operator is a thin adapter: the decisions are made by the pure engines (`detection.engine`,
-`detection.correlation`) and the pure helpers of `detection.stream.batch`, `.rules` and `.alerts`
-(the correlation stages are in `detection.stream.correlate`). Pointer lines travel as strings;
-`RuleMatch` reads each batch once; operator outputs are tagged tuples `(kind, payload)` split by
-`Route`; what leaves the job is JSON lines. Nothing is dropped silently: bad batches and events, rule
+Each operator is a thin adapter: the decisions are made by the pure parts (`detection.loop`,
+`detection.stream.correlate`, `.batch`, `.rules`). Pointer lines travel as `(lane key, line)` pairs;
+`RuleMatch` reads each batch once and emits one `JobOutput` per batch, which `Route` splits into the
+alert sink's element and health lines. Nothing is dropped silently: bad batches and events, rule
 errors, rejected rule changes and late events each produce a health record and a Flink metric.
 """
 
@@ -12,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +26,35 @@ from pyflink.datastream.functions import (
 )
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
+from detection.alerts import alert_line, event_time
+from detection.bundle import RuleBundle, compile_bundle
+from detection.loop import DetectionLoop, Detections, Lane, build_alerts
 from detection.pipelines import resolve_pipeline
-from detection.stream.alerts import alert_line, event_time, health_line, single_alert
 from detection.stream.batch import (
     END_OF_TIME,
+    Batch,
     batch_chain,
     batch_marker,
     batch_time,
     order,
     read_batch,
 )
-from detection.stream.correlate import MERGE, STAGES, FusedStores
-from detection.stream.rules import RuleBundle, RuleChange, RuleChangeError, apply_change, compile_bundle
-from detection.stream.stages import Record, Stage, batch_lists, event_input, run_stages
-from detection.view import build_view
+from detection.stream.correlate import BucketCorrelator, BucketState
+from detection.stream.rules import RuleChange, RuleChangeError, apply_change
 
 #: Broadcast state: rule key -> YAML text, plus `VERSION_KEY` -> last applied change version.
 RULES_STATE = MapStateDescriptor("datasoc-rules", Types.STRING(), Types.STRING())
 VERSION_KEY = "\x00version"
 PENDING_PREFIX = "\x00pending:"
 HEALTH = OutputTag("health", Types.STRING())
+#: Pinned, so the key of each lane (`lane_keys`) reaches the subtask of that lane's index.
+MAX_PARALLELISM = 128
 _BUFFER_RETRY_MS = 100
+
+
+def health_line(kind: str, **fields: Any) -> str:
+    """One JSON line of the job's health output: `{"kind": kind, ...fields}` (values as text if need be)."""
+    return json.dumps({"kind": kind, **fields}, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def subtask_index(runtime_context: RuntimeContext) -> int:
@@ -62,32 +70,68 @@ def subtask_index(runtime_context: RuntimeContext) -> int:
         return int(java.getTaskInfo().getIndexOfThisSubtask())
 
 
+def _murmur(code: int) -> int:
+    """Flink's `MathUtils.murmurHash` of a Java int (32-bit arithmetic)."""
+
+    def mul(a: int, b: int) -> int:
+        return (a * b) & 0xFFFFFFFF
+
+    def rotl(a: int, n: int) -> int:
+        return ((a << n) | (a >> (32 - n))) & 0xFFFFFFFF
+
+    code = rotl(mul(code & 0xFFFFFFFF, 0xCC9E2D51), 15)
+    code = rotl(mul(code, 0x1B873593), 13)
+    code = ((mul(code, 5) + 0xE6546B64) & 0xFFFFFFFF) ^ 4
+    code ^= code >> 16
+    code = mul(code, 0x85EBCA6B)
+    code ^= code >> 13
+    code = mul(code, 0xC2B2AE35)
+    code ^= code >> 16
+    signed = code - (1 << 32) if code >= 1 << 31 else code
+    return 0 if signed == -(1 << 31) else abs(signed)
+
+
+def lane_keys(lanes: int) -> tuple[int, ...]:
+    """The key of each lane: the smallest integer whose key group Flink assigns to the subtask of the
+    lane's index (`KeyGroupRangeAssignment`), so no two lanes share a subtask."""
+    keys: list[int] = []
+    for lane in range(lanes):
+        key = 0
+        while (_murmur(key) % MAX_PARALLELISM) * lanes // MAX_PARALLELISM != lane:
+            key += 1
+        keys.append(key)
+    return tuple(keys)
+
+
 class EventTimeAssigner(TimestampAssigner):  # type: ignore[misc]
-    """Event time of a batch line: its `t` (newest event time in it), read from the head without parsing.
+    """Event time of a pointer: its `t` (newest event time in its batch), read without parsing.
 
     Assigned after the source (pitfall 2 of the PyFlink notes: an assigner given to `from_source` is
     ignored). A batch without a valid event time gets Long.MIN_VALUE, which never moves the watermark.
     """
 
     def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        return batch_time(value)
+        return batch_time(value[1])
 
 
-def batch_key(line: str) -> int:
-    """Key of a batch line for spreading batches over subtasks: its chain position (0 when unreadable)."""
-    try:
-        return batch_chain(line)[0]
-    except ValueError:
-        return 0
+class EndOfTime(TimestampAssigner):  # type: ignore[misc]
+    """Rule changes have no event time: stamp them at the end of time (see `job.build`)."""
+
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        return END_OF_TIME
 
 
 class Sequence(KeyedProcessFunction):  # type: ignore[misc]
-    """Releases batch lines in chain order (one key; see `detection.stream.batch.order`).
+    """Releases pointer lines in chain order (one key; see `detection.stream.batch.order`), each once
+    per lane as `(lane key, line)`.
 
     The file source reads the files of one directory scan in no fixed order; without this a later
-    file read first would move the watermark past an earlier file's events. Expected position and
-    waiting batches live in keyed state, so they are part of every checkpoint.
+    file read first would move time past an earlier file's events. Expected position and waiting
+    pointers live in keyed state, so they are part of every checkpoint.
     """
+
+    def __init__(self, keys: tuple[int, ...]) -> None:
+        self._keys = keys
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._expected = runtime_context.get_state(ValueStateDescriptor("expected", Types.LONG()))
@@ -98,7 +142,7 @@ class Sequence(KeyedProcessFunction):  # type: ignore[misc]
         self._m_stale = metrics.counter("heartbeats_stale")
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        pending: dict[tuple[int, int], str] = self._pending.value() or {}
+        pending = {_span(k): v for k, v in (self._pending.value() or {}).items()}
         try:
             ordered = order(self._expected.value(), pending, value)
         except ValueError as exc:
@@ -114,47 +158,90 @@ class Sequence(KeyedProcessFunction):  # type: ignore[misc]
             yield HEALTH, health_line("batch_duplicate", expected=ordered.expected, count=ordered.duplicates)
         if ordered.expected is not None:
             self._expected.update(ordered.expected)
-        self._pending.update(pending)
-        yield from ordered.released
+        self._pending.update({f"{p}:{n}": line for (p, n), line in pending.items()})
+        for line in ordered.released:
+            for key in self._keys:
+                yield key, line
+
+
+def _span(text: str) -> tuple[int, int]:
+    prev, nxt = text.split(":")
+    return int(prev), int(nxt)
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """What the rule operator emits per batch: its alert lines and marker (one element for the alert
+    sink: every element costs a few JVM/Python crossings) and its health lines."""
+
+    alerts: str
+    health: tuple[str, ...] = ()
 
 
 class Route(ProcessFunction):  # type: ignore[misc]
-    """Split an operator's tagged output `(kind, payload)`: alerts to the main output, correlation
-    inputs to the side output of their stage, health records to `HEALTH`. RuleMatch and Correlate
-    emit tagged tuples instead of side outputs themselves because PyFlink 2.3 (thread mode) sends
-    side-output tuples yielded from `on_timer` to the main output (ClassCastException Object[] ->
-    String, measured): buffered events are released in a timer, and windows close in one."""
+    """Splits a `JobOutput`: alerts to the main output, health lines to `HEALTH`. The rule operator
+    does not yield side outputs itself because PyFlink 2.3 (thread mode) sends side-output tuples
+    yielded from `on_timer` to the main output (ClassCastException, measured): batches buffered
+    before the first rule set are released in a timer."""
 
-    def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Iterator[Any]:
-        kind, payload = value
-        if kind == "alert":
-            yield payload
-        elif kind == "correlate":
-            stage, record = payload
-            yield STAGES[stage - 1], record
-        elif kind == "merge":
-            yield MERGE, payload
-        else:
-            yield HEALTH, payload
+    def process_element(self, value: JobOutput, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        if value.alerts:
+            yield value.alerts
+        for line in value.health:
+            yield HEALTH, line
 
 
-class EndOfTime(TimestampAssigner):  # type: ignore[misc]
-    """Rule changes have no event time: stamp them at the end of time (see `job.build`)."""
+class _Pairs(dict[Any, str]):
+    """A dict that iterates as its items, for `MapState.put_all` in both execution modes: PyFlink 2.3
+    process mode iterates the argument expecting pairs (TypeError on a plain dict, measured), thread
+    mode converts it as a dict."""
 
-    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        return END_OF_TIME
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items())
+
+
+class MapStateStore:
+    """The correlations' `BucketStore` over two map states of the rule operator's current key (lane):
+    bucket states by bucket, event texts by `"<bucket>/<position>"`."""
+
+    BUCKETS = MapStateDescriptor("correlation-buckets", Types.INT(), Types.PICKLED_BYTE_ARRAY())
+    TEXTS = MapStateDescriptor("correlation-texts", Types.STRING(), Types.STRING())
+
+    def __init__(self, runtime_context: RuntimeContext) -> None:
+        self._states = runtime_context.get_map_state(self.BUCKETS)
+        self._texts = runtime_context.get_map_state(self.TEXTS)
+
+    def load(self, bucket: int) -> BucketState | None:
+        state: BucketState | None = self._states.get(bucket)
+        return state
+
+    def save(self, bucket: int, state: BucketState) -> None:
+        self._states.put(bucket, state)
+
+    def drop(self, bucket: int) -> None:
+        self._states.remove(bucket)
+
+    def text(self, bucket: int, position: int) -> str | None:
+        text: str | None = self._texts.get(f"{bucket}/{position}")
+        return text
+
+    def put_texts(self, bucket: int, texts: Mapping[int, str]) -> None:
+        self._texts.put_all(_Pairs({f"{bucket}/{p}": t for p, t in texts.items()}))
+
+    def remove_text(self, bucket: int, position: int) -> None:
+        self._texts.remove(f"{bucket}/{position}")
 
 
 class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
-    """Single-event Sigma rules over the batches a pointer names (keyed by batch position; one key at
-    parallelism 1); rules arrive on the broadcast side.
+    """The detection loop over the batches a pointer names, one lane per key; rules arrive on the
+    broadcast side.
 
-    Per batch: the alerts of its events, then its correlations (at parallelism 1 every stage right
-    here, `detection.stream.stages.run_stages`; at parallelism > 1 its inputs go to `Merge`), then its
-    marker. Batches that arrive before any rule set are buffered in keyed
-    list state and released by a processing-time timer once rules are there (pitfall 5: no order
-    between the two inputs). The bundle is compiled once per change (and once after a restore, from
-    broadcast state).
+    Per batch: the loop over its events (single-event rules, correlation inputs), the lane's
+    correlations over its buckets (`BucketCorrelator`, state in `MapStateStore`), then one `JobOutput`
+    with the alerts and the lane's marker. Batches that arrive before any rule set are buffered in
+    keyed list state and released by a processing-time timer once rules are there (pitfall 5: no
+    order between the two inputs). The bundle is compiled once per change (and once after a
+    restore, from broadcast state).
     """
 
     def __init__(
@@ -162,15 +249,14 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         pipeline: str,
         health_interval_ms: int,
         batches_dir: str,
-        fused_buckets: int | None,
-        allowed_lateness_ms: int = 0,
+        lateness_ms: int,
+        buckets: int,
+        keys: tuple[int, ...],
     ) -> None:
         self._batches = Path(batches_dir)
-        # At parallelism 1 batches are evaluated in chain order and the correlation stages run here
-        # over this many buckets; None: the inputs go to `Merge` and the stage operators (`job.build`).
-        self._fused_buckets = fused_buckets
-        self._lateness_ms = allowed_lateness_ms
-        self._advanced: int | None = None
+        self._lateness_ms = lateness_ms
+        self._buckets = buckets
+        self._lane_of = {key: Lane(index, len(keys)) for index, key in enumerate(keys)}
         self._pipeline_name = pipeline
         self._health_interval = health_interval_ms / 1000.0
         self._bundle: RuleBundle | None = None
@@ -179,6 +265,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def open(self, runtime_context: RuntimeContext) -> None:
         self._pipeline = resolve_pipeline(self._pipeline_name)
         self._pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.STRING()))
+        self._store = MapStateStore(runtime_context)
         self._subtask = subtask_index(runtime_context)
         metrics = runtime_context.get_metrics_group().add_group("datasoc")
         self._m_events = metrics.counter("events")
@@ -186,18 +273,12 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._m_errors = metrics.counter("rule_errors")
         self._m_accepted = metrics.counter("rule_changes_accepted")
         self._m_rejected = metrics.counter("rule_changes_rejected")
+        self._m_late = metrics.counter("late_events")
+        self._m_correlation = metrics.counter("correlation_alerts")
         metrics.gauge("rules_version", lambda: self._version)
         metrics.gauge("rules_active", lambda: self._bundle.rule_count if self._bundle else 0)
-        if self._fused_buckets is not None:
-            self._stores = FusedStores(runtime_context)
-            alerts, late = metrics.counter("correlation_alerts"), metrics.counter("late_events")
-            self._stages = [
-                Stage(n, self._lateness_ms, self._fused_buckets, alerts=alerts, late=late)
-                for n in range(1, len(STAGES) + 1)
-            ]
-        # Per rule: [matches, evaluation ns, errors] since the operator opened.
-        self._stats: dict[str, list[int]] = {}
-        self._slots: list[list[int]] = []  # the active bundle's rules' entries of `_stats`, by position
+        self._loops: dict[int, tuple[DetectionLoop, BucketCorrelator]] = {}
+        self._found = Detections()
         self._next_health = time.monotonic() + self._health_interval
 
     def process_broadcast_element(
@@ -209,7 +290,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         except RuleChangeError as exc:
             self._m_rejected.inc()
             if self._subtask == 0:
-                yield "health", health_line("rule_change_invalid", reason=str(exc))
+                yield JobOutput("", (health_line("rule_change_invalid", reason=str(exc)),))
             return
         applied = int(state.get(VERSION_KEY)) if state.contains(VERSION_KEY) else 0
         if change.version <= applied:
@@ -235,12 +316,12 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         for key in outcome.accepted:
             state.put(key, change.put[key])
         state.put(VERSION_KEY, str(change.version))
-        self._use(bundle)
-        self._version = change.version
+        self._use(bundle, change.version)
         self._m_accepted.inc(len(outcome.accepted) + len(outcome.disabled))
         self._m_rejected.inc(len(outcome.rejected))
         if self._subtask == 0:
-            yield "health", json.dumps({**outcome.to_dict(), "active": bundle.rule_count}, sort_keys=True)
+            line = json.dumps({**outcome.to_dict(), "active": bundle.rule_count}, sort_keys=True)
+            yield JobOutput("", (line,))
 
     def _ready(self, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> bool:
         if self._bundle is not None:
@@ -250,27 +331,33 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             return False
         # After a restore: the broadcast state is back, the compiled bundle is not.
         texts = {k: v for k, v in state.items() if not k.startswith("\x00")}
-        self._use(compile_bundle(texts, self._pipeline))
-        self._version = int(state.get(VERSION_KEY))
+        self._use(compile_bundle(texts, self._pipeline), int(state.get(VERSION_KEY)))
         return True
 
-    def _use(self, bundle: RuleBundle) -> None:
-        """Make `bundle` the active rule set; per-rule figures are kept by rule reference across sets."""
-        self._bundle = bundle
-        self._slots = [
-            self._stats.setdefault(rule.id or rule.name or rule.title, [0, 0, 0])
-            for rule in bundle.engine.rules
-        ]
+    def _use(self, bundle: RuleBundle, version: int) -> None:
+        self._bundle, self._version = bundle, version
+        for loop, _ in self._loops.values():
+            loop.use(bundle)
+
+    def _lane(self, key: int) -> tuple[DetectionLoop, BucketCorrelator]:
+        found = self._loops.get(key)
+        if found is None:
+            assert self._bundle is not None
+            lane = self._lane_of[key]
+            correlator = BucketCorrelator(self._store, self._lateness_ms, self._buckets, lane=lane)
+            found = self._loops[key] = (DetectionLoop(self._bundle, correlator, lane=lane), correlator)
+        return found
 
     def process_element(
         self, value: Any, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext
     ) -> Iterator[Any]:
+        key, line = value
         if not self._ready(ctx):
-            self._pending.add(value)
+            self._pending.add(line)
             timers = ctx.timer_service()
             timers.register_processing_time_timer(timers.current_processing_time() + _BUFFER_RETRY_MS)
             return
-        yield from self._evaluate(value)
+        yield self._evaluate(key, line)
 
     def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext) -> Iterator[Any]:
         if not self._ready(ctx):
@@ -279,118 +366,61 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             return
         pending = list(self._pending.get() or ())
         self._pending.clear()
-        for value in pending:
-            yield from self._evaluate(value)
+        key = ctx.get_current_key()
+        for line in pending:
+            yield self._evaluate(key, line)
 
-    def _evaluate(self, line: str) -> Iterator[Any]:
-        """Every event of one batch line, then the batch's marker (after its alerts, same sink)."""
+    def _evaluate(self, key: int, line: str) -> JobOutput:
+        """Every event of one batch, the lane's correlations, then the lane's marker for the batch."""
+        loop, correlator = self._lane(key)
+        lane, found = loop.lane, self._found
+        found.clear()
+        health: list[str] = []
         try:
             batch = read_batch(line, self._batches)
         except (ValueError, KeyError, TypeError) as exc:
-            # Reported as lost, loudly; the marker still moves progress on (nothing waits for it forever).
-            yield "health", health_line("bad_batch", reason=str(exc)[:300], line=line[:512])
-            yield from self._correlation_inputs(line, [])
-            yield "alert", batch_marker(line)
-            return
-        correlating: list[Record] = []
-        out: list[tuple[str, Any]] = []
+            # Reported as lost, loudly; its time and marker still move on (nothing waits for it forever).
+            if lane.index == 0:
+                health.append(health_line("bad_batch", reason=str(exc)[:300], line=line[:512]))
+            prev, nxt, genesis = batch_chain(line)
+            batch = Batch(prev, nxt, batch_time(line), genesis, prev, [])
         for i, event in enumerate(batch.events):
+            position = batch.first + i
             if not isinstance(event, dict):
-                yield (
-                    "health",
-                    health_line(
-                        "bad_event", offset=batch.first + i, reason="not a JSON object", line=event[:512]
-                    ),
-                )
+                if lane.owns(position):
+                    shown = event[:512]
+                    health.append(
+                        health_line("bad_event", offset=position, reason="not a JSON object", line=shown)
+                    )
                 continue
             try:
-                millis = int(event_time(event).timestamp() * 1000)
+                moment = event_time(event)
             except (ValueError, TypeError, OverflowError) as exc:
-                shown = json.dumps(event, ensure_ascii=False)[:512]
-                yield (
-                    "health",
-                    health_line("bad_event", offset=batch.first + i, reason=str(exc)[:200], line=shown),
-                )
+                if lane.owns(position):
+                    shown = json.dumps(event, ensure_ascii=False)[:512]
+                    health.append(
+                        health_line("bad_event", offset=position, reason=str(exc)[:200], line=shown)
+                    )
                 continue
-            self._evaluate_event(batch.first + i, millis, event, batch.texts[i], out, correlating)
-        singles = sum(1 for kind, _ in out if kind == "alert")
-        if singles:
-            self._m_alerts.inc(singles)
-        out.extend(self._correlation_inputs(line, correlating))
-        yield from ((kind, payload) for kind, payload in out if kind != "alert")
+            loop.event(position, event, moment, found, batch.texts[i])
+        correlator.end_batch(batch.time, found, heartbeat=batch.prev == batch.next)
+        lines = [alert_line(alert) for alert in build_alerts(found)]
         self._m_events.inc(len(batch.events))
-        # The batch's alerts and its marker as one element (lines joined): every element costs a few
-        # crossings between the JVM and Python, which for alert-heavy rule sets cost more than the rules.
-        lines = [payload for kind, payload in out if kind == "alert"]
-        lines.append(batch_marker(line))
-        yield "alert", "\n".join(lines)
+        self._m_alerts.inc(len(lines))
+        self._m_correlation.inc(len(found.correlated))
+        for problem in found.problems:
+            if problem.what == "late_event":
+                self._m_late.inc()
+            elif problem.what == "rule_error":
+                self._m_errors.inc()
+            detail = {"time" if problem.what == "late_event" else "error": problem.detail}
+            health.append(health_line(problem.what, rule=problem.rule, offset=problem.position, **detail))
+        lines.append(batch_marker(line, lane.index, lane.count))
         now = time.monotonic()
         if now >= self._next_health:
             self._next_health = now + self._health_interval
-            yield (
-                "health",
-                health_line("rule_health", subtask=self._subtask, version=self._version, rules=self._stats),
+            figures = {ref: [f.matches, f.nanos, f.errors] for ref, f in loop.figures.items()}
+            health.append(
+                health_line("rule_health", subtask=lane.index, version=self._version, rules=figures)
             )
-
-    def _correlation_inputs(self, line: str, records: list[Record]) -> Iterator[Any]:
-        if self._fused_buckets is None:
-            # One element per batch, empty or not: `Merge` follows the chain (see there).
-            yield "merge", (line, records)
-            return
-        # `_advanced` is in memory: after a restore, the first batch tells every bucket the time.
-        elements, self._advanced = batch_lists(line, records, self._fused_buckets, self._advanced)
-        yield from run_stages(self._stages, elements, self._stores.store)
-
-    def _evaluate_event(
-        self,
-        offset: int,
-        millis: int,
-        event: dict[str, Any],
-        text: str,
-        out: list[tuple[str, Any]],
-        correlating: list[Record],
-    ) -> None:
-        """One event's alerts and health records into `out`, its correlation inputs into `correlating`
-        (lists the caller reuses, not a generator per event: most events produce nothing)."""
-        bundle = self._bundle
-        assert bundle is not None
-        raw, low = build_view(event)
-        engine, slots, clock = bundle.engine, self._slots, time.perf_counter_ns
-        # One clock reading per rule: each rule's time runs from the previous reading to its own.
-        start = clock()
-        for i in engine.index.candidates(low):
-            rule, stats = engine.rules[i], slots[i]
-            try:
-                matched = rule.matches_view(raw, low)
-            except Exception as exc:  # a rule's bug must not stop the others; it is counted and reported
-                stats[2] += 1
-                self._m_errors.inc()
-                ref = rule.id or rule.name or rule.title
-                out.append(
-                    ("health", health_line("rule_error", rule=ref, offset=offset, error=repr(exc)[:300]))
-                )
-                matched = False
-            now = clock()
-            stats[1] += now - start
-            start = now
-            if not matched:
-                continue
-            stats[0] += 1
-            if bundle.alerting(rule):
-                try:
-                    line = alert_line(single_alert(rule, event))
-                except (ValueError, TypeError) as exc:  # one bad event must not stop the job
-                    stats[2] += 1
-                    ref = rule.id or rule.name or rule.title
-                    out.append(
-                        ("health", health_line("alert_error", rule=ref, offset=offset, error=str(exc)[:300]))
-                    )
-                else:
-                    out.append(("alert", line))
-            fed: set[str] = set()
-            for target in (r for r in (rule.id, rule.name) if r):
-                for spec in bundle.targets.get(target, ()):
-                    if spec.key not in fed:  # a rule referenced by id and by name feeds a spec once
-                        fed.add(spec.key)
-                        correlating.append(event_input(bundle, spec, offset, millis, event, text, target))
-            start = clock()  # building the alert and inputs is not the next rule's evaluation time
+        return JobOutput("\n".join(lines), tuple(health))

@@ -1,14 +1,10 @@
 """The detection job: one definition for the embedded MiniCluster and a Flink cluster.
 
-    pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order) -> watermarks
-      -> keyBy(batch position) -> connect(broadcast rule changes) -> RuleMatch (reads the batch file;
-         at parallelism 1 also every correlation stage, in its keyed state)
-      -> alerts FileSink (committed on checkpoint; a batch's alert lines and its marker line as one element)
-      at parallelism > 1 only:
-      -> per batch its correlation inputs -> keyBy(one key) -> Merge (chain order; parallelism 1)
-      -> bucket lists keyBy(bucket of rule + group) -> Correlate stage n (parallelism 1) -> alerts;
-         inner matches of a chain and inputs of later stages -> stage n + 1 (up to MAX_CHAIN)
-      -> health side outputs of every operator -> health FileSink
+    pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order; each pointer
+      once per lane) -> watermarks -> keyBy(lane) -> connect(broadcast rule changes) -> RuleMatch
+      (reads the batch file; the detection loop and the lane's correlations, in its keyed state)
+      -> Route -> alerts FileSink (committed on checkpoint; a batch's alert lines and marker as one
+         element) and health FileSink (with `Sequence`'s health side output)
 
 Embedded: `start(config)` builds the job in this process (PyFlink starts the MiniCluster in its
 gateway JVM) and returns the `JobClient`. Cluster: `python -m detection.stream.job CONFIG_JSON` is
@@ -23,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pyflink.common import Configuration, Duration, Encoder, Types, WatermarkStrategy
-from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.connectors.file_system import (
     BucketAssigner,
     FileSink,
@@ -34,17 +30,18 @@ from pyflink.datastream.connectors.file_system import (
 )
 
 from detection.stream.config import StreamConfig
-from detection.stream.correlate import MERGE, STAGES, Correlate, Merge
 from detection.stream.functions import (
     HEALTH,
+    MAX_PARALLELISM,
     RULES_STATE,
     EndOfTime,
     EventTimeAssigner,
     Route,
     RuleMatch,
     Sequence,
-    batch_key,
+    lane_keys,
 )
+from detection.stream.tls import CIPHER_SUITES, rest_key_store
 
 JOB_NAME = "datasoc-detection"
 ALERT_PREFIX = "alerts"
@@ -62,7 +59,7 @@ def flink_configuration(config: StreamConfig) -> Configuration:
     conf.set_string("execution.checkpointing.num-retained", "3")
     conf.set_string("state.backend.type", "hashmap")
     conf.set_string("restart-strategy.type", "fixed-delay")
-    conf.set_string("restart-strategy.fixed-delay.attempts", "10")
+    conf.set_string("restart-strategy.fixed-delay.attempts", str(config.restart_attempts))
     conf.set_string("restart-strategy.fixed-delay.delay", "1 s")
     conf.set_string("python.execution-mode", config.execution_mode)
     # Python workers (and thread mode's libpython lookup) must use this interpreter, not `python` on PATH.
@@ -75,9 +72,40 @@ def flink_configuration(config: StreamConfig) -> Configuration:
     # Python map at the default parallelism, which would scatter an ordered stream round-robin.
     conf.set_string("parallelism.default", "1")
     conf.set_string("pipeline.auto-watermark-interval", "100 ms")
+    conf.set_string("pipeline.max-parallelism", str(MAX_PARALLELISM))
     if config.restore_from:
         conf.set_string("execution.state-recovery.path", config.restore_from)
+    if config.jobmanager is None:
+        _embedded_network(conf, config)
     return conf
+
+
+def _embedded_network(conf: Configuration, config: StreamConfig) -> None:
+    """Every port of the embedded MiniCluster on `bind_address`; its REST API only for a client that
+    holds this start's key (mutual TLS): Flink has no setting that turns REST cancellation off
+    (`web.cancel.enable` only hides the dashboard's button, measured), and the job itself never needs
+    REST (PyFlink's job client talks to the MiniCluster in the JVM)."""
+    address = config.bind_address
+    for key in (
+        "jobmanager.bind-host",
+        "jobmanager.rpc.address",
+        "taskmanager.bind-host",
+        "taskmanager.host",
+        "rest.bind-address",
+        "rest.address",
+    ):
+        conf.set_string(key, address)
+    conf.set_string("web.submit.enable", "false")
+    conf.set_string("web.cancel.enable", "false")
+    conf.set_string("web.rescale.enable", "false")
+    store, password = rest_key_store(Path(config.tls_dir))
+    conf.set_string("security.ssl.rest.enabled", "true")
+    conf.set_string("security.ssl.rest.authentication-enabled", "true")
+    for kind in ("keystore", "truststore"):  # one self-signed key: trusted is whoever holds it
+        conf.set_string(f"security.ssl.rest.{kind}", str(store))
+        conf.set_string(f"security.ssl.rest.{kind}-password", password)
+    conf.set_string("security.ssl.rest.key-password", password)
+    conf.set_string("security.ssl.algorithms", CIPHER_SUITES)
 
 
 def _python_path() -> list[str]:
@@ -97,14 +125,14 @@ def _python_path() -> list[str]:
 
 
 def watermark_strategy(config: StreamConfig) -> WatermarkStrategy:
-    """Bounded out-of-orderness on event time, optionally with idleness.
+    """Bounded out-of-orderness (the allowed lateness) on event time, optionally with idleness.
 
     Pitfall 1 of the PyFlink notes: `with_idleness` must come before `with_timestamp_assigner`, or
     the Python assigner is dropped and every timestamp is Long.MIN_VALUE (no timer ever fires).
     Idleness is off by default: an idle event input lets the rule side (stamped at the end of time)
     set the connected operator's watermark, which fires every timer at once (measured).
     """
-    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(config.out_of_orderness_ms))
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(config.allowed_lateness_ms))
     if config.idleness_ms > 0:
         strategy = strategy.with_idleness(Duration.of_millis(config.idleness_ms))
     return strategy.with_timestamp_assigner(EventTimeAssigner())
@@ -137,25 +165,23 @@ def _file_sink(directory: str, prefix: str) -> FileSink:
 def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     """Define the job on `env` (sources, operators, sinks)."""
     no_marks = WatermarkStrategy.no_watermarks()
-    # One reader (cheap, in the JVM). Each line is a batch of events (`detection.stream.batch`): the
-    # Python boundary is crossed per batch, not per event (measured: per event it cost more than the rules).
+    # One reader (cheap, in the JVM). Each line points at a batch of events (`detection.stream.batch`):
+    # the Python boundary is crossed per batch, not per event (measured: per event it cost more than
+    # the rules).
     lines = env.from_source(
         _file_source(config.input_dir, config.monitor_interval_ms), no_marks, "events"
     ).set_parallelism(1)
     # Files found in one directory scan are read in no fixed order: Sequence puts batches back in chain
     # order before event time is assigned, so a later file never makes an earlier one late.
+    keys = lane_keys(config.parallelism)
     ordered = (
         lines.key_by(lambda line: 0, key_type=Types.INT())
-        .process(Sequence(), output_type=Types.STRING())
+        .process(Sequence(keys), output_type=Types.TUPLE([Types.INT(), Types.STRING()]))
         .name("sequence")
         .set_parallelism(1)
     )
     # Pitfall 2: a timestamp assigner given to from_source is ignored; assign after the source.
     timed = ordered.assign_timestamps_and_watermarks(watermark_strategy(config)).set_parallelism(1)
-    # At parallelism 1 one key: batches that wait for the first rule set are then released in order.
-    buckets = config.key_buckets if config.parallelism > 1 else 1
-    keyed = timed.key_by(lambda line: batch_key(line) % buckets, key_type=Types.INT())
-    fused = None if config.parallelism > 1 else config.correlation_buckets
     rule_lines = env.from_source(
         _file_source(config.rules_dir, config.monitor_interval_ms), no_marks, "rules"
     )
@@ -168,15 +194,19 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
         WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EndOfTime())
     )
     rules = rule_lines.set_parallelism(1).broadcast(RULES_STATE)
-    matched = (
-        keyed.connect(rules)
+    # One lane per subtask (`lane_keys`): every lane sees every batch in chain order; it raises the
+    # single-event alerts of its share of the events and runs the correlations of its buckets.
+    alerts = (
+        timed.key_by(lambda pair: pair[0], key_type=Types.INT())
+        .connect(rules)
         .process(
             RuleMatch(
                 config.pipeline,
                 config.health_interval_ms,
                 config.batches_dir,
-                fused,
-                config.out_of_orderness_ms,
+                config.allowed_lateness_ms,
+                config.correlation_buckets,
+                keys,
             ),
             output_type=Types.PICKLED_BYTE_ARRAY(),
         )
@@ -186,58 +216,17 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
         .name("route")
         .set_parallelism(config.parallelism)
     )
-    # Correlations run in the batches' chain order. At parallelism 1 they run inside the rule operator
-    # (measured: stage operators of their own cost more in serialization and in their share of thread
-    # mode's one Python interpreter than the correlations themselves). At parallelism > 1 the rule
-    # operator evaluates batches side by side and `Merge` restores the order first; every input enters
-    # stage 1 and passes on to the stage of its rule's level; chained matches go from stage n to n + 1.
-    healths = [matched.get_side_output(HEALTH), ordered.get_side_output(HEALTH)]
-    alerts = matched
-    if fused is None:
-        alerts = _staged_correlations(matched, config, healths)
     alerts.sink_to(_file_sink(config.alerts_dir, ALERT_PREFIX)).name("alerts")
-    healths[0].union(*healths[1:]).sink_to(_file_sink(config.health_dir, HEALTH_PREFIX)).name("health")
-
-
-def _staged_correlations(matched: DataStream, config: StreamConfig, healths: list[DataStream]) -> DataStream:
-    """`Merge` and one operator per correlation stage after a parallel rule operator; returns its alerts
-    with theirs and adds their health outputs to `healths`."""
-    merged = (
-        matched.get_side_output(MERGE)
-        .key_by(lambda item: 0, key_type=Types.INT())
-        .process(Merge(config.correlation_buckets), output_type=Types.PICKLED_BYTE_ARRAY())
-        .name("merge")
-        .set_parallelism(1)
-        .process(Route(), output_type=Types.STRING())
-        .name("route-merge")
-        .set_parallelism(1)
-    )
-    outputs = [merged]
-    healths.append(merged.get_side_output(HEALTH))
-    alerts = matched
-    for n, tag in enumerate(STAGES, start=1):
-        inputs = [source.get_side_output(tag) for source in outputs]
-        stage_input = inputs[0].union(*inputs[1:]) if len(inputs) > 1 else inputs[0]
-        stage = (
-            stage_input.key_by(lambda r: r[0], key_type=Types.INT())
-            .process(
-                Correlate(n, config.out_of_orderness_ms, config.correlation_buckets),
-                output_type=Types.PICKLED_BYTE_ARRAY(),
-            )
-            .name(f"correlate-{n}")
-            .set_parallelism(1)
-            .process(Route(), output_type=Types.STRING())
-            .name(f"route-correlate-{n}")
-            .set_parallelism(1)
-        )
-        outputs.append(stage)
-        healths.append(stage.get_side_output(HEALTH))
-        alerts = alerts.union(stage)
-    return alerts
+    health = alerts.get_side_output(HEALTH).union(ordered.get_side_output(HEALTH))
+    health.sink_to(_file_sink(config.health_dir, HEALTH_PREFIX)).name("health")
 
 
 def environment(config: StreamConfig) -> StreamExecutionEnvironment:
     """An execution environment configured for `config` (MiniCluster when run in-process)."""
+    # PyFlink starts a "loopback" Python worker pool for a local job, a gRPC server on every interface
+    # (`[::]:0`) that starts workers with the environment a caller sends (measured). Thread mode
+    # never uses it, and process mode then starts its workers as processes of its own.
+    os.environ["_python_worker_execution_mode"] = "process"  # noqa: SIM112 - PyFlink's own name
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(config))
     env.set_parallelism(1)
     return env

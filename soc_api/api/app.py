@@ -2,8 +2,10 @@
 
     app = create_app(ApiServices(ingest=HttpIngest(...), health=SharedHealth(tracker), ...))
 
-One router per resource (`ingest`, `sources`, `metrics`); handlers get services through the
-`Annotated` dependencies of `soc_api.api.deps`, so tests swap them with `app.dependency_overrides`.
+One router per resource (`ingest`, `probes`, and `sources`, `metrics` only with a health tracker:
+in `datasoc run` the API for people serves those behind permissions, `soc_api.webapi`); handlers get
+services through the `Annotated` dependencies of `soc_api.api.deps`, so tests swap them with
+`app.dependency_overrides`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from collectors.inputs.delivery import SharedHealth
 from collectors.inputs.http import HttpIngest
+from soc_api.supervisor import Readiness
 
 
 def _utc_now() -> datetime:
@@ -35,18 +38,22 @@ class ApiServices:
     ingest: HttpIngest | None = None
     health: SharedHealth | None = None
     metrics: Sequence[Collector] = ()
+    #: The supervised steps' readiness (`/readyz`); None in a process without supervised steps.
+    readiness: Callable[[], Readiness] | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
     new_id: Callable[[], str] = field(default=_uuid_hex)
 
 
 def create_app(services: ApiServices) -> FastAPI:
     """The FastAPI application over `services` (routers mounted only for the services present)."""
-    from soc_api.api import ingest, metrics, sources
+    from soc_api.api import ingest, metrics, probes, sources
 
     app = FastAPI(title="datasoc", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     if services.ingest is not None:
         app.include_router(ingest.router)
-    app.include_router(sources.router)
-    app.include_router(metrics.router)
+    if services.health is not None:  # else the API for people serves them (behind permissions)
+        app.include_router(sources.router)
+        app.include_router(metrics.router)
+    app.include_router(probes.router)
     return app

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
-from datasoc.errors import DatasocError
-from soc_api.commands.edge import new_id as _new_id
-from soc_api.commands.edge import now as _now
-
-
-def _load_tokens(path: Path | None) -> Any:
-    from collectors.inputs.tokens import TokenStore
-
-    if path is None:
-        return TokenStore({})
-    try:
-        return TokenStore.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"tokens file {path}: {exc}") from None
+from soc_api.errors import FLOOR_ERRORS
 
 
 @click.command()
@@ -78,94 +64,49 @@ def collect(
 ) -> None:
     """Run the network inputs (采集): HTTP bulk ingest and syslog, into the spool.
 
-    Prints one JSON line `{"ready": {"http": [host, port], ...}}` on stdout once listening.
+    The same composition root as `datasoc run` (its options override `[collect]`), with only the
+    inputs, and with `--index` also the consumers (indexing, trace, checkpoints, retention) but no
+    detection. Prints one JSON line `{"ready": {"http": [host, port], ...}}` on stdout once listening.
     """
     import asyncio
 
-    from collectors.inputs.backpressure import BackPressureConfig
-    from collectors.inputs.syslog import SyslogConfig, server_tls_context
-    from datasoc.logging import get_logger
-    from datasoc.transport import Spool, SpoolConfig
-    from soc_api.api.server import CollectConfig, run_collector
-    from soc_api.commands.platform import _settings
+    from soc_api.commands.platform import _open_daemon, _settings, _stop_on_signals
+    from soc_api.daemon import Roles
 
     settings = _settings(config, data_dir)
-    log = get_logger("collect")
-    collect_config = CollectConfig(
-        tokens=_load_tokens(tokens_file),
-        http_host=host,
-        http_port=http_port,
-        syslog=SyslogConfig(
-            host=host, udp_port=syslog_udp_port, tcp_port=syslog_tcp_port, tls_port=syslog_tls_port
-        ),
-        backpressure=BackPressureConfig(consumers=tuple(c for c in lag_consumers if c), limit=lag_limit),
-    )
-
-    def ready(addresses: dict[str, Any]) -> None:
-        click.echo(json.dumps({"ready": addresses}), nl=True)
-
-    def security_event(record: dict[str, Any]) -> None:
-        # Without the platform here (a collector-only process) the record is logged in its
-        # ledger-ready form; with --index it is ledgered too.
-        log.warning("security_event", record=record)
-
-    on_security_event = security_event
-
-    ssl_context = None
-    if syslog_tls_port is not None:
-        if tls_cert is None or tls_key is None:
-            raise click.UsageError("--syslog-tls-port needs --tls-cert and --tls-key")
-        ssl_context = server_tls_context(tls_cert, tls_key, client_ca=tls_client_ca)
-    platform = None
+    if syslog_tls_port is not None and (tls_cert is None or tls_key is None):
+        raise click.UsageError("--syslog-tls-port needs --tls-cert and --tls-key")
+    overrides: dict[str, Any] = {
+        "host": host,
+        "http_port": http_port,
+        "syslog_udp_port": syslog_udp_port,
+        "syslog_tcp_port": syslog_tcp_port,
+        "syslog_tls_port": syslog_tls_port,
+        "tls_cert": tls_cert.resolve() if tls_cert else None,
+        "tls_key": tls_key.resolve() if tls_key else None,
+        "tls_client_ca": tls_client_ca.resolve() if tls_client_ca else None,
+        "lag_limit": lag_limit,
+        "lag_consumers": tuple(c for c in lag_consumers if c),
+    }
+    if tokens_file is not None:
+        overrides["tokens_file"] = tokens_file.resolve()
+    settings = settings.model_copy(update={"collect": settings.collect.model_copy(update=overrides)})
+    daemon = _open_daemon(settings, Roles.collector(index=index))
     try:
-        if index:
-            from soc_api.platform import Platform
+        daemon.start()
 
-            platform = Platform.open(settings, now=_now())
-            spool = platform.spool
-        else:
-            spool = Spool.open(
-                settings.data_dir / "spool", config=SpoolConfig(segment_bytes=settings.spool.segment_bytes)
-            )
-    except DatasocError as exc:
+        async def serve() -> None:
+            stop = asyncio.Event()
+            _stop_on_signals(stop)
+            await daemon.serve(stop, on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})))
+
+        asyncio.run(serve())
+    except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
-    done = threading.Event()
-    indexer = None
-    if platform is not None:
-        from soc_api.service import Background, loop
-
-        background = Background(platform)
-        indexer = threading.Thread(target=loop, args=(background, done, _now, 0.5), daemon=True)
-        indexer.start()
-
-        def ledgered_security_event(record: dict[str, Any]) -> None:
-            log.warning("security_event", kind=record.get("kind"), actor=record.get("actor"))
-            background.ledger_security_event(record, _now())
-
-        on_security_event = ledgered_security_event
-    try:
-        asyncio.run(
-            run_collector(
-                spool,
-                collect_config,
-                stop=asyncio.Event(),
-                clock=_now,
-                new_id=_new_id,
-                on_ready=ready,
-                on_security_event=on_security_event,
-                ssl_context=ssl_context,
-            )
-        )
     except KeyboardInterrupt:
         pass
     finally:
-        done.set()
-        if indexer is not None:
-            indexer.join()
-        if platform is not None:
-            platform.close()
-        else:
-            spool.close()
+        daemon.close()
 
 
 @click.command("ingest-token")

@@ -14,13 +14,14 @@ keeps the rule a plain Sigma rule for every other Sigma tool.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 import click
 
@@ -28,8 +29,7 @@ from soc_api.commands.detect_loop import default_workers, detect_events, detect_
 from soc_api.commands.event_stream import read_records, time_ordered
 
 if TYPE_CHECKING:
-    from detection.correlation import CorrelationEngine
-    from detection.engine import LoadResult
+    pass
 
 
 def evaluation_order(times: Sequence[datetime | None]) -> list[int]:
@@ -135,9 +135,11 @@ def detect(
     that evaluation order. Without `--sort` events are evaluated in input order, as a stream would
     deliver them.
     """
+    from detection.bundle import RuleBundle
     from detection.cache import CacheError, RuleCache
     from detection.engine import Engine, RuleSet
     from detection.errors import DetectionError
+    from detection.loop import SequentialCorrelator
 
     cache: RuleCache | None = None
     if not no_cache:
@@ -159,23 +161,27 @@ def detect(
     if loaded.cache is not None:
         for line in loaded.cache.rejected:
             click.echo(line, err=True)
-    correlations, correlation_errors = _correlations(loaded, allowed_lateness)
-    errors = [*unreadable, *loaded.errors, *correlation_errors]
+    bundle = RuleBundle.from_loaded(loaded)
+    if logsource_mode == "any":
+        bundle = dataclasses.replace(bundle, engine=Engine(loaded.rules, logsource=False))
+    errors = [str(e) for e in [*unreadable, *loaded.errors]]
+    errors += [e for found in bundle.errors.values() for e in found if e not in errors]
     for error in errors:
         click.echo(f"rule not loaded: {error}", err=True)
-    engine = Engine(loaded.rules, logsource=logsource_mode == "auto")
+    lateness = timedelta(seconds=allowed_lateness)
+    correlator = SequentialCorrelator(bundle.correlations, lateness, keep_events=False)
     try:
         with _open_events(events_source) as stream:
             if sort_events:  # sorted in this process, then matched in order here
                 ordered = time_ordered(
                     flattened(read_records(stream)), buffer_bytes=int(sort_buffer * (1 << 20))
                 )
-                stats = detect_events(ordered, engine, correlations, sys.stdout, count_logsources=show_stats)
+                stats = detect_events(ordered, bundle, correlator, sys.stdout, count_logsources=show_stats)
             else:
                 stats = detect_lines(
                     stream,
-                    engine,
-                    correlations,
+                    bundle,
+                    correlator,
                     sys.stdout,
                     workers=workers or default_workers(),
                     count_logsources=show_stats,
@@ -186,15 +192,15 @@ def detect(
         click.echo(
             f"{stats.events} events, {stats.matches} matches, {len(loaded.rules)} rules; "
             f"{stats.unknown_logsource} event(s) of a logsource that cannot be told "
-            f"({'tried against every rule' if engine.index.logsource_routing else '--logsource any'})",
+            f"({'tried against every rule' if bundle.engine.index.logsource_routing else '--logsource any'})",
             err=True,
         )
         if loaded.cache is not None:
             click.echo(loaded.cache.line(), err=True)
-    if correlations is not None:
-        late = correlations.stats().late_events
-        if stats.untimed or late:
-            click.echo(f"correlations skipped {stats.untimed} event(s) without a time, {late} late", err=True)
+    if bundle.correlations.specs:
+        untimed, late = correlator.untimed, correlator.engine.stats().late_events
+        if untimed or late:
+            click.echo(f"correlations skipped {untimed} event(s) without a time, {late} late", err=True)
     if strict and errors:
         sys.exit(1)
 
@@ -223,19 +229,6 @@ def _compile_apart(paths: list[Path], pipeline_name: str, directory: Path) -> No
     )
     child.start()
     child.join()
-
-
-def _correlations(loaded: LoadResult, allowed_lateness: float) -> tuple[CorrelationEngine | None, list[Any]]:
-    """The correlation engine over the loaded correlation rules (None when there are none)."""
-    if not loaded.correlations:
-        return None, []
-    from detection.correlation import CorrelationEngine, compile_correlations
-
-    compiled = compile_correlations(loaded.correlations)
-    if not compiled.specs:
-        return None, list(compiled.errors)
-    engine = CorrelationEngine(compiled, allowed_lateness=timedelta(seconds=allowed_lateness))
-    return engine, list(compiled.errors)
 
 
 @contextmanager

@@ -1,10 +1,12 @@
-"""The per-event loop of `datasoc detect`: match, feed correlations, print; in one process or several.
+"""How `datasoc detect` runs the detection loop (`detection.loop`): in one process or several.
 
-`detect_events(events, engine, correlations, out)` is the loop itself: each `(index, event)` is
-matched by the single-event engine, its matches printed, and, when correlation rules exist, fed to the
-correlation engine in input (or `--sort`) order. `detect_lines(stream, ..., workers=N)` runs the
-matching of JSON-lines input in N forked worker processes, batch by batch, while this process prints
-the results and runs the correlations in input order, so the output is the same line for line.
+`detect_events(events, bundle, correlator, out)` feeds each `(index, event)` to one `DetectionLoop`
+in input (or `--sort`) order and prints what it finds: a line per alerting single-event match, a line
+per completed correlation, problems (a rule that raised, a late event) on stderr.
+`detect_lines(stream, ..., workers=N)` runs the single-event part of JSON-lines input in N forked
+worker processes, batch by batch, each with its own `DetectionLoop` whose correlator only records
+which events fed which rules; this process prints the results and feeds the real correlator in input
+order, so the output is the same line for line.
 
 Workers are forked after the rules are loaded (they share the parent's compiled rules copy-on-write
 and each builds its own partitions and matchers); at most `2 * workers` batches are in flight, so
@@ -21,8 +23,9 @@ import json
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import chain
 from typing import IO, TYPE_CHECKING, Any
 
@@ -32,12 +35,13 @@ from detection.errors import EventFormatError
 from soc_api.commands.event_stream import event_time, read_records
 
 if TYPE_CHECKING:
-    from detection.correlation import CorrelationEngine
-    from detection.engine import CompiledRule, Engine
+    from detection.bundle import RuleBundle
+    from detection.loop import Detections, Problem, SequentialCorrelator
+    from detection.rule import CompiledRule
 
 #: Events per batch handed to a worker.
 BATCH_EVENTS = 512
-#: Output is written in blocks of this many events (one write call instead of one per line).
+#: Output is written in blocks of this many lines (one write call instead of one per line).
 _WRITE_EVERY = 256
 
 
@@ -47,49 +51,56 @@ class DetectStats:
 
     events: int = 0
     matches: int = 0
-    untimed: int = 0
     unknown_logsource: int = 0
-
-
-def _correlation_line(match: Any) -> str:
-    # Correlation matches name all their events (ARCHITECTURE.md, CLI contract).
-    line = {"event_index": list(match.event_indexes), "rule_id": match.rule_ref, "rule_title": match.title}
-    return json.dumps(line, ensure_ascii=False) + "\n"
 
 
 class _Printer:
     """Prints matches as `{"event_index": N, "rule_id": ..., "rule_title": ...}` lines (the bytes
-    `json.dumps` gives, from a suffix made once per rule) and feeds the correlation engine."""
+    `json.dumps` gives, from a suffix made once per rule), correlations with the list of their events'
+    indexes (the CLI contract of docs/architecture.md), and problems on stderr."""
 
-    def __init__(self, out: IO[str], correlations: CorrelationEngine | None, stats: DetectStats) -> None:
+    def __init__(self, out: IO[str], stats: DetectStats) -> None:
         self._out = out
-        self._correlations = correlations
         self._stats = stats
         self._suffixes: dict[int, str] = {}
         self._lines: list[str] = []
 
-    def matched(self, index: int, rules: Sequence[CompiledRule], event: dict[str, Any] | None) -> None:
-        """One event's matches (`event` is needed only when correlations exist and it matched)."""
-        lines, suffixes = self._lines, self._suffixes
-        for rule in rules:
-            if rule.output:
-                suffix = suffixes.get(id(rule))
-                if suffix is None:
-                    tail = json.dumps({"rule_id": rule.id, "rule_title": rule.title}, ensure_ascii=False)
-                    suffix = suffixes[id(rule)] = ", " + tail[1:] + "\n"
-                lines.append('{"event_index": ' + str(index) + suffix)
-                self._stats.matches += 1
-        correlations = self._correlations
-        if correlations is not None and rules and event is not None:
-            moment = event_time(event)
-            if moment is None:
-                self._stats.untimed += 1
-            else:
-                references = {r.id for r in rules if r.id} | {r.name for r in rules if r.name}
-                found = correlations.process(index, event, moment, references)
-                lines.extend(_correlation_line(m) for m in found)
-        if len(lines) >= _WRITE_EVERY:
+    def single(self, index: int, rule: CompiledRule) -> None:
+        """An alerting single-event match of the event at `index`."""
+        suffix = self._suffixes.get(id(rule))
+        if suffix is None:
+            tail = json.dumps({"rule_id": rule.id, "rule_title": rule.title}, ensure_ascii=False)
+            suffix = self._suffixes[id(rule)] = ", " + tail[1:] + "\n"
+        self._lines.append('{"event_index": ' + str(index) + suffix)
+        self._stats.matches += 1
+        if len(self._lines) >= _WRITE_EVERY:
             self.write()
+
+    def problem(self, problem: Problem) -> None:
+        """Something the loop reports instead of stopping (stderr, after what was found before it)."""
+        self.write()
+        self._out.flush()
+        import click
+
+        click.echo(
+            f"{problem.what}: rule {problem.rule}, event {problem.position}: {problem.detail}", err=True
+        )
+
+    def found(self, found: Detections) -> None:
+        """Everything in `found`, in order (singles, correlations, problems); `found` is emptied."""
+        for single in found.singles:
+            self.single(single.position, single.rule)
+        for correlated in found.correlated:
+            match = correlated.match
+            line = {
+                "event_index": list(match.event_indexes),
+                "rule_id": match.rule_ref,
+                "rule_title": match.title,
+            }
+            self._lines.append(json.dumps(line, ensure_ascii=False) + "\n")
+        for problem in found.problems:
+            self.problem(problem)
+        found.clear()
 
     def write(self) -> None:
         """Write what is buffered."""
@@ -98,33 +109,41 @@ class _Printer:
             self._lines = []
 
     def finish(self) -> None:
-        """Close open correlation windows and write everything."""
-        if self._correlations is not None:
-            self._lines.extend(_correlation_line(m) for m in self._correlations.flush())
+        """Write everything."""
         self.write()
         self._out.flush()
 
 
+def _moment(bundle: RuleBundle, event: Mapping[str, Any]) -> datetime | None:
+    # Event time matters only to correlations: parsing it costs a few microseconds per event.
+    return event_time(event) if bundle.correlations.specs else None  # type: ignore[arg-type]
+
+
 def detect_events(
     events: Iterable[tuple[int, dict[str, Any]]],
-    engine: Engine,
-    correlations: CorrelationEngine | None,
+    bundle: RuleBundle,
+    correlator: SequentialCorrelator,
     out: IO[str],
     *,
     count_logsources: bool = False,
 ) -> DetectStats:
-    """The per-event loop in this process: match each `(index, event)` in order, print, correlate."""
+    """The detection loop in this process over `(index, event)` pairs in order; prints what it finds."""
+    from detection.loop import DetectionLoop, Detections
     from detection.view import build_view
 
     stats = DetectStats()
-    printer = _Printer(out, correlations, stats)
-    told = engine.index.told
+    printer = _Printer(out, stats)
+    loop = DetectionLoop(bundle, correlator)
+    found = Detections()
+    told = bundle.engine.index.told
     for index, event in events:
         stats.events += 1
-        raw, low = build_view(event)
-        if count_logsources and not told(low):
+        if count_logsources and not told(build_view(event)[1]):
             stats.unknown_logsource += 1
-        printer.matched(index, engine.match_view(raw, low), event)
+        loop.event(index, event, _moment(bundle, event), found)
+        printer.found(found)
+    correlator.flush(found)
+    printer.found(found)
     printer.finish()
     return stats
 
@@ -151,34 +170,71 @@ class _Batch:
 
 @dataclass
 class _Result:
-    """A worker's answer: per matched event its index and rule positions (and the event itself
-    when correlations need it), the count of events whose logsource could not be told, or the error."""
+    """A worker's answer, per event in order: the positions (in `bundle.engine.rules`) of the rules
+    that alert, and those whose matches feed correlations with the event itself; the loop's problems;
+    the count of events whose logsource could not be told; or the error that stopped the batch."""
 
-    matches: list[tuple[int, tuple[int, ...], dict[str, Any] | None]] = field(default_factory=list)
+    singles: list[tuple[int, int]] = field(default_factory=list)
+    feeds: list[tuple[int, tuple[int, ...], dict[str, Any]]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     events: int = 0
     unknown: int = 0
     error: tuple[int, str] | None = None
 
 
+class _Recorder:
+    """A worker's correlator: it only writes down which rules each event fed (the parent correlates)."""
+
+    def __init__(self, positions: Mapping[int, int]) -> None:
+        self.positions = positions
+        self.fed: list[tuple[int, tuple[int, ...], dict[str, Any]]] = []
+
+    def use(self, bundle: RuleBundle) -> None:
+        """Fixed rule set."""
+
+    def feed(
+        self,
+        position: int,
+        event: Mapping[str, Any],
+        moment: datetime | None,
+        text: str | None,
+        rules: Sequence[CompiledRule],
+        out: Detections,
+    ) -> None:
+        """Keep what the parent's correlator needs: the event and the rules it matched."""
+        self.fed.append((position, tuple(self.positions[id(r)] for r in rules), dict(event)))
+
+
 @dataclass(frozen=True)
 class _WorkerState:
-    engine: Engine
+    bundle: RuleBundle
     want_events: bool
     count_logsources: bool
 
 
 #: Set in the parent just before the workers are forked; each worker reads its inherited copy.
 _STATE: _WorkerState | None = None
+#: A worker's own loop and rule positions, made on its first batch (partitions and matchers then
+#: live in the worker).
+_LOOP: Any = None
 
 
 def _work(batch: _Batch) -> _Result:
+    global _LOOP  # one per worker process
     from datasoc.winevent import flatten
+    from detection.loop import DetectionLoop, Detections
     from detection.view import build_view
 
     state = _STATE
     assert state is not None, "workers are forked after the state is set"
-    engine, want, count = state.engine, state.want_events, state.count_logsources
-    result = _Result()
+    bundle = state.bundle
+    if _LOOP is None:
+        _LOOP = (DetectionLoop(bundle), {id(rule): p for p, rule in enumerate(bundle.engine.rules)})
+    loop, positions = _LOOP
+    recorder = _Recorder(positions)
+    loop.correlator = recorder if state.want_events else None
+    told = bundle.engine.index.told
+    result, found = _Result(), Detections()
     index = batch.first_index
     items: Iterable[tuple[int, Any]] = batch.lines or ((0, r) for r in batch.records)
     for number, item in items:
@@ -190,20 +246,21 @@ def _work(batch: _Batch) -> _Result:
                     record = json.loads(item)
                 except ValueError as exc:
                     result.error = (index, f"invalid JSON at line {number}: {exc}")
-                    return result
+                    break
             if record.__class__ is not dict:
                 result.error = (index, f"expected a JSON object, got {type(record).__name__}")
-                return result
+                break
         else:
             record = item
         event = flatten(record)
-        raw, low = build_view(event)
-        if count and not engine.index.told(low):
+        if state.count_logsources and not told(build_view(event)[1]):
             result.unknown += 1
-        matched = engine.matching(raw, low)
-        if matched:
-            result.matches.append((index, tuple(matched), event if want else None))
+        loop.event(index, event, None, found)
+        result.singles.extend((single.position, positions[id(single.rule)]) for single in found.singles)
+        result.problems.extend(found.problems)
+        found.clear()
         index += 1
+    result.feeds = recorder.fed
     result.events = index - batch.first_index
     return result
 
@@ -257,25 +314,28 @@ def default_workers() -> int:
 
 def detect_lines(
     stream: IO[bytes],
-    engine: Engine,
-    correlations: CorrelationEngine | None,
+    bundle: RuleBundle,
+    correlator: SequentialCorrelator,
     out: IO[str],
     *,
     workers: int,
     count_logsources: bool = False,
 ) -> DetectStats:
-    """Match the events of `stream` in `workers` forked processes; print and correlate here, in order."""
+    """The events of `stream` through the loop: the single-event rules in `workers` forked processes,
+    the correlations here, everything printed here in input order (see module docstring)."""
     global _STATE  # the fork hands it to the workers
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return detect_events(
-            flattened(read_records(stream)), engine, correlations, out, count_logsources=count_logsources
-        )
+        events = flattened(read_records(stream))
+        return detect_events(events, bundle, correlator, out, count_logsources=count_logsources)
+    from detection.loop import Detections
+
     stats = DetectStats()
-    printer = _Printer(out, correlations, stats)
-    rules = engine.rules
-    _STATE = _WorkerState(engine, correlations is not None, count_logsources)
-    # Collect what loading left (pySigma objects of a cold load), then freeze the rest: the garbage
-    # collector of a worker then never writes to the pages it shares with this process.
+    printer = _Printer(out, stats)
+    rules = bundle.engine.rules
+    found = Detections()
+    _STATE = _WorkerState(bundle, bool(bundle.correlations.specs), count_logsources)
+    # Collect what loading left, then freeze the rest: the garbage collector of a worker then never
+    # writes to the pages it shares with this process.
     gc.collect()
     gc.freeze()
     context = multiprocessing.get_context("fork")
@@ -286,12 +346,11 @@ def detect_lines(
             def drain(keep: int) -> None:
                 while len(pending) > keep:
                     result: _Result = pending.popleft().get()
-                    for index, positions, event in result.matches:
-                        printer.matched(index, [rules[p] for p in positions], event)
+                    _replay(result, rules, bundle, correlator, printer, found)
                     stats.events += result.events
                     stats.unknown_logsource += result.unknown
                     if result.error is not None:
-                        printer.write()
+                        printer.finish()
                         raise EventFormatError(*result.error)
 
             for batch in _batches(stream):
@@ -301,5 +360,33 @@ def detect_lines(
     finally:
         _STATE = None
         gc.unfreeze()
+    correlator.flush(found)
+    printer.found(found)
     printer.finish()
     return stats
+
+
+def _replay(
+    result: _Result,
+    rules: Sequence[CompiledRule],
+    bundle: RuleBundle,
+    correlator: SequentialCorrelator,
+    printer: _Printer,
+    found: Detections,
+) -> None:
+    """A worker's batch, event by event as the loop in one process prints it: an event's alerting
+    matches, then the correlations it completes; the batch's problems after its matches."""
+    singles, feeds = deque(result.singles), deque(result.feeds)
+    while singles or feeds:
+        index = min(singles[0][0] if singles else _END, feeds[0][0] if feeds else _END)
+        while singles and singles[0][0] == index:
+            printer.single(index, rules[singles.popleft()[1]])
+        if feeds and feeds[0][0] == index:
+            _, positions, event = feeds.popleft()
+            correlator.feed(index, event, _moment(bundle, event), None, [rules[p] for p in positions], found)
+            printer.found(found)
+    for problem in result.problems:
+        printer.problem(problem)
+
+
+_END = 1 << 62  # after every event position

@@ -22,6 +22,13 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def private_files() -> None:
+    """Files and directories this process creates are its user's only (umask 077: 0600 and 0700),
+    the event store, its WAL, the ledger, exports and the Flink job's state included; the JVM
+    PyFlink starts inherits it."""
+    os.umask(0o077)
+
+
 def flink_logs_in(directory: Path) -> None:
     """Send the logs of the PyFlink gateway JVM this process starts to `directory`.
 
@@ -32,3 +39,13 @@ def flink_logs_in(directory: Path) -> None:
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str(directory.resolve()))
+
+
+def os_user() -> str:
+    """The operator's login name on this host (the CLI's actor: `cli:<name>`)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"

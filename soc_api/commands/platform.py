@@ -2,49 +2,85 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
-from datasoc.errors import ConfigError, DatasocError
-from soc_api.commands.edge import flink_logs_in, new_id
+from datasoc.errors import ConfigError
+from soc_api.commands.edge import flink_logs_in, new_id, private_files
 from soc_api.commands.edge import now as _now
+from soc_api.errors import FLOOR_ERRORS
+
+
+class StartupRefused(click.ClickException):
+    """The platform refuses to start (a setting, a file, a port, the key store): exit code 2."""
+
+    exit_code = 2
 
 
 def _settings(config: Path | None, data_dir: Path | None) -> Any:
     from datasoc.logging import configure_logging
     from datasoc.settings import load_settings
 
+    # Every file and directory the platform creates is private to its user: 0600 and 0700.
+    private_files()
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise StartupRefused(str(exc)) from None
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     configure_logging(level=settings.log.level, fmt=settings.log.format, mode=settings.mode)
     return settings
 
 
-def _start_detection(background: Any) -> None:
-    """Start the Flink job (if that is the engine), its JVM logging under `data_dir/stream/log`."""
+def _open_daemon(settings: Any, roles: Any) -> Any:
+    """Preflight (`soc_api.preflight`), then the platform's parts opened and its steps built
+    (`Daemon.open`); any refusal is one line per problem and exit code 2, nothing left open."""
+    from soc_api.daemon import Daemon
+    from soc_api.preflight import check
+
+    problems = check(settings, inputs=roles.inputs, api=roles.api)
+    if problems:
+        raise StartupRefused("cannot start:\n" + "\n".join(f"  {problem}" for problem in problems))
+    try:
+        return Daemon.open(settings, roles=roles, clock=_now, new_id=new_id)
+    except FLOOR_ERRORS as exc:
+        raise StartupRefused(f"cannot start: {exc}") from None
+
+
+def _start(daemon: Any) -> None:
+    """Start the detection job (its JVM logging under `data_dir/stream/log`) and the steps."""
     from soc_api.platform import stream_dir
 
-    if background.platform.stream is None:
-        return
-    logs = stream_dir(background.platform.settings) / "log"
-    flink_logs_in(logs)
+    logs = stream_dir(daemon.platform.settings) / "log"
+    if daemon.platform.stream is not None:
+        flink_logs_in(logs)
     try:
-        background.start_detection()
+        daemon.start()
     except Exception as exc:  # PyFlink raises plain exceptions (no Java 17, gateway failed, cluster down)
+        if daemon.platform.stream is None:
+            raise
         raise click.ClickException(
             f"the Flink detection job did not start: {exc}\n(logs in {logs}; Flink needs Java 17. "
             'Set [detection] engine = "inprocess" or DATASOC_DETECTION__ENGINE=inprocess to run without it.)'
         ) from None
+
+
+def _stop_on_signals(stop: Any) -> None:
+    """SIGINT and SIGTERM set `stop` (on the running event loop of the main thread)."""
+    import asyncio
+    import contextlib
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
 
 
 @click.command()
@@ -64,76 +100,85 @@ def demo(
 ) -> None:
     """Generate demo data and run it through the platform (演示：生成数据并走完整流程).
 
-    Native logs -> parsers -> spool (events, deadletter) -> indexer -> event store, and detection
-    (the Flink job by default); prints what arrived per source and per data grade, the alerts, and
-    the injected incidents to look for.
+    The same path as `datasoc run`: the platform starts with the demo's catalog and approval
+    register as its governance files and an ingest token per demo source; the demo's native logs are
+    then sent to its HTTP ingest in event-time order, as the sources would send them. It waits until
+    every event is indexed, traced and evaluated (the Flink job by default), closes the open
+    correlation windows, and prints what arrived per source and grade, the alerts, the injected
+    incidents, and an audit export verified as an auditor would.
     """
+    import secrets
     import time
 
-    from collectors.errors import ParseError
-    from collectors.sink import TransportSink
-    from datasoc.event import Event
+    from soc_api.daemon import Roles, ServingThread
     from soc_api.demo import generate, write_demo
-    from soc_api.demo.replay import replay
-    from soc_api.indexer import index_pending
-    from soc_api.platform import Platform
-    from soc_api.service import Background
-    from soc_api.trail import trace_pending
+    from soc_api.demo.feed import demo_tokens, feed
+    from soc_api.demo.generator import APPROVALS, CATALOG
 
     settings = _settings(config, data_dir)
     now = _now()
     first_day = (start.replace(tzinfo=UTC) if start else now - timedelta(days=days)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
+    kept_from = now - timedelta(days=settings.store.retention_days)
+    if first_day < kept_from:
+        raise click.BadParameter(
+            f"{first_day:%Y-%m-%d} is more than store.retention_days ({settings.store.retention_days}) "
+            "ago: the retention job would purge the demo's events as it starts; choose a later day "
+            "or a longer retention (DATASOC_STORE__RETENTION_DAYS)",
+            param_hint="--start",
+        )
     dataset = generate(seed=seed, start=first_day, days=days, scale=scale)
     demo_dir = settings.data_dir / "demo" / f"seed-{seed}"
     write_demo(dataset, demo_dir)
+    tokens, grants = demo_tokens(lambda: secrets.token_urlsafe(32))
+    tokens_file = settings.data_dir / "demo-tokens.json"
+    tokens_file.write_text(json.dumps(grants, indent=1), encoding="utf-8")
+    tokens_file.chmod(0o600)
+    http_port = settings.collect.http_port if settings.collect.http_port is not None else 0
+    settings = settings.model_copy(
+        update={
+            "governance": settings.governance.model_copy(
+                update={
+                    "catalog": (demo_dir / CATALOG).resolve(),
+                    "approvals": (demo_dir / APPROVALS).resolve(),
+                }
+            ),
+            "collect": settings.collect.model_copy(
+                update={"tokens_file": tokens_file.resolve(), "http_port": http_port}
+            ),
+        }
+    )
+    daemon = _open_daemon(settings, Roles(api=False))
+    serving = ServingThread(daemon)
     try:
-        platform = Platform.open(settings, now=now)
-    except DatasocError as exc:
-        raise click.ClickException(str(exc)) from None
-    background = Background(platform, new_id=new_id)
-    try:
-        # Started first: the job's start-up (10 to 15 s) overlaps the replay and the indexing.
-        _start_detection(background)
-        sink = TransportSink(platform.spool)
-        replayed = list(replay(demo_dir, now=now, new_id=new_id))
-        for item in replayed:
-            if isinstance(item.result, ParseError):
-                sink.add_rejected(
-                    stage="parse",
-                    source=item.file,
-                    position=item.position,
-                    reason=item.result.reason,
-                    raw=item.raw,
-                    now=now,
-                )
-        # The sources are merged in event-time order, as they would arrive live.
-        for item in sorted(
-            (i for i in replayed if isinstance(i.result, Event)),
-            key=lambda i: i.result.timestamp,  # type: ignore[union-attr]
-        ):
-            sink.add_event(item.result, source=item.file, now=now)  # type: ignore[arg-type]
-        sink.flush(now=now)
-        report = index_pending(platform.spool, platform.store, now=now)
-        trail = trace_pending(platform.spool, platform.ledger, platform.keys.sealing_key, now=now)
-        # End of the demo stream: every event evaluated, then the open correlation windows closed.
-        detected = background.drain(_now, time.sleep)
-        # A fresh reading of the clock: a checkpoint must be later than any signed at `now`.
-        platform.ledger.checkpoint_tail(now=_now())
-        _print_demo(platform, sink.stats.accepted, sink.stats.rejected, report, demo_dir, dataset)
-        _print_alerts(platform, detected)
-        _export_demo_bundle(platform, trail, dataset, now)
-    except DatasocError as exc:
+        _start(daemon)
+        host, port = serving.start()["http"]
+        url = f"http://{host}:{port}/api/v1/ingest"
+        before = _stored(daemon.platform)
+        fed = feed(demo_dir, url, tokens, now=now, new_id=new_id)
+        # Every event indexed, traced and evaluated; then the end of the demo stream closes the
+        # open correlation windows and the alerts that raises are committed.
+        daemon.wait_caught_up(_now, time.sleep)
+        daemon.drain(_now, time.sleep)
+        # A fresh reading of the clock: a checkpoint must be later than any signed before.
+        daemon.platform.ledger.checkpoint_tail(now=_now())
+        platform = daemon.platform
+        _print_demo(platform, fed.accepted, fed.rejected, demo_dir, dataset, url, before)
+        evaluated = {s.name: s.work for s in daemon.supervisor.statuses()}.get("detection", 0)
+        _print_alerts(platform, evaluated)
+        _export_demo_bundle(platform, dataset, now)
+        from soc_api.commands.identity import print_demo_accounts
+
+        print_demo_accounts(platform, _now())
+    except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        try:
-            background.stop_detection()
-        finally:
-            platform.close()
+        serving.stop()
+        daemon.close()
 
 
-def _print_alerts(platform: Any, detected: Any) -> None:
+def _print_alerts(platform: Any, evaluated: int) -> None:
     """Alerts on the alerts topic, deduplicated by id, summarised by rule and warning level."""
     from datasoc.transport import ALERTS
     from soc_api.detector import decode_alert
@@ -153,10 +198,7 @@ def _print_alerts(platform: Any, detected: Any) -> None:
     if platform.stream is not None:
         where = platform.settings.detection.jobmanager or "embedded MiniCluster"
         engine = f"Flink job ({where})"
-    click.echo(
-        f"\ndetection (检测): {engine}, {detected.read} events evaluated, "
-        f"{detected.alerts} new alerts committed"
-    )
+    click.echo(f"\ndetection (检测): {engine}, {evaluated} events evaluated")
     for key, errors in sorted(rules_not_running(platform).items()):
         # Never silently skipped: a rule the engine refused is named with its first error.
         click.echo(f"  rule not running (规则未启用): {key}: {errors[0] if errors else 'rejected'}")
@@ -167,33 +209,52 @@ def _print_alerts(platform: Any, detected: Any) -> None:
         click.echo(f"  [{names[level]:<9}] {count:>3} × {title}")
 
 
-def _export_demo_bundle(platform: Any, trail: Any, dataset: Any, now: datetime) -> None:
-    """Export the trail of the first incident's actor and verify it as an auditor would."""
+def _export_demo_bundle(platform: Any, dataset: Any, now: datetime) -> None:
+    """Export every access of the first incident's actor, proven complete; verify it as an auditor would."""
     from audit.bundle import check_bundle, export_bundle
+    from audit.files import private_dir
+    from audit.selection import Selection
 
     incident = dataset.ground_truth["incidents"][0]
     store = platform.ledger.store
-    seqs = [
-        entry.seq for entry in store.entries() if entry.kind == "access" and entry.actor == incident["actor"]
-    ]
     out_dir = platform.settings.data_dir / "exports"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     pub = out_dir / "ledger-pub.pem"
     pub.write_bytes(platform.keys.signing_key.public_key_pem())
+    selection = Selection.by_keys(actor=incident["actor"], kind="access")
     bundle = export_bundle(
-        store, out_dir / f"{incident['id']}.zip", public_key_pem=pub.read_bytes(), now=now, seqs=seqs
+        store,
+        out_dir / f"{incident['id']}.zip",
+        signer=platform.keys.signing_key,
+        now=now,
+        selection=selection,
     )
-    check_bundle(bundle.read_bytes(), pub.read_bytes())
+    report = check_bundle(bundle.read_bytes(), pub.read_bytes())
     click.echo(
-        f"\naudit ledger (审计账本): {store.size} entries, {trail.ledgered} accesses traced this run, "
+        f"\naudit ledger (审计账本): {store.size} entries, "
         f"latest SM2-signed checkpoint at size {store.latest_checkpoint().checkpoint.size}"
     )
-    click.echo(f"export for {incident['id']} ({len(seqs)} entries of {incident['actor']}): {bundle}")
+    click.echo(f"export for {incident['id']} (every access of {incident['actor']}): {bundle}")
+    click.echo(f"  {report.statement_zh}")
+    click.echo(f"  {report.statement_en}")
     click.echo(f"verify offline (离线校验): datasoc verify {bundle} --pubkey {pub}")
 
 
+def _stored(platform: Any) -> int:
+    from datasoc.store import SearchQuery
+
+    everything = SearchQuery(start=datetime(1970, 1, 1, tzinfo=UTC), end=datetime(9999, 1, 1, tzinfo=UTC))
+    return int(platform.store.count(everything))
+
+
 def _print_demo(
-    platform: Any, accepted: Counter[str], rejected: Counter[str], report: Any, demo_dir: Path, dataset: Any
+    platform: Any,
+    accepted: Counter[str],
+    rejected: Counter[str],
+    demo_dir: Path,
+    dataset: Any,
+    url: str,
+    stored_before: int,
 ) -> None:
     from datasoc.event import CLASSIFICATIONS
     from datasoc.store import FieldFilter, SearchQuery
@@ -206,10 +267,13 @@ def _print_demo(
         return int(platform.store.count(query))
 
     click.echo(f"demo data (演示数据): {demo_dir}  seed={dataset.seed} days={dataset.days}")
+    click.echo(f"sent to the platform's HTTP ingest (经 HTTP 接入): {url}")
+    stored = _stored(platform)
     click.echo(
-        f"indexed (入库): read {report.read}, newly stored {report.stored}, dead-lettered {report.rejected}"
+        f"indexed (入库): accepted {sum(accepted.values())}, newly stored {stored - stored_before}, "
+        f"dead-lettered {sum(rejected.values())}, in store {stored}"
     )
-    click.echo("\nper source (按来源)                  spooled  rejected   in store")
+    click.echo("\nper source (按来源)                 accepted  rejected   in store")
     from soc_api.demo import SOURCES
 
     for name, parser in SOURCES.items():
@@ -231,90 +295,47 @@ def _print_demo(
 @click.option(
     "--once", is_flag=True, help="One pass (index, trace, detect, checkpoint, retention), then exit."
 )
-@click.option("--interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True)
-def run(config: Path | None, data_dir: Path | None, once: bool, interval: float) -> None:
-    """Start the platform (启动平台): network inputs of `[collect]`, indexing, access trace,
-    detection, checkpoints and retention, in one process that owns the spool, until SIGINT/SIGTERM.
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05, 60),
+    default=None,
+    help="Seconds an idle step waits before looking again (platform.step_interval_seconds).",
+)
+def run(config: Path | None, data_dir: Path | None, once: bool, interval: float | None) -> None:
+    """Start the platform (启动平台): network inputs of `[collect]`, file tails, indexing, access
+    trace, detection, checkpoints and retention, each a supervised step of one process that owns the
+    spool, until SIGINT/SIGTERM (stopping takes at most `platform.stop_timeout_seconds`).
 
     Detection is the Flink job by default (`[detection] engine`), started first and resumed from its
     last retained checkpoint, cancelled on shutdown. Prints one JSON line `{"ready": {...}}` with the
-    bound addresses once the job is started and the inputs listen.
+    bound addresses once the job is started and the inputs listen. `/healthz` and `/readyz` on the
+    collector's HTTP port say whether it is alive and whether every step is healthy.
     """
     import asyncio
-    import json
-    import threading
     import time
 
-    from datasoc.logging import get_logger
-    from soc_api.api.server import run_collector
-    from soc_api.platform import Platform, collect_config, inputs_enabled
-    from soc_api.service import Background, loop
+    from soc_api.daemon import Roles
 
     settings = _settings(config, data_dir)
-    log = get_logger("run")
+    if interval is not None:
+        platform = settings.platform.model_copy(update={"step_interval_seconds": interval})
+        settings = settings.model_copy(update={"platform": platform})
+    daemon = _open_daemon(settings, Roles(api=not once))  # --once serves nothing
     try:
-        platform = Platform.open(settings, now=_now())
-    except DatasocError as exc:
+        _start(daemon)
+        if once:
+            daemon.wait_caught_up(_now, time.sleep)
+            return
+
+        async def serve() -> None:
+            stop = asyncio.Event()
+            _stop_on_signals(stop)
+            await daemon.serve(stop, on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})))
+
+        asyncio.run(serve())
+    except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
-    background = Background(platform, new_id=new_id)
-    try:
-        # Resumes from the job's last retained checkpoint: open correlation windows survive a restart.
-        _start_detection(background)
-    except BaseException:
-        platform.close()
-        raise
-    if once:
-        try:
-            background.run_pass(_now())
-            background.catch_up(_now, time.sleep)  # the job's alerts for what the pass read
-        except DatasocError as exc:
-            raise click.ClickException(str(exc)) from None
-        finally:
-            try:
-                background.stop_detection()
-            finally:
-                platform.close()
-        return
-    stop = threading.Event()
-    worker = threading.Thread(target=loop, args=(background, stop, _now, interval), daemon=True)
-    worker.start()
-    log.info("running", data_dir=str(settings.data_dir), mode=settings.mode)
-
-    def security_event(record: dict[str, Any]) -> None:
-        log.warning("security_event", kind=record.get("kind"), actor=record.get("actor"))
-        background.ledger_security_event(record, _now())
-
-    try:
-        if inputs_enabled(settings.collect):
-            inputs, ssl_context = collect_config(settings)
-            asyncio.run(
-                run_collector(
-                    platform.spool,
-                    inputs,
-                    stop=asyncio.Event(),
-                    clock=_now,
-                    new_id=new_id,
-                    on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})),
-                    on_security_event=security_event,
-                    ssl_context=ssl_context,
-                )
-            )
-        else:
-
-            def _stop(signum: int, _frame: FrameType | None) -> None:
-                stop.set()
-
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
-            click.echo(json.dumps({"ready": {}}))
-            stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        stop.set()
-        worker.join()
-        try:
-            background.stop_detection()
-        finally:
-            platform.close()
-        log.info("stopped")
+        daemon.close()

@@ -6,6 +6,7 @@ import click
 
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
+from soc_api.commands.identity import tokens, users
 from soc_api.commands.ledger import ledger, verify
 from soc_api.commands.platform import demo, run
 from soc_api.commands.schema import schema
@@ -22,6 +23,8 @@ COMMANDS: list[click.Command] = [
     schema,
     ledger,
     verify,
+    users,
+    tokens,
 ]
 
 

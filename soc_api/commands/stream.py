@@ -1,19 +1,10 @@
-"""`datasoc stream` (the detection job next to the spool) and `datasoc bench stream`.
-
-Command objects for the registry: `stream` (add to COMMANDS) and `bench_stream` (add to BENCHES).
-"""
+"""`datasoc stream`: the detection job alone next to the spool (the composition root's stream roles)."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
-from types import FrameType
 
 import click
-
-from datasoc.errors import DatasocError
-from soc_api.commands.edge import flink_logs_in
-from soc_api.commands.edge import now as _now
 
 
 @click.command("stream")
@@ -24,81 +15,82 @@ from soc_api.commands.edge import now as _now
     "rule_dirs",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Rule files or directories (the rule store); changes are applied live.",
+    help="Rule files or directories (the rule store); changes are applied live (detection.rules).",
 )
-@click.option("--parallelism", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--parallelism", type=click.IntRange(1, 64), default=None, help="detection.parallelism")
+@click.option("--execution-mode", type=click.Choice(["thread", "process"]), default=None)
+@click.option("--jobmanager", default=None, help="host:port of a Flink cluster (detection.jobmanager).")
 @click.option(
-    "--execution-mode", type=click.Choice(["thread", "process"]), default="thread", show_default=True
+    "--allowed-lateness",
+    type=click.FloatRange(0, 86_400),
+    default=None,
+    metavar="SECONDS",
+    help="Correlation lateness (detection.allowed_lateness_seconds).",
 )
 @click.option(
-    "--jobmanager", default=None, help="host:port of a Flink cluster (default: embedded MiniCluster)."
+    "--checkpoint-ms", type=click.IntRange(50), default=None, help="detection.checkpoint_interval_ms"
 )
-@click.option("--out-of-orderness-ms", type=click.IntRange(0), default=5_000, show_default=True)
-@click.option("--checkpoint-ms", type=click.IntRange(50), default=500, show_default=True)
-@click.option("--no-resume", is_flag=True, help="Do not resume from the last retained checkpoint.")
-@click.option("--interval", type=click.FloatRange(0.05, 60), default=0.4, show_default=True)
+@click.option(
+    "--interval", type=click.FloatRange(0.05, 60), default=None, help="platform.step_interval_seconds"
+)
 def stream(
     config: Path | None,
     data_dir: Path | None,
     rule_dirs: tuple[Path, ...],
-    parallelism: int,
-    execution_mode: str,
+    parallelism: int | None,
+    execution_mode: str | None,
     jobmanager: str | None,
-    out_of_orderness_ms: int,
-    checkpoint_ms: int,
-    no_resume: bool,
-    interval: float,
+    allowed_lateness: float | None,
+    checkpoint_ms: int | None,
+    interval: float | None,
 ) -> None:
-    """Run the detection job (流式检测): spool events -> Flink job -> committed alerts in the spool.
+    """Run the detection job alone (流式检测): spool events -> Flink job -> committed alerts.
 
-    Holds the spool (one process per spool), exports events to the job, feeds rule changes from
-    --rules, and moves checkpoint-committed alerts into the `alerts` topic, until stopped.
+    The composition root of `datasoc run` with only the detection step (its options override
+    `[detection]`): it holds the spool, exports events to the job, feeds rule changes, moves
+    checkpoint-committed alerts into the `alerts` topic, and restarts a job that stopped from its
+    last checkpoint, until SIGINT/SIGTERM.
     """
-    import threading
+    import asyncio
+    import json
 
-    from datasoc.logging import get_logger
-    from detection.stream.config import StreamConfig
-    from detection.stream.runner import StreamRunner
-    from soc_api.commands.platform import _settings
-    from soc_api.platform import Platform
+    from datasoc.settings import DetectionSettings
+    from soc_api.commands.platform import StartupRefused, _open_daemon, _settings, _start, _stop_on_signals
+    from soc_api.daemon import Roles
+    from soc_api.errors import FLOOR_ERRORS
 
     settings = _settings(config, data_dir)
-    flink_logs_in(settings.data_dir / "stream" / "log")
-    log = get_logger("stream")
+    wanted = {
+        "engine": "flink",
+        "rules": tuple(rule_dirs) or None,
+        "parallelism": parallelism,
+        "execution_mode": execution_mode,
+        "jobmanager": jobmanager,
+        "allowed_lateness_seconds": allowed_lateness,
+        "checkpoint_interval_ms": checkpoint_ms,
+    }
+    merged = {**settings.detection.model_dump(), **{k: v for k, v in wanted.items() if v is not None}}
     try:
-        platform = Platform.open(settings, now=_now())
-    except DatasocError as exc:
-        raise click.ClickException(str(exc)) from None
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    job_config = StreamConfig.under(
-        settings.data_dir / "stream",
-        parallelism=parallelism,
-        execution_mode=execution_mode,
-        jobmanager=jobmanager,
-        out_of_orderness_ms=out_of_orderness_ms,
-        checkpoint_interval_ms=checkpoint_ms,
-    )
+        detection = DetectionSettings(**merged)  # validated (e.g. process mode needs a jobmanager)
+    except ValueError as exc:
+        raise StartupRefused(f"invalid option: {exc}") from None
+    platform_settings = settings.platform
+    if interval is not None:
+        platform_settings = platform_settings.model_copy(update={"step_interval_seconds": interval})
+    settings = settings.model_copy(update={"detection": detection, "platform": platform_settings})
+    daemon = _open_daemon(settings, Roles.stream())
     try:
-        runner = StreamRunner(platform.spool, job_config, rule_dirs)
-        started = runner.start(resume=not no_resume)
-        if runner.skipped_checkpoint is not None:
-            log.warning("stream_state_layout_changed", skipped_checkpoint=str(runner.skipped_checkpoint))
-        log.info("stream_started", restored_from=started.restore_from, jobmanager=jobmanager)
-        try:
-            while not stop.wait(interval):
-                report = runner.tick(now=_now())
-                if report.appended or report.invalid:
-                    log.info("alerts_committed", appended=report.appended, duplicates=report.duplicates)
-        finally:
-            runner.stop()
-    except DatasocError as exc:
+        _start(daemon)
+
+        async def serve() -> None:
+            stop = asyncio.Event()
+            _stop_on_signals(stop)
+            await daemon.serve(stop, on_ready=lambda addresses: click.echo(json.dumps({"ready": addresses})))
+
+        asyncio.run(serve())
+    except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
     finally:
-        platform.close()
+        daemon.close()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from collectors.approvals import Approval
 from collectors.catalog import Catalog
 
 CITY: Final = "明州市"
@@ -207,38 +208,6 @@ class User:
             "region": self.region,
             "roles": list(self.roles),
             "ip": self.ip,
-        }
-
-
-@dataclass(frozen=True)
-class Approval:
-    """A grant (数据共享申请审批) for one user to one important or core dataset."""
-
-    id: str
-    user: str
-    dataset: str
-    allowed_region: str
-    valid_from: datetime
-    valid_to: datetime
-    purpose: str
-    approver: str
-
-    def valid_at(self, when: datetime) -> bool:
-        """True while the grant is in force."""
-        return self.valid_from <= when < self.valid_to
-
-    def to_dict(self) -> dict[str, Any]:
-        """approvals.jsonl form."""
-        return {
-            "id": self.id,
-            "user": self.user,
-            "dataset": self.dataset,
-            "allowed_region": self.allowed_region,
-            "valid_from": self.valid_from.isoformat(),
-            "valid_to": self.valid_to.isoformat(),
-            "purpose": self.purpose,
-            "approver": self.approver,
-            "status": "approved",
         }
 
 

@@ -24,7 +24,7 @@ from crypto.recipes import SigningKey
 
 def _export(led: Ledger, path: Path, key: SigningKey, **kw: object) -> bytes:
     now = led.store.latest_checkpoint().checkpoint.when() + timedelta(seconds=1)  # type: ignore[union-attr]
-    return export_bundle(led.store, path, public_key_pem=key.public_key_pem(), now=now, **kw).read_bytes()  # type: ignore[arg-type]
+    return export_bundle(led.store, path, signer=key, now=now, **kw).read_bytes()  # type: ignore[arg-type]
 
 
 def test_full_export_layout_and_verification(
@@ -40,6 +40,7 @@ def test_full_export_layout_and_verification(
         entries = zf.read(bf.ENTRIES)
     assert names == {
         bf.MANIFEST,
+        bf.MANIFEST_SIG,
         bf.REPORT,
         bf.VERIFY,
         bf.PUBKEY,
@@ -49,9 +50,9 @@ def test_full_export_layout_and_verification(
         bf.ENTRIES,
         bf.PROOFS,
     }
-    assert manifest["entries"] == 37
+    assert manifest["entries"] == {"count": 37, "first_seq": 0, "last_seq": 36}
     assert manifest["tree_size"] == 37
-    assert manifest["contiguous"] is True
+    assert manifest["selection"] == {"type": "range", "from_seq": 0, "to_seq": 37}
     assert report_text.startswith("审计账本导出报告")
     assert "Audit ledger export report" in report_text
     assert "-pkeyopt distid:1234567812345678 -in checkpoint.bin -sigfile checkpoint.sig" in verify_text
@@ -60,6 +61,11 @@ def test_full_export_layout_and_verification(
     report = verify_bundle(data, key.public_key_pem())
     assert report.ok, report.failure
     assert (report.entries, report.tree_size, report.consistency_from) == (37, 37, 11)
+    assert report.complete
+    assert (
+        report.statement_en
+        == "complete for seq 0 to 37 (exclusive) at checkpoint size 37: all 37 entries are here."
+    )
     assert check_bundle(data, key.public_key_pem()).ok
     led.close()
 
@@ -91,6 +97,8 @@ def test_sparse_export_and_proof_node_dedup(
     report = verify_bundle(data, key.public_key_pem())
     assert report.ok
     assert report.entries == len(seqs)
+    assert not report.complete
+    assert report.statement_en.startswith("genuine only")
     planned = proof_nodes(led.store.tree, seqs, 70)
     union = {n for s in seqs for n in inclusion_path(s, 70)}
     assert {n for n, _ in planned} == union
@@ -145,6 +153,8 @@ def test_missing_member_and_wrong_key(
     wrong = verify_bundle(data, other_key.public_key_pem())
     assert not wrong.ok
     assert "does not verify" in (wrong.failure or "")
+    # After a rotation the auditor trusts both keys: the old one still verifies.
+    assert verify_bundle(data, [other_key.public_key_pem(), key.public_key_pem()]).ok
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="system openssl not installed")
@@ -156,11 +166,27 @@ def test_verify_txt_openssl_command_works(
     led.close()
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         zf.extractall(tmp_path / "x")
-        command = next(
+        commands = [
             line.strip()
             for line in zf.read(bf.VERIFY).decode().splitlines()
             if line.strip().startswith("openssl")
-        )
+        ]
     (tmp_path / "x" / "pub.pem").write_bytes(key.public_key_pem())
-    done = subprocess.run(command.split(), cwd=tmp_path / "x", capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    assert len(commands) == 2  # the checkpoint and the manifest
+    for command in commands:
+        done = subprocess.run(
+            command.split(), cwd=tmp_path / "x", capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_a_v1_bundle_is_refused_with_a_clear_message(key: SigningKey) -> None:
+    manifest = {"format": "datasoc-bundle/1", "hash": "sm3", "origin": "o", "tree_size": 1, "entries": 1}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(bf.MANIFEST, json.dumps(manifest))
+        zf.writestr(bf.ENTRIES, b"{}\n")
+    report = verify_bundle(buf.getvalue(), key.public_key_pem())
+    assert not report.ok
+    assert "datasoc-bundle/1 bundles are no longer accepted" in (report.failure or "")
+    assert "datasoc-bundle/2" in (report.failure or "")

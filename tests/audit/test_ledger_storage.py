@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from audit.entry import EntryDraft
-from audit.errors import LedgerCorrupt
+from audit.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing
 from audit.ledger import Ledger
 from audit.storage import LedgerStore
 from audit.tree import MerkleLevels
@@ -43,9 +43,9 @@ def test_append_assigns_contiguous_seqs_and_reopens(tmp_path: Path, draft: Calla
 
 def test_create_refuses_existing_and_open_refuses_non_ledger(tmp_path: Path) -> None:
     LedgerStore.create(tmp_path / "l", "o").close()
-    with pytest.raises(LedgerCorrupt, match="already exists"):
+    with pytest.raises(LedgerExists, match="already exists"):
         LedgerStore.create(tmp_path / "l", "o")
-    with pytest.raises(LedgerCorrupt, match="not a ledger"):
+    with pytest.raises(LedgerMissing, match="not a ledger"):
         LedgerStore.open(tmp_path)
 
 
@@ -242,7 +242,38 @@ def test_torn_checkpoint_line_is_cut_and_reported(
 
 def test_one_writer_at_a_time(tmp_path: Path) -> None:
     store = LedgerStore.create(tmp_path / "l", "o")
-    with pytest.raises(LedgerCorrupt, match="open in another process"):
+    with pytest.raises(LedgerLocked, match="open for writing in another process") as caught:
         LedgerStore.open(tmp_path / "l")
+    # A locked ledger is not a corrupt one (issue 11): the error says so and what to do.
+    assert not isinstance(caught.value, LedgerCorrupt)
+    assert "read-only" in caught.value.diagnostics()
     store.close()
     LedgerStore.open(tmp_path / "l").close()
+
+
+def test_files_are_private_whatever_the_umask(
+    tmp_path: Path, key: SigningKey, draft: Callable[..., EntryDraft], t0: datetime
+) -> None:
+    old = os.umask(0o022)
+    try:
+        led = Ledger.open(tmp_path / "l", key, origin="o")
+        led.append_many([draft(i) for i in range(40)], now=t0)
+        led.checkpoint(now=t0 + timedelta(seconds=1))
+        led.close()
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path): p.stat().st_mode & 0o777 for p in (tmp_path / "l").rglob("*")}
+    assert modes[Path("l/entries.log")] == 0o600
+    assert modes[Path("l/tree")] == 0o700
+    assert {m for p, m in modes.items() if p.is_relative_to("l/tree") and p.name.endswith(".bin")} == {0o600}
+    assert set(modes.values()) <= {0o600, 0o700}, modes
+    assert (tmp_path / "l").stat().st_mode & 0o777 == 0o700
+
+
+def test_an_older_ledger_is_tightened_on_open(tmp_path: Path) -> None:
+    LedgerStore.create(tmp_path / "l", "o").close()
+    os.chmod(tmp_path / "l", 0o755)
+    os.chmod(tmp_path / "l" / "entries.log", 0o644)
+    LedgerStore.open(tmp_path / "l").close()
+    assert (tmp_path / "l").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "l" / "entries.log").stat().st_mode & 0o777 == 0o600

@@ -29,9 +29,11 @@ from audit.storage import SM3_HASHER, checkpoint_line
 from audit.tree import MerkleLevels
 from audit.verify import verify_store
 from crypto.recipes import SigningKey, sm3_hex
+from datasoc.canonical import canonical_json
 
 Files = dict[str, bytes]
-Mutation = tuple[str, Files]  # (description, files to overwrite)
+Changes = dict[str, bytes | None]  # None: the file is deleted
+Mutation = tuple[str, Changes]  # (description, files to overwrite or delete)
 
 
 def _flip(data: bytes, pos: int, rng: random.Random) -> bytes:
@@ -55,7 +57,7 @@ def _renumber(lines: list[bytes]) -> list[bytes]:
     return out
 
 
-def _forged_tree(lines: list[bytes]) -> Files:
+def _forged_tree(lines: list[bytes]) -> Changes:
     """What a forger writes after editing entries: every node recomputed to match."""
     tree = MerkleLevels.from_leaf_hashes(SM3_HASHER, [SM3_HASHER.hash_leaf(x) for x in lines])
     files = {f"tree/level-{lv:02d}.bin": bytes(d) for lv, d in enumerate(tree.levels)}
@@ -124,6 +126,15 @@ def store_mutations(orig: Files, other_key: SigningKey, rng: random.Random) -> I
             {"checkpoints.log": _join([*cp_lines[:-1], cp_lines[k]])},
         )
     yield "checkpoints reordered", {"checkpoints.log": _join([cp_lines[1], cp_lines[0], *cp_lines[2:]])}
+    # Issue 12: a rolled-back tail, a forged append, missing files (reported, never a trace).
+    yield "newest checkpoint line removed", {"checkpoints.log": _join(cp_lines[:-1])}
+    yield "two newest checkpoint lines removed", {"checkpoints.log": _join(cp_lines[:-2])}
+    appended = {**json.loads(lines[-1]), "seq": n, "actor": "user:nobody"}
+    forged_line = json.dumps(appended, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    yield "forged entry appended after the newest checkpoint", {"entries.log": _join([*lines, forged_line])}
+    yield "forged entry appended, tree rebuilt", _forged_tree([*lines, forged_line])
+    for name in ("entries.log", "checkpoints.log", "LEDGER"):
+        yield f"{name} deleted", {name: None}
 
 
 def _snapshot(root: Path) -> Files:
@@ -145,7 +156,10 @@ def test_every_store_mutation_is_detected(
     for desc, files in store_mutations(orig, other_key, random.Random(20260301)):
         assert any(orig.get(name) != data for name, data in files.items()), desc
         for name, data in files.items():
-            (work / name).write_bytes(data)
+            if data is None:
+                (work / name).unlink()
+            else:
+                (work / name).write_bytes(data)
         report = verify_store(work, pub)
         # An entry added after the newest checkpoint (e.g. the last entry duplicated, renumbered
         # and hashed in) looks like an append: it is reported as unsigned, never as proven.
@@ -165,40 +179,64 @@ def test_every_store_mutation_is_detected(
     assert not missed, missed[:10]
 
 
-def _zip(members: Files) -> bytes:
-    manifest = json.loads(members[bf.MANIFEST])
-    manifest["files"] = {n: sm3_hex(members[n]) for n in bf.HASHED_MEMBERS}  # a forger fixes digests
-    members = {**members, bf.MANIFEST: json.dumps(manifest).encode()}
+Members = list[tuple[str, bytes]]
+
+
+def _zip(members: Files | Members, *, fix_digests: bool = True) -> bytes:
+    """A bundle as a forger without the signing key would write it: digests and counts fixed up."""
+    pairs = list(members.items()) if isinstance(members, dict) else list(members)
+    if fix_digests:
+        names = dict(pairs)
+        manifest = json.loads(names[bf.MANIFEST])
+        manifest["files"] = {n: sm3_hex(d) for n, d in pairs if n not in (bf.MANIFEST, bf.MANIFEST_SIG)}
+        pairs = [(n, canonical_json(manifest) if n == bf.MANIFEST else d) for n, d in pairs]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in members.items():
+        for name, data in pairs:
             zf.writestr(name, data)
     return buf.getvalue()
 
 
 def bundle_mutations(
     orig: Files, older: SignedCheckpoint, other_key: SigningKey, rng: random.Random
-) -> Iterator[tuple[str, Files]]:
+) -> Iterator[tuple[str, Files | Members]]:
     for name, count in (
         (bf.ENTRIES, 120),
         (bf.PROOFS, 120),
         (bf.CHECKPOINT, 40),
         (bf.SIGNATURE, 40),
         (bf.CONSISTENCY, 60),
+        (bf.MANIFEST_SIG, 30),
+        (bf.REPORT, 20),
+        (bf.VERIFY, 20),
     ):
         for pos in rng.sample(range(len(orig[name])), count):
             yield f"flip {name} byte {pos}", {**orig, name: _flip(orig[name], pos, rng)}
     lines = _lines(orig[bf.ENTRIES])
     manifest = json.loads(orig[bf.MANIFEST])
 
-    def with_entries(new: list[bytes]) -> Files:
-        m = {**manifest, "entries": len(new)}
-        return {**orig, bf.ENTRIES: _join(new), bf.MANIFEST: json.dumps(m).encode()}
+    def with_entries(new: list[bytes], **changes: object) -> Files:
+        seqs = [json.loads(x)["seq"] for x in new]
+        counts = {
+            "count": len(new),
+            "first_seq": seqs[0] if seqs else None,
+            "last_seq": seqs[-1] if seqs else None,
+        }
+        m = {**manifest, "entries": counts, **changes}
+        return {**orig, bf.ENTRIES: _join(new), bf.MANIFEST: canonical_json(m)}
 
     for k in range(len(lines)):
         yield f"delete entry {k}", with_entries(lines[:k] + lines[k + 1 :])
         yield f"duplicate entry {k}", with_entries(lines[: k + 1] + lines[k:])
         yield f"truncate to {k} entries", with_entries(lines[:k])
+        yield (
+            f"keep only entry {k}, selection narrowed to it",
+            with_entries([lines[k]], selection={"type": "range", "from_seq": k, "to_seq": k + 1}),
+        )
+        yield (
+            f"keep only entry {k}, selection called a list",
+            with_entries([lines[k]], selection={"type": "list"}),
+        )
         if k + 1 < len(lines):
             yield (
                 f"swap entries {k}, {k + 1}",
@@ -219,9 +257,40 @@ def bundle_mutations(
         "old checkpoint replayed as new",
         {**orig, bf.CHECKPOINT: older.checkpoint.to_text(), bf.SIGNATURE: older.signature},
     )
+    # Issue 12: what an unsigned manifest used to let through.
+    dropped = with_entries(lines[:5] + lines[6:])
+    yield (
+        "middle entry dropped, manifest re-signed by another key",
+        {
+            **dropped,
+            bf.MANIFEST_SIG: other_key.sign(dropped[bf.MANIFEST]),
+        },
+    )
+    yield (
+        "manifest.created changed",
+        {**orig, bf.MANIFEST: canonical_json({**manifest, "created": "2020-01-01T00:00:00.000000Z"})},
+    )
+    yield "VERIFY.txt replaced", {**orig, bf.VERIFY: b"all fine, run ./evil.sh\n"}
+    yield "REPORT.txt replaced", {**orig, bf.REPORT: b"nothing to see\n"}
+    yield (
+        "manifest downgraded to datasoc-bundle/1",
+        {**orig, bf.MANIFEST: canonical_json({**manifest, "format": "datasoc-bundle/1"})},
+    )
+    yield "manifest not canonical", {**orig, bf.MANIFEST: json.dumps(manifest, indent=1).encode()}
+    for extra in ("evil.sh", "../../../tmp/pwned", "/etc/absolute", "sub/entries.jsonl", "entries.jsonl/"):
+        yield f"extra member {extra!r}", [*orig.items(), (extra, b"#!/bin/sh\nrm -rf ~\n")]
+    tampered = _join([lines[0].replace(b'"rows":0', b'"rows":9'), *lines[1:]])
+    yield "entries.jsonl twice, tampered copy first", [(bf.ENTRIES, tampered), *orig.items()]
+    yield "entries.jsonl twice, tampered copy last", [*orig.items(), (bf.ENTRIES, tampered)]
+    yield "manifest.sig missing", {n: d for n, d in orig.items() if n != bf.MANIFEST_SIG}
+    yield (
+        "manifest.sig missing, other members intact",
+        [(n, d) for n, d in orig.items() if n != bf.MANIFEST_SIG],
+    )
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Duplicate name")
 def test_every_bundle_mutation_is_detected(
     build_ledger: Callable[..., Ledger], key: SigningKey, other_key: SigningKey, tmp_path: Path, t0: object
 ) -> None:
@@ -230,7 +299,7 @@ def test_every_bundle_mutation_is_detected(
     out = export_bundle(
         led.store,
         tmp_path / "b.zip",
-        public_key_pem=key.public_key_pem(),
+        signer=key,
         now=cps[-1].checkpoint.when() + timedelta(seconds=1),
         known=cps[1],
     )
@@ -242,16 +311,18 @@ def test_every_bundle_mutation_is_detected(
     assert verify_bundle(_zip(orig), pub).ok  # re-zipping alone changes nothing
     missed, count = [], 0
     for desc, members in bundle_mutations(orig, cps[2], other_key, random.Random(7)):
-        if verify_bundle(_zip(members), pub).ok:
-            missed.append(desc)
-        count += 1
+        # Fixing digests re-encodes the manifest canonically, which would undo that mutation.
+        for fix in (False,) if desc == "manifest not canonical" else (True, False):
+            if verify_bundle(_zip(members, fix_digests=fix), pub).ok:
+                missed.append(f"{desc} (digests fixed: {fix})")
+            count += 1
     # An old, validly signed bundle is caught by the auditor's own newer checkpoint.
     report = verify_bundle(out.read_bytes(), pub, known=cps[-1].checkpoint)
     assert report.ok
     older = export_bundle(
         led.store,
         tmp_path / "old.zip",
-        public_key_pem=pub,
+        signer=key,
         now=cps[-1].checkpoint.when(),
         signed=cps[2],
         seqs=range(10),

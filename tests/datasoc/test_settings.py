@@ -110,7 +110,7 @@ def test_detection_defaults_to_the_embedded_flink_job() -> None:
     detection = load_settings(None, {}).detection
     assert detection.engine == "flink"
     assert (detection.parallelism, detection.execution_mode, detection.jobmanager) == (1, "thread", None)
-    assert (detection.checkpoint_interval_ms, detection.out_of_orderness_seconds) == (500, 5.0)
+    assert (detection.checkpoint_interval_ms, detection.allowed_lateness_seconds) == (500, 60.0)
 
 
 def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> None:
@@ -119,10 +119,10 @@ def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> Non
         '[detection]\nengine = "flink"\nparallelism = 2\nexecution_mode = "process"\n'
         'jobmanager = "flink-jm.internal:8081"\ncheckpoint_interval_ms = 1000\n',
     )
-    detection = load_settings(config, {"DATASOC_DETECTION__OUT_OF_ORDERNESS_SECONDS": "2.5"}).detection
+    detection = load_settings(config, {"DATASOC_DETECTION__ALLOWED_LATENESS_SECONDS": "2.5"}).detection
     assert (detection.parallelism, detection.execution_mode) == (2, "process")
     assert detection.jobmanager == "flink-jm.internal:8081"
-    assert (detection.checkpoint_interval_ms, detection.out_of_orderness_seconds) == (1000, 2.5)
+    assert (detection.checkpoint_interval_ms, detection.allowed_lateness_seconds) == (1000, 2.5)
     # "off" (TOML has no null) and an empty environment variable both mean the embedded MiniCluster.
     assert load_settings(None, {"DATASOC_DETECTION__JOBMANAGER": "off"}).detection.jobmanager is None
     assert load_settings(None, {"DATASOC_DETECTION__JOBMANAGER": ""}).detection.jobmanager is None
@@ -142,9 +142,19 @@ def test_detection_job_settings_from_file_and_environment(tmp_path: Path) -> Non
         ("JOBMANAGER", "http://jm", "detection.jobmanager = 'http://jm': String should match pattern"),
         ("CHECKPOINT_INTERVAL_MS", "10", "detection.checkpoint_interval_ms = '10': Input should be greater"),
         (
-            "OUT_OF_ORDERNESS_SECONDS",
+            "ALLOWED_LATENESS_SECONDS",
             "-1",
-            "detection.out_of_orderness_seconds = '-1': Input should be greater",
+            "detection.allowed_lateness_seconds = '-1': Input should be greater",
+        ),
+        (
+            "EXECUTION_MODE",
+            "process",
+            "detection.execution_mode = 'process': process mode runs only on a cluster",
+        ),
+        (
+            "OUT_OF_ORDERNESS_SECONDS",
+            "5",
+            "detection.out_of_orderness_seconds = '5': replaced by detection.allowed_lateness_seconds",
         ),
     ],
 )
@@ -158,3 +168,57 @@ def test_invalid_detection_settings_name_the_key(variable: str, value: str, expe
 def test_the_rule_cache_variable_is_not_a_setting() -> None:
     # `datasoc run` names the compiled-rule cache for its job's processes in DATASOC_RULE_CACHE.
     assert load_settings(None, {"DATASOC_RULE_CACHE": "/var/lib/datasoc/cache/rules"}) is not None
+
+
+def test_collector_sources_and_limits_from_file(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        """
+[collect.limits]
+http_max_connections = 200
+http_header_timeout_seconds = 5
+
+[[collect.syslog_source]]
+source = "audit-hosts"
+parser = "auditd"
+cidr = ["10.20.0.0/16"]
+peer = ["10.1.2.3"]
+expected_interval_seconds = 600
+
+[[collect.evtx]]
+source = "dc-01"
+patterns = ["/srv/evtx/*.evtx"]
+
+[[collect.token_source]]
+source = "gateway"
+expected_interval_seconds = 300
+""",
+    )
+    collect = load_settings(config, {"DATASOC_COLLECT__LIMITS__HTTP_MAX_CONNECTIONS_PER_PEER": "20"}).collect
+    assert (collect.limits.http_max_connections, collect.limits.http_max_connections_per_peer) == (200, 20)
+    assert collect.limits.http_header_timeout_seconds == 5
+    assert collect.limits.syslog_idle_timeout_seconds == 600  # defaults beside what was set
+    assert collect.syslog_source[0].cidr == ("10.20.0.0/16",)
+    assert collect.evtx[0].patterns == ("/srv/evtx/*.evtx",)
+    assert collect.token_source[0].expected_interval_seconds == 300
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[[collect.syslog_source]]\nsource = "a"\ncidr = ["10.0.0.1/8"]\n', "collect.syslog_source.0.cidr"),
+        ('[[collect.syslog_source]]\nsource = "a"\npeer = ["db-01"]\n', "is not an IP address"),
+        ('[[collect.syslog_source]]\nsource = "a"\n', "needs at least one of peer, cidr, tls_subject"),
+        ("[collect.limits]\nhttp_max_connections = 10\nhttp_max_connections_per_peer = 11\n", "above"),
+        ("[collect.limits]\nhttp_header_timeout_seconds = 0\n", "collect.limits.http_header_timeout_seconds"),
+        (
+            '[[collect.evtx]]\nsource = "x"\npatterns = ["a"]\n[[collect.tail]]\nsource = "x"\n'
+            'parser = "apigw_json"\npatterns = ["b"]\n',
+            "source 'x' is already used",
+        ),
+        ('[[collect.token_source]]\nsource = "gw"\n', "collect.token_source.0.expected_interval_seconds"),
+    ],
+)
+def test_invalid_collector_tables_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
+        load_settings(write(tmp_path, text), {})

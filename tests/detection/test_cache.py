@@ -351,8 +351,9 @@ def test_a_registry_pipeline_object_shares_the_entries_of_its_name(tmp_path: Pat
 def test_the_stream_jobs_rule_bundles_compile_through_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from detection.bundle import compile_bundle
     from detection.pipelines import resolve_pipeline
-    from detection.stream.rules import RuleChange, apply_change, compile_bundle
+    from detection.stream.rules import RuleChange, apply_change
 
     monkeypatch.setenv("DATASOC_RULE_CACHE", str(tmp_path / "cache"))
     texts = {"cmd.yml": CMD, "shapes.yml": SHAPES}

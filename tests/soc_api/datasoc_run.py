@@ -16,9 +16,19 @@ def spawn_run(
     """`datasoc run --interval INTERVAL` over `data_dir` (HTTP on a free port, tokens from
     `data_dir/tokens.json`, plus `extra_env`); returns the process, once ready, and its ingest URL.
     A process that exits before its ready line fails the test with the end of its stderr."""
+    proc, addresses = spawn_run_listening(data_dir, extra_env, interval=interval)
+    host, port = addresses["http"]
+    return proc, f"http://{host}:{port}/api/v1/ingest"
+
+
+def spawn_run_listening(
+    data_dir: Path, extra_env: dict[str, str], *, interval: float
+) -> tuple[subprocess.Popen[bytes], dict[str, list[object]]]:
+    """`spawn_run`, returning every bound address of the ready line (`http`, `tcp`, `udp`, `tls`)."""
     env = {
         "DATASOC_DATA_DIR": str(data_dir),
         "DATASOC_COLLECT__HTTP_PORT": "0",
+        "DATASOC_API__PORT": "0",
         "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
         **extra_env,
     }
@@ -36,9 +46,10 @@ def spawn_run(
         _out, err = proc.communicate(timeout=30)
         raise AssertionError(f"datasoc run exited before ready: {err.decode()[-3000:]}")
     try:
-        host, port = json.loads(line)["ready"]["http"]
+        addresses = json.loads(line)["ready"]
+        _host, _port = addresses["http"]
     except (ValueError, KeyError, TypeError):
         proc.kill()
         proc.communicate(timeout=30)
         raise AssertionError(f"datasoc run said {line[:500]!r} instead of its ready line") from None
-    return proc, f"http://{host}:{port}/api/v1/ingest"
+    return proc, addresses

@@ -9,9 +9,9 @@ from pathlib import Path
 from collectors.sink import encode_event
 from datasoc.event import Event
 from datasoc.transport import ALERTS, EVENTS, Spool
+from detection.alerts import alert_id, single_alert
 from detection.engine import RuleSet
 from detection.pipelines import resolve_pipeline
-from detection.stream.alerts import alert_id, single_alert
 from soc_api.detector import Detector, decode_alert
 
 T0 = datetime(2026, 3, 3, 18, 0, tzinfo=UTC)  # 02:00 in Asia/Shanghai

@@ -69,7 +69,13 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         ["demo", "--data-dir", str(data_dir), "--start", "2026-03-02", "--seed", "7"],
         catch_exceptions=False,
         # The default engine; FLINK_LOG_DIR as the demo sets it is put back afterwards.
-        env={"DATASOC_DETECTION__ENGINE": None, "FLINK_LOG_DIR": None},
+        env={
+            "DATASOC_DETECTION__ENGINE": None,
+            "FLINK_LOG_DIR": None,
+            "DATASOC_STORE__RETENTION_DAYS": "3650",
+            "DATASOC_COLLECT__HTTP_PORT": "0",
+            "DATASOC_API__PORT": "0",
+        },
     )
     assert result.exit_code == 0, result.output
     with Spool.open(data_dir / "spool") as spool:
@@ -87,7 +93,7 @@ def in_process_alerts(run: DemoRun) -> dict[str, Alert]:
     detector = load_detector(load_settings(None, {"DATASOC_DATA_DIR": str(run.data_dir)}))
     alerts: dict[str, Alert] = {}
     for offset, event in run.events:
-        alerts.update((a.alert_id, a) for a in detector.alerts_for(offset, event))
+        alerts.update((a.alert_id, a) for a in detector.alerts_for(offset, event.to_dict()))
     alerts.update((a.alert_id, a) for a in detector.flush())
     return alerts
 
@@ -124,7 +130,7 @@ def test_in_process_engine_and_flink_job_give_the_same_alert_ids(demo_run: DemoR
     assert "rule not running" not in demo_run.output
     in_process = in_process_alerts(demo_run)
     flink = demo_run.alerts
-    # Same detections, same ids: one alert builder (detection.stream.alerts) for both engines.
+    # Same detections, same ids: one loop (detection.loop) and alert builder for both engines.
     assert set(flink) == set(in_process)
     for alert_id, alert in flink.items():
         other = in_process[alert_id]

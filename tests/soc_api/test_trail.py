@@ -127,3 +127,33 @@ def test_undecodable_payloads_are_left_to_the_indexer(
         report = trace_pending(spool, ledger, sealer, now=NOW)
         ledger.close()
     assert (report.read, report.ledgered, report.next_offset) == (3, 1, 3)
+
+
+def test_the_trail_resumes_after_a_gap_it_ledgered_and_counts_it_once(
+    tmp_path: Path, keys: tuple[SigningKey, SealingKey]
+) -> None:
+    from datasoc.transport import RetentionPolicy, SpoolConfig
+    from soc_api.steps import GapPolicy
+    from soc_api.trail import Trail
+
+    signer, sealer = keys
+    spool = Spool.open(tmp_path / "spool", config=SpoolConfig(segment_bytes=64 * 1024))
+    ledger = Ledger.open(tmp_path / "ledger", signer, origin=ORIGIN)
+    try:
+        for at in range(0, 900, 100):
+            events = [make_event(i, event_id=f"g-{i}") for i in range(at, at + 100)]
+            spool.append(EVENTS, [encode_event(e) for e in events], now=NOW)
+        spool.apply_retention(NOW, RetentionPolicy(max_age=None, max_bytes=64 * 1024))
+        start = spool.range(EVENTS).start
+        assert start > 0
+        report = Trail(spool, ledger, sealer, on_gap=GapPolicy(ledger)).run(now=NOW)
+        assert report.ledgered == 900 - start
+        # A restart resumes after the newest traced access; and with nothing new, after the gap it
+        # ledgered, which it does not report again.
+        again = Trail(spool, ledger, sealer, on_gap=GapPolicy(ledger)).run(now=NOW)
+        assert again.ledgered == 0
+        gaps = [e for e in ledger.store.entries() if e.kind == "system.gap"]
+        assert [(g.payload["from_offset"], g.payload["to_offset"]) for g in gaps] == [(0, start)]
+    finally:
+        ledger.close()
+        spool.close()

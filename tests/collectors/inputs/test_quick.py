@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.ingest import make_event
-from collectors.inputs.quick import surely_valid
+from collectors.inputs.quick import surely_valid, surely_wire_form
 from datasoc.errors import EventValidationError
 from datasoc.event import Event
 from tests.collectors.inputs.conftest import event_dict
@@ -90,3 +90,30 @@ def test_surely_valid_implies_the_model_accepts(base: bool, extra: dict[str, Any
             Event.from_dict(value)
         except EventValidationError as exc:  # pragma: no cover - the failure this test exists for
             pytest.fail(f"pre-check accepted what the model refuses: {exc}")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    ingested=st.sampled_from(
+        ["2026-11-28T10:00:00.000000Z", "2026-11-28T10:00:00Z", "2026-11-28T18:00:00+08:00"]
+    ),
+    extra=st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6),
+)
+def test_surely_wire_form_is_exactly_what_the_model_writes(ingested: str, extra: dict[str, Any]) -> None:
+    wire = Event.from_dict({**event_dict(1), "event.ingested": "2026-11-28T10:00:00Z"}).to_dict()
+    value = {**wire, "event.ingested": ingested, **extra}
+    if surely_wire_form(value):
+        # Consumers store and trace it as it is: it must be the model's own wire form of itself.
+        assert Event.from_dict(value).to_dict() == value
+    if value.get("event.ingested") in ("2026-11-28T10:00:00Z", "2026-11-28T18:00:00+08:00"):
+        assert not surely_wire_form(value)  # valid, but not the one wire form of a time
+
+
+def test_what_the_collectors_spool_is_in_wire_form() -> None:
+    import orjson
+
+    from collectors.sink import encode_event
+
+    event = Event.from_dict({**event_dict(3), "event.ingested": "2026-11-28T10:00:00+08:00"})
+    assert surely_wire_form(orjson.loads(encode_event(event)))
+    assert not surely_wire_form([1, 2])

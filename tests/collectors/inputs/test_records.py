@@ -58,7 +58,7 @@ def test_ndjson_split_keeps_line_positions_and_skips_blank_lines() -> None:
 
 def test_json_array_and_single_object() -> None:
     assert [r.position for r in split_records(b'[{"a":1},{"b":2}]', "array")] == [1, 2]
-    assert len(split_records(b'{"a":1}', "array")) == 1
+    assert len(list(split_records(b'{"a":1}', "array"))) == 1
     with pytest.raises(BodyError):
         split_records(b'"text"', "array")
     with pytest.raises(BodyError):
@@ -176,3 +176,87 @@ def test_stored_event_size_is_bounded_separately_from_the_input_record(new_id: C
     batch = build_batch(split_records(ndjson(event_dict(1)), "ndjson"), rules, now=NOW, new_id=new_id)
     assert batch.rejected == 1
     assert "after normalization exceeds the limit of 200" in batch.errors[0].reason
+
+
+def test_multiline_csv_records_are_joined_while_a_quoted_field_is_open() -> None:
+    body = b'a,"SELECT x\n  FROM t\n GROUP BY x",1\r\n\nb,"one line",2\nc,"left open\n'
+    records = list(split_records(body, "ndjson", multiline=True))
+    assert [(r.position, r.raw) for r in records] == [
+        (1, b'a,"SELECT x\n  FROM t\n GROUP BY x",1'),
+        (5, b'b,"one line",2'),
+        (6, b'c,"left open\n'),  # unterminated at the end: passed on whole, the parser rejects it
+    ]
+    # Without `multiline` (every other format) a newline always ends a record.
+    assert len(list(split_records(body, "ndjson"))) == 5
+
+
+def test_an_idempotency_key_gives_a_retried_request_the_same_ids(new_id: Callable[[], str]) -> None:
+    parser = LinuxSyslogParser(collector="http:linux_syslog")
+    line = "<38>1 2026-11-28T10:00:00+08:00 web01 sshd 42 - - Failed password for root from 10.1.2.3 port 1\n"
+    body = (line * 2).encode()  # two identical lines are still two events
+    normalized = ndjson(*[{k: v for k, v in event_dict(i).items() if k != "event.id"} for i in range(2)])
+
+    def ids(key: str | None, content: bytes, parsed: bool) -> list[str]:
+        rules = RecordRules(
+            source="host-1", collector="http:host-1", parser=parser if parsed else None, idempotency_key=key
+        )
+        batch = build_batch(split_records(content, "ndjson"), rules, now=NOW, new_id=new_id)
+        return [orjson.loads(e)["event.id"] for e in batch.events]
+
+    for content, parsed in ((body, True), (normalized, False)):
+        first, retry = ids("req-1", content, parsed), ids("req-1", content, parsed)
+        assert first == retry
+        assert len(set(first)) == 2
+        assert set(ids("req-2", content, parsed)).isdisjoint(first)  # another request, other ids
+        assert set(ids(None, content, parsed)).isdisjoint(first)  # no key: fresh ids each time
+
+
+def test_dead_letters_of_a_body_of_bad_lines_are_bounded_and_summarised(new_id: Callable[[], str]) -> None:
+    # Before: every bad line was one dead letter holding its raw bytes twice (a 16 MB body of
+    # 8.4 million bad lines made 2.26 GB of dead letters). Now the first 100 are kept whole and
+    # the rest counted, with their line numbers, in one summary record.
+    body = b"x\n" * 50_000 + ndjson(event_dict(1)) + b"y\n" * 10
+    batch = build_batch(split_records(body, "ndjson"), RULES, now=NOW, new_id=new_id)
+    assert (batch.accepted, batch.rejected) == (1, 50_010)
+    assert len(batch.dead) == 101
+    assert sum(map(len, batch.dead)) < 100_000  # a 100 kB body: no amplification
+    summary = orjson.loads(batch.dead[-1])
+    assert summary["omitted"] == 49_910
+    assert summary["omitted_positions"] == "101-50000,50002-50011"
+    assert summary["omitted_positions_complete"] is True
+    assert summary["position"] == 101
+    assert set(summary["omitted_reasons"]) <= {r for r in summary["omitted_reasons"] if "JSON" in r}
+    assert orjson.loads(batch.dead[0])["raw_text"] == "x"
+
+
+def test_dead_letter_bytes_bound_and_position_text_bound(new_id: Callable[[], str]) -> None:
+    rules = RecordRules(source="gw-1", collector="http:gw-1", dead_letter_bytes=10_000)
+    batch = build_batch(split_records(b"z" * 3000 + b"\n" * 2, "ndjson"), rules, now=NOW, new_id=new_id)
+    assert len(batch.dead) == 1
+    body = b"".join(b"bad\n" + ndjson(event_dict(i)) for i in range(20_000))
+    batch = build_batch(split_records(body, "ndjson"), RULES, now=NOW, new_id=new_id)
+    summary = orjson.loads(batch.dead[-1])
+    assert summary["omitted"] == 19_900
+    assert summary["omitted_positions_complete"] is False  # alternating lines: the text is capped
+    assert len(summary["omitted_positions"]) <= 64 * 1024
+
+
+def test_record_count_is_capped(new_id: Callable[[], str]) -> None:
+    with pytest.raises(PayloadTooLargeError, match="1001 lines, more than 1000"):
+        split_records(b"x\n" * 1001, "ndjson", max_records=1000)  # refused before any is parsed
+    with pytest.raises(PayloadTooLargeError):
+        split_records(b"x\n" * 1000 + b"x", "ndjson", max_records=1000)
+    assert len(list(split_records(b"x\n" * 998 + b"\n\n", "ndjson", max_records=1000))) == 998
+    with pytest.raises(PayloadTooLargeError):
+        split_records(b"[" + b",".join([b"1"] * 1001) + b"]", "array", max_records=1000)
+
+
+def test_gzip_may_not_inflate_past_the_body_limit_by_default() -> None:
+    from collectors.inputs.http import HttpIngestConfig
+
+    config = HttpIngestConfig()
+    assert config.max_decoded_bytes == config.max_body_bytes
+    bomb = gzip.compress(b"x\n" * (config.max_body_bytes // 2 + 1))
+    assert len(bomb) < 64 * 1024
+    with pytest.raises(PayloadTooLargeError):
+        decode_body(bomb, "gzip", max_decoded=config.max_decoded_bytes)

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from detection.bundle import RuleBundle, compile_bundle
 from detection.correlation import CorrelationEngine, CorrelationSpec
 from detection.correlation.engine import CorrelationMatch, slot_fields
 from detection.pipelines import resolve_pipeline
-from detection.stream.rules import RuleBundle, compile_bundle
 
 PACK = Path(__file__).resolve().parents[3] / "rules" / "datasoc" / "auth"
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -72,7 +72,9 @@ def _split(
     """One engine per rule in level order; inner matches fed on with `process_match`; inputs reduced
     to the fields each slot reads; with `reload`, every engine goes through window_state/restore
     (pickled) after every input, as the job's keyed state does."""
-    specs: list[CorrelationSpec] = sorted(bundle.correlations.specs, key=lambda s: bundle.levels[s.key])
+    specs: list[CorrelationSpec] = sorted(
+        bundle.correlations.specs, key=lambda s: bundle.contexts[s.key].level
+    )
     engines = {s.key: CorrelationEngine([s], allowed_lateness=LATENESS) for s in specs}
     suppressed = {s.key for s in specs if s.references & bundle.correlations.suppressed}
     out: list[tuple[Any, ...]] = []
@@ -107,10 +109,10 @@ def _split(
 
 @pytest.mark.parametrize("seed", range(6))
 def test_split_engines_give_the_matches_of_one_engine(bundle: RuleBundle, seed: int) -> None:
-    assert max(bundle.levels.values()) == 2  # the pack's auth rules include a chain
+    assert max(c.level for c in bundle.contexts.values()) == 2  # the pack's auth rules include a chain
     events = _events(seed)
     whole = _whole(bundle, events)
-    outer = {s.key for s in bundle.correlations.specs if bundle.levels[s.key] == 2}
+    outer = {s.key for s in bundle.correlations.specs if bundle.contexts[s.key].level == 2}
     assert {m[0] for m in whole} & outer  # the chain itself fires on the generated logins
     assert _split(bundle, events, reload=False) == whole
     assert _split(bundle, events, reload=True) == whole

@@ -15,8 +15,10 @@ import pytest
 from datasoc.event import Event
 from datasoc.transport import ALERTS, EVENTS, Spool
 from detection.stream.batch import BATCH_EVENTS
-from detection.stream.bridge import AlertCommitter, EventExporter, HealthReader, RuleChangeWriter
 from detection.stream.config import StreamConfig
+from soc_api.stream.committer import AlertCommitter, HealthReader
+from soc_api.stream.exporter import EventExporter
+from soc_api.stream.rules import RuleChangeWriter
 
 RULES_DIR = Path(__file__).parent / "rules"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -65,6 +67,8 @@ class Platform:
     rules: RuleChangeWriter
     clock: datetime = field(default=NOW)
     health_seen: list[dict[str, Any]] = field(default_factory=list)
+    #: PyFlink's `JobClient` of the job, when this process started it.
+    client: Any = None
 
     def feed(self, events: list[dict[str, Any]]) -> None:
         """Append events to the spool and export them to the job."""
@@ -127,7 +131,7 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     from detection.stream.job import start
 
     platform = open_platform(
-        tmp_path_factory.mktemp("stream"), checkpoint_interval_ms=300, out_of_orderness_ms=2_000
+        tmp_path_factory.mktemp("stream"), checkpoint_interval_ms=300, allowed_lateness_ms=2_000
     )
     spool, config = platform.spool, platform.config
     early = [
@@ -142,7 +146,7 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         ),
     ]
     platform.feed(early)
-    client = start(config)
+    client = platform.client = start(config)
     try:
         time.sleep(3.0)  # the job is reading and buffering before the rules exist
         platform.rules.write(put=rule_texts("core_download.yml", "failed_login.yml", "lone_delete.yml"))

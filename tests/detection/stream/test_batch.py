@@ -11,6 +11,7 @@ import pytest
 
 from detection.stream.batch import (
     BAD_TIME,
+    BatchMarker,
     batch_chain,
     batch_marker,
     batch_time,
@@ -43,7 +44,14 @@ def test_batch_round_trips_through_its_pointer(tmp_path: Path) -> None:
     assert [e["event.id"] for e in batch.events] == ["e7", "e8", "e9"]
     assert batch_time(pointer) == batch.time == int(NOW.timestamp() * 1000)
     assert batch_chain(pointer) == (5, 10, True)
-    assert json.loads(batch_marker(pointer)) == {"datasoc.batch": {"p": 5, "n": 10, "g": 1, "t": batch.time}}
+    mark = {"p": 5, "n": 10, "g": 1, "t": batch.time, "l": 1, "lanes": 2}
+    assert json.loads(batch_marker(pointer, 1, 2)) == {"datasoc.batch": mark}
+    assert BatchMarker.from_dict(mark) == BatchMarker(5, 10, True, batch.time, 1, 2)
+    assert BatchMarker.from_dict({"p": 5, "n": 10, "g": 1, "t": 0}).lanes == 1  # written before lanes
+    with pytest.raises(ValueError, match="lane 2 is not one of 2"):
+        BatchMarker.from_dict({**mark, "l": 2})
+    with pytest.raises(ValueError, match="needs p, n, g and t"):
+        BatchMarker.from_dict({"p": 5})
 
 
 def test_a_pointer_to_a_missing_short_or_wrong_file_is_an_error(tmp_path: Path) -> None:

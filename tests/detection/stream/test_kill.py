@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from datasoc.transport import ALERTS, EVENTS
-from detection.stream.alerts import alert_id
+from detection.alerts import alert_id
 from detection.stream.config import StreamConfig
-from detection.stream.runner import latest_checkpoint
+from soc_api.stream.runner import latest_checkpoint
 from tests.detection.stream.conftest import NOW, make_event, open_platform, rule_texts
 
 CORE_DOWNLOAD = "5a0c1b9e-0d7e-4f43-9a11-000000000001"
@@ -64,7 +64,7 @@ def _start(config: StreamConfig, log: Path) -> subprocess.Popen[bytes]:
 
 @pytest.mark.slow
 def test_kill_and_restore_gives_every_alert_exactly_once(tmp_path: Path) -> None:
-    platform = open_platform(tmp_path, checkpoint_interval_ms=400, out_of_orderness_ms=2_000)
+    platform = open_platform(tmp_path, checkpoint_interval_ms=400, allowed_lateness_ms=2_000)
     spool, config = platform.spool, platform.config
     platform.rules.write(put=rule_texts("core_download.yml", "failed_login.yml"))
     expected: set[str] = set()

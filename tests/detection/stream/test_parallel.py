@@ -1,9 +1,9 @@
-"""Parallelism 2: batches are evaluated side by side, yet the alerts are exactly those of the
-in-process engine over the same events (single-event and correlation, the chain included).
+"""Parallelism 2: two lanes evaluate every batch side by side, yet the alerts are exactly those of
+the in-process engine over the same events (single-event and correlation, the chain included).
 
-Regression: before `Merge`, correlation inputs of batches evaluated by two subtasks reached the
-correlations out of order and some were dropped as late (296 instead of 326 alerts measured on
-the demo's events). Slow: its own job start; the demo's events of one day, in many small files.
+Regression: when batches were spread over subtasks, correlation inputs reached the correlations out
+of order and some were dropped as late (296 instead of 326 alerts measured on the demo's events).
+Slow: its own job start; the demo's events of one day, in many small files.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from datasoc.event import Event
 from datasoc.transport import ALERTS, EVENTS
-from detection.correlation import CorrelationEngine
+from detection.alerts import event_time
+from detection.bundle import compile_bundle
+from detection.loop import DetectionLoop, Detections, SequentialCorrelator, build_alerts
 from detection.pipelines import resolve_pipeline
-from detection.stream.alerts import correlation_alert, event_time, single_alert
-from detection.stream.rules import compile_bundle
-from detection.stream.runner import rule_texts
 from soc_api.demo import generate, write_demo
 from soc_api.demo.replay import replay
+from soc_api.stream.rules import rule_texts
 from tests.detection.stream.conftest import open_platform
 
 PACK = Path(__file__).resolve().parents[3] / "rules"
@@ -41,26 +40,14 @@ def _demo_payloads(tmp_path: Path) -> list[bytes]:
     return [json.dumps(e.to_dict(), ensure_ascii=False).encode() for e in events]
 
 
-def _in_process(texts: dict[str, str], payloads: list[bytes]) -> dict[str, str]:
+def _in_process(texts: dict[str, str], payloads: list[bytes], lateness: timedelta) -> dict[str, str]:
     """Alert id -> rule of one sequential engine over the events (what `datasoc run` does in process)."""
     bundle = compile_bundle(texts, resolve_pipeline("default"))
-    correlations = CorrelationEngine(bundle.correlations, allowed_lateness=timedelta(seconds=5))
-    kept: dict[int, dict[str, Any]] = {}
-    alerts: dict[str, str] = {}
+    loop, found = DetectionLoop(bundle, SequentialCorrelator(bundle.correlations, lateness)), Detections()
     for offset, payload in enumerate(payloads):
         event = json.loads(payload)
-        matched = bundle.engine.match(event)
-        for rule in matched:
-            if bundle.alerting(rule):
-                alert = single_alert(rule, event)
-                alerts[alert.alert_id] = alert.rule_id
-        if matched:
-            kept[offset] = event
-            refs = {r.id for r in matched if r.id} | {r.name for r in matched if r.name}
-            for match in correlations.process(offset, event, event_time(event), refs):
-                alert = correlation_alert(match, kept)
-                alerts[alert.alert_id] = alert.rule_id
-    return alerts
+        loop.event(offset, event, event_time(event), found)
+    return {alert.alert_id: alert.rule_id for alert in build_alerts(found)}
 
 
 @pytest.mark.slow
@@ -69,10 +56,12 @@ def test_parallelism_two_gives_the_alerts_of_one_sequential_engine(tmp_path: Pat
 
     texts = rule_texts([PACK])
     payloads = _demo_payloads(tmp_path)
-    expected = _in_process(texts, payloads)
+    expected = _in_process(texts, payloads, timedelta(seconds=5))
     assert len({rule for rule in expected.values()}) >= 5  # single-event and correlation rules fire
 
-    platform = open_platform(tmp_path, batch_events=64, parallelism=2, checkpoint_interval_ms=300)
+    platform = open_platform(
+        tmp_path, batch_events=64, parallelism=2, checkpoint_interval_ms=300, allowed_lateness_ms=5_000
+    )
     spool, config = platform.spool, platform.config
     platform.rules.write(put=texts)
     client = start(config)

@@ -22,7 +22,9 @@ FAILED_LOGINS = "5a0c1b9e-0d7e-4f43-9a11-000000000003"
 def test_process_mode_raises_single_and_correlation_alerts(tmp_path: Path) -> None:
     from detection.stream.job import start
 
-    platform = open_platform(tmp_path, execution_mode="process", checkpoint_interval_ms=300)
+    platform = open_platform(
+        tmp_path, execution_mode="process", unsafe_process_mode_ports=True, checkpoint_interval_ms=300
+    )
     spool, config = platform.spool, platform.config
     platform.rules.write(put=rule_texts("core_download.yml", "failed_login.yml"))
     client = start(config)

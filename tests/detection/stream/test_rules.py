@@ -1,13 +1,11 @@
-"""Rule changes and compiled bundles (pure; no Flink)."""
+"""Rule changes applied to the active rule texts (pure; no Flink)."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 
 from detection.pipelines import resolve_pipeline
-from detection.stream.rules import MAX_CHAIN, RuleChange, RuleChangeError, apply_change, compile_bundle
+from detection.stream.rules import RuleChange, RuleChangeError, apply_change
 from tests.detection.stream.conftest import NOW, make_event, rule_texts
 
 PIPELINE = resolve_pipeline("default")
@@ -58,43 +56,3 @@ def test_disable_removes_the_rule() -> None:
     bundle, outcome = apply_change(bundle.texts, RuleChange(2, disable=("core.yml", "never.yml")), PIPELINE)
     assert outcome.disabled == ("core.yml",)
     assert bundle.engine.rules == ()
-
-
-def test_bundle_routes_base_rules_to_their_correlations_and_suppresses_them() -> None:
-    bundle = compile_bundle(rule_texts("failed_login.yml"), PIPELINE)
-    (base,) = bundle.engine.rules
-    assert not bundle.alerting(base)  # generate: false (Sigma default)
-    assert [s.key for s in bundle.targets["failed_login"]] == ["5a0c1b9e-0d7e-4f43-9a11-000000000003"]
-    assert set(bundle.spec_blobs) == set(bundle.spec_digests)
-
-
-def _chain(depth: int) -> str:
-    """A base rule and `depth` correlations, each over the one before."""
-    parts = [
-        "title: base\nname: base\nlogsource: {product: datasoc}\n"
-        "detection: {sel: {event.action: x}, condition: sel}\nlevel: low\n"
-    ]
-    for n in range(1, depth + 1):
-        inner = "base" if n == 1 else f"c{n - 1}"
-        parts.append(
-            f"title: c{n}\nname: c{n}\ncorrelation:\n  type: event_count\n  rules: [{inner}]\n"
-            f"  group-by: [user.name]\n  timespan: 1m\n  condition: {{gte: 1}}\nlevel: high\n"
-        )
-    return "---\n".join(parts)
-
-
-def test_chained_correlations_get_stages_and_too_deep_chains_are_rejected() -> None:
-    bundle = compile_bundle({"chain.yml": _chain(MAX_CHAIN)}, resolve_pipeline("default"))
-    assert sorted(bundle.levels.values()) == list(range(1, MAX_CHAIN + 1))
-    assert not bundle.errors
-    # Each level's context names the rule its matches feed, one stage on.
-    inner = next(k for k, level in bundle.levels.items() if level == 1)
-    context = pickle.loads(bundle.spec_blobs[inner])
-    assert [link.level for link in context.outers] == [2]
-    # The default `generate: false` of the outer rules suppresses the inner ones' own alerts.
-    assert context.suppressed
-
-    deep = compile_bundle({"chain.yml": _chain(MAX_CHAIN + 1)}, resolve_pipeline("default"))
-    assert len(deep.levels) == MAX_CHAIN
-    (error,) = deep.errors["chain.yml"]
-    assert f"chained deeper than {MAX_CHAIN} levels" in error

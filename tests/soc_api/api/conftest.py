@@ -15,10 +15,13 @@ from fastapi.testclient import TestClient
 from collectors.health import HealthMetrics, HealthTracker, SourceConfig
 from collectors.inputs.backpressure import BackPressureConfig, LagMonitor
 from collectors.inputs.delivery import Delivery, SharedHealth
+from collectors.inputs.guard import AuthThrottle, ThrottleConfig
 from collectors.inputs.http import HttpIngest, HttpIngestConfig
+from collectors.inputs.idempotency import RecentIds
 from collectors.inputs.metrics import InputMetrics
 from collectors.inputs.tokens import TokenGrant, TokenStore
 from collectors.parsers import PARSERS
+from collectors.security import SecurityEvent, SecurityEvents
 from datasoc.transport import Spool
 from soc_api.api import ApiServices, create_app
 
@@ -33,7 +36,8 @@ class Api:
     spool: Spool
     ingest: HttpIngest
     lag: LagMonitor
-    security_events: list[dict[str, Any]] = field(default_factory=list)
+    security: SecurityEvents
+    security_events: list[SecurityEvent] = field(default_factory=list)
 
     def post(self, body: bytes, *, token: str | None = GW_TOKEN, **headers: str) -> Any:
         sent = {k.replace("_", "-"): v for k, v in headers.items()}
@@ -50,14 +54,22 @@ def build_api(tmp_path: Path, *, lag_limit: int = 1_000_000, **config: Any) -> I
     tokens = TokenStore.from_tokens(
         {GW_TOKEN: TokenGrant("gw-1"), HOST_TOKEN: TokenGrant("host-1", "linux_syslog")}
     )
-    events: list[dict[str, Any]] = []
+    events: list[SecurityEvent] = []
+    security = SecurityEvents()
+
+    def sink(event: SecurityEvent) -> None:
+        events.append(event)
+        security.push(event)
+
     ingest = HttpIngest(
         tokens=tokens,
         delivery=Delivery(spool, health=health),
         parsers={"linux_syslog": PARSERS["linux_syslog"](collector="http:linux_syslog")},
         lag=lag,
         config=HttpIngestConfig(**config),
-        on_security_event=events.append,
+        on_security_event=sink,
+        throttle=AuthThrottle(ThrottleConfig(max_failures=5)),
+        recent=RecentIds(10_000),
     )
     counter = itertools.count(1)
     services = ApiServices(
@@ -68,7 +80,7 @@ def build_api(tmp_path: Path, *, lag_limit: int = 1_000_000, **config: Any) -> I
         new_id=lambda: f"id-{next(counter):06d}",
     )
     with TestClient(create_app(services), raise_server_exceptions=True) as client:
-        yield Api(client, spool, ingest, lag, events)
+        yield Api(client, spool, ingest, lag, security, events)
     spool.close()
 
 

@@ -1,0 +1,203 @@
+"""The state store: one SQLite file for the platform's service state (accounts, sessions, tokens,
+later approvals, alerts and cases), shared by the threads of one process and by CLI processes.
+
+- WAL mode (readers never block the writer), `synchronous=FULL` (a commit is durable when it
+  returns: state changes are acknowledged to people), `foreign_keys=ON`, a busy timeout so a CLI
+  writing while `datasoc run` writes waits instead of failing.
+- One connection per thread (SQLite connections are not shared between threads here); writes
+  take `BEGIN IMMEDIATE`, so a transaction that reads then writes never deadlocks on upgrade.
+- Files 0600 in a 0700 directory: the database holds password hashes and sealed secrets.
+- Migrations per component (`datasoc.state.migrations`), applied under the write lock, each with
+  its version bump in the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from datasoc.logging import get_logger
+from datasoc.state.errors import MigrationError, StateUnavailableError
+from datasoc.state.migrations import Migration, plan_migrations
+
+log = get_logger("state")
+_BUSY_TIMEOUT_MS = 10_000
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_versions (
+    component TEXT PRIMARY KEY,
+    version INTEGER NOT NULL CHECK (version >= 0),
+    applied_at TEXT NOT NULL
+) STRICT;
+"""
+
+
+class StateStore:
+    """An open state database (see module docstring). Build with `open`."""
+
+    def __init__(self, path: Path) -> None:
+        """Use `open`; this only records the path."""
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path) -> StateStore:
+        """Open (creating when absent, 0600 in a 0700 directory) and check the database."""
+        parent = path.parent
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(parent.stat().st_mode) & 0o077:
+            os.chmod(parent, 0o700)
+            log.warning("state_dir_tightened", path=str(parent), mode="0700")
+        for suffix in ("", "-wal", "-shm"):
+            candidate = Path(f"{path}{suffix}")
+            if not suffix:
+                fd = os.open(candidate, os.O_CREAT | os.O_RDWR, 0o600)
+                os.close(fd)
+            if candidate.exists() and stat.S_IMODE(candidate.stat().st_mode) & 0o077:
+                os.chmod(candidate, 0o600)
+        store = cls(path)
+        with store.write() as conn:
+            conn.execute(_BOOTSTRAP)
+        return store
+
+    # ---- connections ----
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StateUnavailableError(f"state store {self.path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StateUnavailableError(f"state store {self.path}: cannot open: {exc}") from None
+        self._local.conn = conn
+        with self._guard:
+            self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction (`BEGIN IMMEDIATE`); committed, durably, when the block exits.
+
+        `durable=False` skips the fsync of this commit (`synchronous=NORMAL` for it): the write is
+        atomic and survives a crash of the process, but a power loss may undo it until the next
+        durable commit. For state whose loss is harmless (a new session, a last-use time), not for
+        anything acknowledged as a change. `sqlite3.IntegrityError` (constraints and triggers)
+        propagates for the caller to name; other failures become `StateUnavailableError`.
+        """
+        conn = self._connection()
+        if not durable:
+            conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StateUnavailableError(f"state store {self.path}: cannot write: {exc}") from None
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StateUnavailableError(f"state store {self.path}: write failed: {exc}") from None
+            raise
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous = FULL")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for the block."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.OperationalError as exc:
+            raise StateUnavailableError(f"state store {self.path}: cannot read: {exc}") from None
+        try:
+            yield conn
+        except sqlite3.OperationalError as exc:
+            raise StateUnavailableError(f"state store {self.path}: read failed: {exc}") from None
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    # ---- migrations ----
+
+    def versions(self) -> dict[str, int]:
+        """The schema version each component reached."""
+        with self.read() as conn:
+            return {row["component"]: row["version"] for row in conn.execute("SELECT * FROM schema_versions")}
+
+    def migrate(self, migrations: Sequence[Migration], *, now: Callable[[], datetime]) -> list[str]:
+        """Apply what remains of `migrations` (each step and its version bump in one transaction).
+
+        Returns the applied steps as `component/version`. Safe to call from several processes:
+        the plan is recomputed under the write lock.
+        """
+        applied: list[str] = []
+        while True:
+            with self.write() as conn:
+                recorded = {
+                    row["component"]: row["version"] for row in conn.execute("SELECT * FROM schema_versions")
+                }
+                pending = [p for p in plan_migrations(migrations, recorded) if p.steps]
+                if not pending:
+                    return applied
+                step = pending[0].steps[0]
+                try:
+                    for statement in _statements(step.sql):
+                        conn.execute(statement)
+                except sqlite3.Error as exc:
+                    raise MigrationError(
+                        f"state store {self.path}: migration {step.component}/{step.version} "
+                        f"({step.description}) failed: {exc}"
+                    ) from None
+                conn.execute(
+                    "INSERT INTO schema_versions (component, version, applied_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (component) DO UPDATE SET version = excluded.version, "
+                    "applied_at = excluded.applied_at",
+                    (step.component, step.version, now().isoformat()),
+                )
+            applied.append(f"{step.component}/{step.version}")
+            log.info("state_migrated", component=step.component, version=step.version)
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        self._closed = True
+        with self._guard:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into complete statements (triggers contain inner semicolons)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise MigrationError(f"incomplete SQL statement at the end of a migration: {current.strip()[:80]!r}")
+    return statements

@@ -1,0 +1,106 @@
+"""`create_api(services)`: the `/api/v1` application over services built by the composition root.
+
+Nothing is built at import time; handlers reach services only through `deps`, so tests replace
+any of them with `app.dependency_overrides`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from prometheus_client.registry import Collector
+
+from audit.ledger import Ledger
+from collectors.inputs.delivery import SharedHealth
+from crypto.recipes import SigningKey
+from datasoc.store import EventStore
+from soc_api.identity import Identity
+
+API_PREFIX = "/api/v1"
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _uuid_hex() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class CollectorView:
+    """What the collector shares with the API once it runs (source health, its metrics)."""
+
+    health: SharedHealth | None = None
+    metrics: Sequence[Collector] = ()
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """HTTP-level settings of the API (from `[api]`)."""
+
+    #: `Secure` on the session cookie; only a development setup on plain-HTTP localhost turns it off.
+    cookie_secure: bool = True
+    #: Peers whose `X-Forwarded-Proto`/`X-Forwarded-For` are believed (HSTS, client address).
+    trusted_proxies: frozenset[str] = frozenset()
+    #: `sha256:<hex>` of the Prometheus scrape token (it may read `/metrics` only), or None.
+    scrape_token_digest: str | None = None
+
+    @property
+    def cookie_name(self) -> str:
+        """`__Host-` cookies must be Secure, host-only and on `/` (RFC 6265bis §4.1.3.2)."""
+        return "__Host-datasoc_session" if self.cookie_secure else "datasoc_session"
+
+
+@dataclass
+class ApiServices:
+    """What the routes need; the clock and id source are here so handlers never read them inline."""
+
+    identity: Identity
+    config: ApiConfig = field(default_factory=ApiConfig)
+    events: EventStore | None = None
+    collector: CollectorView | None = None
+    ledger: Ledger | None = None
+    #: Signs export manifests (the ledger's SM2 key; it never leaves the process).
+    signer: SigningKey | None = None
+    settings_view: dict[str, object] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=_utc_now)
+    new_id: Callable[[], str] = field(default=_uuid_hex)
+
+
+def create_api(services: ApiServices) -> FastAPI:
+    """The FastAPI application over `services`."""
+    from soc_api.webapi import problems
+    from soc_api.webapi.middleware import SecurityMiddleware
+    from soc_api.webapi.routes import ROUTERS, docs
+
+    app = FastAPI(
+        title="datasoc API",
+        version="1",
+        description=(
+            "数据安全运营平台 API / datasoc security operations API. Errors are RFC 9457 problem details."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    # Sign-ins past this many wait on the event loop (see routes/session.py). More than the cores:
+    # a sign-in also waits for its ledger entry's fsync, and concurrent ones share one commit;
+    # argon2 itself is bounded to the cores in `Passwords`.
+    app.state.signin_slots = asyncio.Semaphore(4 * (os.cpu_count() or 2))
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    docs.install(app)
+    app.add_middleware(
+        SecurityMiddleware, new_id=services.new_id, trusted_proxies=services.config.trusted_proxies
+    )
+    return app

@@ -1,0 +1,17 @@
+"""One router per resource; `ROUTERS` is the explicit list `create_api` mounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from soc_api.webapi.routes import audit, events, me, observe, session, tokens, users
+
+ROUTERS: list[APIRouter] = [
+    session.router,
+    me.router,
+    users.router,
+    tokens.router,
+    audit.router,
+    events.router,
+    observe.router,
+]
