@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -21,8 +22,34 @@ from datasoc.event import Event
 from datasoc.store.query import EPOCH, Bucket, FieldFilter, SearchPage, SearchQuery
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """An event the backend refused for good (a mapping conflict, a reserved field name...)."""
+
+    event: Event
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    """What `insert_batch` did: how many events were new, and which were refused with why."""
+
+    inserted: int
+    rejected: tuple[RejectedEvent, ...] = ()
+
+
 class EventStore(ABC):
     """A searchable, append-only store of normalized events, keyed by `event.id`."""
+
+    def insert_batch(self, events: Sequence[Event]) -> InsertResult:
+        """Store `events`; return how many were new and the events the backend refused for good.
+
+        A refused event is not stored and never retried: the caller dead-letters it with its
+        reason. Everything else of the batch is stored. SQLite refuses nothing; the search
+        backends may (see `RejectedEvent`). Transient failures raise `StoreUnavailableError`
+        and store nothing that the caller should consider acknowledged.
+        """
+        return InsertResult(inserted=self.insert_many(events))
 
     @abstractmethod
     def insert_many(self, events: Sequence[Event]) -> int:
@@ -30,7 +57,8 @@ class EventStore(ABC):
 
         Idempotent on `event.id`: an id already stored (or repeated in the batch) is skipped, the
         first write wins and is never compared or replaced. So replaying a transport after a crash
-        is safe.
+        is safe. A backend that refuses some events stores the rest and raises
+        `RejectedEventsError` naming them (`insert_batch` returns them instead).
         """
 
     @abstractmethod
