@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from services import SPECS, ServiceError, create
-from services.base import Server
+from services.base import READY_TIMEOUT_S, Server
 
 
 def _up(names: Sequence[str], ready_timeout: float) -> int:
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__.split("\n", 1)[0])
     parser.add_argument("command", choices=("up", "fetch"))
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SPECS)} (default: all)")
-    parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds (default 180)")
+    parser.add_argument("--ready-timeout", type=float, default=READY_TIMEOUT_S, help="seconds")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(SPECS))
     if unknown:
