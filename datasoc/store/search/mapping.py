@@ -32,6 +32,7 @@ from enum import Enum
 from typing import Any, Final
 
 from datasoc.event import Event
+from datasoc.store.query import MAX_LIMIT
 from datasoc.store.search.documents import INTERNAL
 
 KEYWORD_IGNORE_ABOVE: Final = 8191
@@ -111,6 +112,8 @@ def index_template(
         "number_of_shards": shards,
         "number_of_replicas": replicas,
         "refresh_interval": refresh_interval,
+        # a page of SearchQuery's largest limit plus the one hit that tells whether more follow
+        "max_result_window": MAX_LIMIT + 1,
         # acknowledged writes are fsynced before the bulk answer (the default, kept explicit)
         "translog": {"durability": "request"},
         "mapping": {"ignore_malformed": True, "total_fields": {"limit": TOTAL_FIELDS_LIMIT}},

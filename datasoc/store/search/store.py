@@ -298,6 +298,24 @@ class SearchEventStore(EventStore):
         total = int(answer["hits"]["total"]["value"]) if query.with_total else None
         return SearchPage(events=events, next_cursor=next_cursor, total=total)
 
+    def search_native(self, native: str, query: SearchQuery) -> SearchPage:
+        """`search` with an engine query in Lucene syntax ANDed in (retro-hunt's pre-selection).
+
+        The query runs on the natural fields (see `mapping`); a malformed one raises `ServerError`
+        with status 400.
+        """
+        if not isinstance(native, str) or not native.strip():
+            raise QueryError("native", "expected a non-empty Lucene query string")
+        body = queries.search_body(query)
+        body["query"]["bool"]["filter"].append({"query_string": {"query": native}})
+        answer = self._read("search", f"/{self.config.pattern}/_search", body)
+        hits = answer["hits"]["hits"]
+        more = len(hits) > query.limit
+        hits = hits[: query.limit]
+        events = tuple(self._load(hit["_source"], hit["_id"]) for hit in hits)
+        cursor = encode_cursor(int(hits[-1]["sort"][0]), str(hits[-1]["sort"][1])) if more else None
+        return SearchPage(events=events, next_cursor=cursor)
+
     def count(self, query: SearchQuery) -> int:
         """How many events match `query` (its `limit` and `after` are ignored)."""
         if not isinstance(query, SearchQuery):
