@@ -6,6 +6,7 @@ import click
 
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
+from soc_api.commands.hunt import hunt
 from soc_api.commands.ledger import ledger, verify
 from soc_api.commands.platform import demo, run
 from soc_api.commands.schema import schema
@@ -18,6 +19,7 @@ COMMANDS: list[click.Command] = [
     ingest_token,
     detect,
     rules,
+    hunt,
     stream,
     schema,
     ledger,
