@@ -125,18 +125,28 @@ def kafka_server(server_pool: ServerPool) -> Server:
     return server_pool.get("kafka")
 
 
-@pytest.fixture
-def own_kafka() -> Iterator[Server]:
-    """A Kafka broker of this test alone (for tests that kill and restart it); ready when yielded."""
+def _own(name: str) -> Iterator[Server]:
     try:
-        server = create("kafka")
+        server = create(name)
     except ToolMissingError as exc:
         if os.environ.get(REQUIRE_ENV) == "1":
             raise
-        pytest.skip(f"needs a real kafka server: {exc}")
+        pytest.skip(f"needs a real {name} server: {exc}")
     try:
         server.start()
         server.wait_ready()
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def own_kafka() -> Iterator[Server]:
+    """A Kafka broker of this test alone (for tests that kill and restart it); ready when yielded."""
+    yield from _own("kafka")
+
+
+@pytest.fixture
+def own_opensearch() -> Iterator[Server]:
+    """An OpenSearch node of this test alone (for outage tests); ready when yielded."""
+    yield from _own("opensearch")
