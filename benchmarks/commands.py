@@ -124,20 +124,14 @@ def bench_store(
             with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
                 figures[backend] = run(Path(directory) / "events.sqlite3", events, batch=batch)
             continue
-        with _search_server(backend, given.get(backend)) as (url, started_s):
+        with _server_for_run(backend, given.get(backend)) as (url, started_s):
             figures[backend] = bench_search_store(backend, url, events, batch=batch)
             if started_s is not None:
                 figures[backend]["server_start_s"] = started_s
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False, sort_keys=True))
         return
-    names = list(figures)
-    rows = sorted({key for values in figures.values() for key in values}, key=_row_order(figures))
-    width = max(len(key) for key in rows)
-    click.echo(f"{'':<{width}}  " + "  ".join(f"{name:>14}" for name in names))
-    for key in rows:
-        cells = "  ".join(f"{figures[name].get(key, '-')!s:>14}" for name in names)
-        click.echo(f"{key:<{width}}  {cells}")
+    _table(figures)
 
 
 def _row_order(figures: dict[str, dict[str, Any]]) -> Callable[[str], int]:
@@ -146,8 +140,8 @@ def _row_order(figures: dict[str, dict[str, Any]]) -> Callable[[str], int]:
 
 
 @contextlib.contextmanager
-def _search_server(kind: str, url: str | None) -> Iterator[tuple[str, float | None]]:
-    """The URL of a cluster to benchmark: the one given, or a temporary server started for the run."""
+def _server_for_run(kind: str, url: str | None) -> Iterator[tuple[str, float | None]]:
+    """The address of a server to benchmark: the one given, or a temporary one started for the run."""
     if url is not None:
         yield url, None
         return
@@ -165,6 +159,62 @@ def _search_server(kind: str, url: str | None) -> Iterator[tuple[str, float | No
         yield server.address, started_s
     finally:
         server.close()
+
+
+@click.command("transport")
+@click.option("--records", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--record-size", type=click.IntRange(min=1), default=500, show_default=True, help="Bytes.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["spool", "kafka"]),
+    default=("spool", "kafka"),
+    show_default=True,
+)
+@click.option(
+    "--url", "url", default=None, help="Kafka bootstrap host:port (default: a broker started for the run)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object per backend.")
+def bench_transport(
+    records: int,
+    record_size: int,
+    batch_size: int,
+    threads: int,
+    backends: tuple[str, ...],
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Acknowledged appends and reads per second, spool beside Kafka in one run (传输基准)."""
+    from benchmarks.transport import bench_kafka_side, bench_spool_side
+
+    shape = {"records": records, "record_size": record_size, "batch_size": batch_size, "threads": threads}
+    figures: dict[str, dict[str, Any]] = {}
+    for backend in dict.fromkeys(backends):
+        if backend == "spool":
+            with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+                figures[backend] = bench_spool_side(Path(directory), **shape)
+            continue
+        with _server_for_run("kafka", url) as (address, started_s):
+            figures[backend] = bench_kafka_side(address, **shape)
+            if started_s is not None:
+                figures[backend]["server_start_s"] = started_s
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+        return
+    _table(figures)
+
+
+def _table(figures: dict[str, dict[str, Any]]) -> None:
+    names = list(figures)
+    rows = sorted({key for values in figures.values() for key in values}, key=_row_order(figures))
+    width = max(len(key) for key in rows)
+    click.echo(f"{'':<{width}}  " + "  ".join(f"{name:>14}" for name in names))
+    for key in rows:
+        cells = "  ".join(f"{figures[name].get(key, '-')!s:>14}" for name in names)
+        click.echo(f"{key:<{width}}  {cells}")
 
 
 @click.command("ledger")
@@ -406,6 +456,7 @@ def bench_stream(
 BENCHES: list[click.Command] = [
     bench_spool,
     bench_store,
+    bench_transport,
     bench_ledger,
     bench_ingest,
     bench_detect,

@@ -126,19 +126,3 @@ _COPY_PLUGIN = (
     "<configuration><outputDirectory>{out}</outputDirectory><includeScope>runtime</includeScope>"
     "</configuration></plugin></plugins></build>"
 )
-
-
-def local_repository() -> Path:
-    """Maven's local repository (`~/.m2/repository`; where CI keeps its cache)."""
-    return Path.home() / ".m2" / "repository"
-
-
-def local_path(coordinate: Coordinate) -> Path:
-    """Where `coordinate` lives in the local repository once fetched."""
-    return (
-        local_repository()
-        / Path(*coordinate.group.split("."))
-        / coordinate.artifact
-        / coordinate.version
-        / f"{coordinate.artifact}-{coordinate.version}.{coordinate.packaging}"
-    )

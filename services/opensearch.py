@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from services.base import Server, classpath, http_ok, jvm_common_flags
 from services.errors import FetchError
-from services.maven import Coordinate, copy_artifacts, copy_dependency_sets, local_path
+from services.maven import Coordinate, copy_artifacts, copy_dependency_sets
 
 NETTY_HTTP2 = "4.1.135.Final"  # the 2.19 netty module's pom omits netty-codec-http2
 
@@ -103,7 +103,7 @@ class OpenSearch(Server):
     def _assemble(self, home: Path, work: Path) -> None:
         core = Coordinate("org.opensearch", "opensearch", self.version)
         copy_artifacts(self.name, [Coordinate(core.group, core.artifact, core.version, "pom")], work, work)
-        pom = local_path(Coordinate(core.group, core.artifact, core.version, "pom"))
+        pom = work / f"{core.artifact}-{core.version}.pom"
         lib = [core, Coordinate("org.opensearch", "opensearch-plugin-classloader", self.version)]
         lib += optional_dependencies(pom.read_text(encoding="utf-8"))
         if self.major >= 3:

@@ -126,7 +126,7 @@ class KafkaTransport(Transport):
             },
             logger=_quiet_logger(),
         )
-        self._reader = RdConsumer(self._consumer_settings("reader"), logger=_quiet_logger())
+        self._reader = _Reader(RdConsumer(self._consumer_settings("reader"), logger=_quiet_logger()), self)
         self._consumers: list[KafkaConsumer] = []
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -270,13 +270,13 @@ class KafkaTransport(Transport):
         """Up to `max_records` acknowledged records from `from_offset`, in order."""
         self._check_open()
         with self._lock:
-            return _fetch(self._reader, self, topic, from_offset, max_records, consumer="")
+            return self._reader.fetch(topic, from_offset, max_records, consumer="")
 
     def range(self, topic: str) -> TopicRange:
         """Retained offsets (low and high watermarks) of `topic`."""
         self._check_open()
         with self._lock:
-            low, high = _watermarks(self._reader, self, topic)
+            low, high = _watermarks(self._reader.client, self, topic)
         return TopicRange(start=low, end=high)
 
     def consumer(self, name: str, topic: str) -> KafkaConsumer:
@@ -295,7 +295,7 @@ class KafkaTransport(Transport):
         self._producer.flush(self.config.delivery_timeout_s)
         for consumer in self._consumers:
             consumer.close()
-        self._reader.close()
+        self._reader.client.close()
 
 
 _TRANSIENT: Final = (
@@ -324,34 +324,63 @@ def _watermarks(client: Any, transport: KafkaTransport, topic: str) -> tuple[int
             time.sleep(0.1)
 
 
-def _fetch(
-    client: Any, transport: KafkaTransport, topic: str, start: int, limit: int, *, consumer: str
-) -> list[Record]:
-    """Records `[start, ...)` of `topic` through `client` (assigned here), up to `limit`."""
-    from confluent_kafka import KafkaError, TopicPartition
+class _Reader:
+    """One librdkafka consumer reading one partition at a time; it keeps fetching where the last
+    read stopped (re-assigning would drop what it prefetched), and checks the watermarks only when
+    it (re)starts somewhere else or finds nothing new."""
 
-    name = transport.kafka_topic(topic)
-    timeout = transport.config.request_timeout_s
-    low, high = _watermarks(client, transport, topic)
-    if start < low or start > high:
-        raise OffsetOutOfRangeError(topic, start, low, high, consumer=consumer)
-    if start == high or limit <= 0:
-        return []
-    client.assign([TopicPartition(name, 0, start)])
-    records: list[Record] = []
-    deadline = time.monotonic() + timeout
-    while len(records) < limit and time.monotonic() < deadline:
-        for message in client.consume(num_messages=limit - len(records), timeout=0.5):
-            error = message.error()
-            if error is None:
-                records.append(Record(topic, message.offset(), _when(message), message.value() or b""))
-                continue
-            if error.code() == KafkaError._PARTITION_EOF:
-                return records
-            if error.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+    def __init__(self, client: Any, transport: KafkaTransport) -> None:
+        self.client = client
+        self._transport = transport
+        self._at: tuple[str, int] | None = None
+
+    def fetch(self, topic: str, start: int, limit: int, *, consumer: str) -> list[Record]:
+        """Records `[start, ...)` of `topic`, up to `limit`; [] at the end of the topic."""
+        from confluent_kafka import KafkaError, TopicPartition
+
+        name = self._transport.kafka_topic(topic)
+        if limit <= 0:
+            return []
+        if self._at != (name, start):
+            low, high = _watermarks(self.client, self._transport, topic)
+            if start < low or start > high:
                 raise OffsetOutOfRangeError(topic, start, low, high, consumer=consumer)
-            raise TransportUnavailableError(f"kafka: reading {topic}: {error}")
-    return records
+            if start == high:
+                return []
+            self.client.assign([TopicPartition(name, 0, start)])
+            self._at = (name, start)
+        records: list[Record] = []
+        deadline = time.monotonic() + self._transport.config.request_timeout_s
+        at_end = False
+        while len(records) < limit and not at_end and time.monotonic() < deadline:
+            batch = self.client.consume(num_messages=limit - len(records), timeout=0.1)
+            if not batch:
+                if records:
+                    break
+                low, high = _watermarks(self.client, self._transport, topic)
+                if start >= high:
+                    break
+                continue
+            for message in batch:
+                error = message.error()
+                if error is None:
+                    records.append(Record(topic, message.offset(), _when(message), message.value() or b""))
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end = True
+                elif error.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                    self._at = None
+                    low, high = _watermarks(self.client, self._transport, topic)
+                    raise OffsetOutOfRangeError(topic, start, low, high, consumer=consumer)
+                else:
+                    self._at = None
+                    raise TransportUnavailableError(f"kafka: reading {topic}: {error}")
+        if records:
+            self._at = (name, records[-1].offset + 1)
+        return records
+
+    def forget(self) -> None:
+        """The next fetch starts with a fresh assignment."""
+        self._at = None
 
 
 class KafkaConsumer(Consumer):
@@ -373,6 +402,7 @@ class KafkaConsumer(Consumer):
         except KafkaException as exc:
             self._client.close()
             raise TransportUnavailableError(f"kafka: committed offset of {name}: {exc}") from None
+        self._reader = _Reader(self._client, transport)
         self._committed = found.offset if found.offset >= 0 else transport.range(topic).start
         self._position = self._committed
         self._closed = False
@@ -395,9 +425,7 @@ class KafkaConsumer(Consumer):
 
     def poll(self, max_records: int) -> list[Record]:
         """Up to `max_records` records from `position`, advancing it past the last one."""
-        records = _fetch(
-            self._client, self._transport, self._topic, self._position, max_records, consumer=self._name
-        )
+        records = self._reader.fetch(self._topic, self._position, max_records, consumer=self._name)
         if records:
             self._position = records[-1].offset + 1
         return records
