@@ -33,8 +33,8 @@ SPECS: Final[dict[str, Spec]] = {
     "elasticsearch": Spec(Elasticsearch, {"http": 9201, "transport": 9301}),
     "kafka": Spec(Kafka, {"broker": 9092, "controller": 9093}),
 }
-#: `DATASOC_<NAME>_VERSION` picks another version (e.g. OpenSearch 3.9.0); CI uses the defaults.
-VERSION_ENV = "DATASOC_{}_VERSION"
+#: `SERVICES_<NAME>_VERSION` picks another version (e.g. OpenSearch 3.9.0); CI uses the defaults.
+VERSION_ENV = "SERVICES_{}_VERSION"
 
 
 def create(name: str, *, temporary: bool = True, ports: Mapping[str, int] | None = None) -> Server:

@@ -38,10 +38,10 @@ from typing import IO, ClassVar, Self
 from services.errors import FetchError, ServiceError, StartError
 from services.java import Java
 
-SERVICES_DIR_ENV = "DATASOC_SERVICES_DIR"
+SERVICES_DIR_ENV = "SERVICES_DIR"
 #: Readiness waits: a loaded 2-core machine was measured at 42 s (notes), and here at 152 s for
-#: Elasticsearch while five test suites ran beside it. `DATASOC_SERVICES_READY_TIMEOUT` overrides it.
-READY_TIMEOUT_S = float(os.environ.get("DATASOC_SERVICES_READY_TIMEOUT", "240"))
+#: Elasticsearch while five test suites ran beside it. `SERVICES_READY_TIMEOUT` overrides it.
+READY_TIMEOUT_S = float(os.environ.get("SERVICES_READY_TIMEOUT", "240"))
 STOP_TIMEOUT_S = 30.0
 RUN_AS = "nobody"
 

@@ -1,6 +1,6 @@
 """Finding a Java runtime of the version a server needs, and Maven, without starting a JVM to ask.
 
-Candidates, in order: the homes in `DATASOC_JAVA_HOMES` (separated by `os.pathsep`), `JAVA_HOME`,
+Candidates, in order: the homes in `SERVICES_JAVA_HOMES` (separated by `os.pathsep`), `JAVA_HOME`,
 the JVMs under `/usr/lib/jvm`, and the one `java` on `PATH` belongs to. A home's version is read
 from its `release` file (`JAVA_VERSION="17.0.15"`), which every JDK build since 9 carries.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from services.errors import ToolMissingError
 
-JAVA_HOMES_ENV = "DATASOC_JAVA_HOMES"
+JAVA_HOMES_ENV = "SERVICES_JAVA_HOMES"
 _RELEASE_RE = re.compile(r'^JAVA_VERSION="(\d+)(?:[.\-+_][^"]*)?"', re.MULTILINE)
 
 

@@ -7,7 +7,7 @@ is launched at once, so their start-ups overlap; the first test that uses one wa
 ready. All stop at the end of the session. Nothing starts when no selected test needs a server.
 
 Without Java or Maven a test that needs a server skips with the reason, unless
-`DATASOC_REQUIRE_SERVICES=1` (CI sets it), where it fails: in CI every one of them runs.
+`SERVICES_REQUIRED=1` (CI sets it), where it fails: in CI every one of them runs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from services import SPECS, Server, ServiceError, ToolMissingError, create
 
-REQUIRE_ENV = "DATASOC_REQUIRE_SERVICES"
+REQUIRE_ENV = "SERVICES_REQUIRED"
 _FIXTURES = {f"{name}_server": name for name in SPECS}
 
 
@@ -48,7 +48,7 @@ class ServerPool:
             self._failed[name] = exc
 
     def get(self, name: str) -> Server:
-        """The ready server `name`: skips (or fails under `DATASOC_REQUIRE_SERVICES`) without Java/Maven."""
+        """The ready server `name`: skips (or fails under `SERVICES_REQUIRED`) without Java/Maven."""
         self.launch(name)
         if name in self._missing:
             if os.environ.get(REQUIRE_ENV) == "1":

@@ -36,7 +36,7 @@ def test_java_version_comes_from_the_release_file(tmp_path: Path) -> None:
 
 def test_find_java_takes_the_first_in_range_and_names_what_it_found(tmp_path: Path) -> None:
     old, new = _fake_jdk(tmp_path, "11.0.2"), _fake_jdk(tmp_path, "21.0.1")
-    environ = {"DATASOC_JAVA_HOMES": os.pathsep.join([str(old), str(new)]), "PATH": ""}
+    environ = {"SERVICES_JAVA_HOMES": os.pathsep.join([str(old), str(new)]), "PATH": ""}
     assert find_java("x", range(17, 24), environ).home == new.resolve()
     with pytest.raises(ToolMissingError, match=r"Java 99 to 99.*found: 11 at .*jdk-11") as caught:
         find_java("a test", range(99, 100), environ)
