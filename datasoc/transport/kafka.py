@@ -127,7 +127,9 @@ class KafkaTransport(Transport):
             logger=_quiet_logger(),
         )
         self._reader = _Reader(RdConsumer(self._consumer_settings("reader"), logger=_quiet_logger()), self)
-        self._consumers: list[KafkaConsumer] = []
+        # One librdkafka consumer per (name, topic), reused: the indexer asks for its consumer on
+        # every pass, and each new one would hold threads and connections until close.
+        self._consumers: dict[tuple[str, str], KafkaConsumer] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -283,8 +285,13 @@ class KafkaTransport(Transport):
         """A consumer group member at its committed offset (the retained start for a new group)."""
         self._check_open()
         validate_name(name, kind="consumer")
+        self.kafka_topic(topic)
+        known = self._consumers.get((name, topic))
+        if known is not None and not known.closed:
+            known.seek_committed()
+            return known
         consumer = KafkaConsumer(self, name, topic)
-        self._consumers.append(consumer)
+        self._consumers[(name, topic)] = consumer
         return consumer
 
     def close(self) -> None:
@@ -293,7 +300,7 @@ class KafkaTransport(Transport):
             return
         self._closed = True
         self._producer.flush(self.config.delivery_timeout_s)
-        for consumer in self._consumers:
+        for consumer in self._consumers.values():
             consumer.close()
         self._reader.client.close()
 
@@ -457,6 +464,15 @@ class KafkaConsumer(Consumer):
         skipped = max(0, start - self._position)
         self._position = max(self._position, start)
         return skipped
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` ran."""
+        return self._closed
+
+    def seek_committed(self) -> None:
+        """Back to the committed offset (what a freshly opened consumer would start from)."""
+        self._position = self._committed
 
     def close(self) -> None:
         """Leave (the committed offset stays with the group); idempotent."""

@@ -11,7 +11,10 @@ one of:
   goes to the dead-letter topic with the server's reason.
 
 When retries run out the batch fails with `StoreUnavailableError` and the caller keeps its events
-(they wait in the transport). `sleep` is a parameter, so tests do not wait.
+(they wait in the transport). `sleep` is a parameter, so tests do not wait. A request whose answer
+was lost (a timeout) may have been applied: its retry then answers 409 for those events, which
+are stored but not counted as new (the count is a lower bound after such a retry; the data is
+exact).
 """
 
 from __future__ import annotations

@@ -231,3 +231,16 @@ def test_broker_killed_and_restarted_loses_nothing_acknowledged(own_kafka: Serve
     assert not set(acked) - set(stored)
     acked_counts = Counter(acked)
     assert all(stored[i] == 1 for i in acked_counts)  # acknowledged ones exactly once
+
+
+def test_asking_again_for_a_consumer_reuses_it_from_its_committed_offset(transport: KafkaTransport) -> None:
+    transport.append("events", [b"a", b"b", b"c"], now=NOW)
+    first = transport.consumer("indexer", "events")
+    first.poll(2)
+    first.commit(1)
+    again = transport.consumer("indexer", "events")
+    assert again is first  # one librdkafka client per consumer name, not one per pass
+    assert (again.position, again.committed) == (1, 1)
+    assert [r.payload for r in again.poll(10)] == [b"b", b"c"]
+    first.close()
+    assert transport.consumer("indexer", "events") is not first
