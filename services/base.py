@@ -338,6 +338,7 @@ class Server(ABC):
         self.fetch()
         if not self._configured:
             reap_orphans()
+            self._write_owner(0)  # before anything else: a crash from here on is reaped next time
             for folder in (self.config, self.data, self.logs, self.tmp):
                 folder.mkdir(parents=True, exist_ok=True)
             self.instance.chmod(0o755)  # `nobody` walks through to config/, data/...
@@ -361,11 +362,13 @@ class Server(ABC):
             self._process.stdin.write(stdin)
             self._process.stdin.flush()
         self.started_at = time.monotonic()
-        (self.instance / "owner.json").write_text(
-            json.dumps({"owner": os.getpid(), "server": self._process.pid, "temp": self.temporary}),
-            encoding="utf-8",
-        )
+        self._write_owner(self._process.pid)
         return self
+
+    def _write_owner(self, server_pid: int) -> None:
+        (self.instance / "owner.json").write_text(
+            json.dumps({"owner": os.getpid(), "server": server_pid, "temp": self.temporary}), encoding="utf-8"
+        )
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> float:
         """Block until `_probe` succeeds; return seconds since start.
