@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: demo test check lint typecheck fmt bench clean
+.PHONY: demo test check lint typecheck fmt bench clean services
 
 $(UV):
 	$(PY) -m venv $(TOOLS)
@@ -41,3 +41,8 @@ fmt: $(VENV)/.synced
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+
+# The real servers of the scale-out tests (OpenSearch, Elasticsearch, Kafka) for local use: fetched
+# from Maven Central into ~/.m2, started on their usual loopback ports, stopped on Ctrl-C.
+services: $(VENV)/.synced
+	$(VENV)/bin/python -m services up

@@ -6,12 +6,15 @@ Heavy imports happen inside each command so `datasoc --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -89,20 +92,130 @@ def bench_spool(
 @click.command("store")
 @click.option("--events", type=click.IntRange(min=1000), default=100_000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench_store(events: int, batch: int, as_json: bool) -> None:
-    """Event store figures on a fresh SQLite file (事件库基准): insert rate, query latencies."""
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["sqlite", "opensearch", "elasticsearch"]),
+    default=("sqlite",),
+    show_default=True,
+    help="Repeat to compare side by side in one run.",
+)
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    metavar="BACKEND=URL",
+    help="A running cluster, e.g. opensearch=http://127.0.0.1:9200; otherwise a server is started "
+    "for the run (services/, needs Java and Maven).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object per backend.")
+def bench_store(
+    events: int, batch: int, backends: tuple[str, ...], urls: tuple[str, ...], as_json: bool
+) -> None:
+    """Event store figures (事件库基准): insert rate, query latencies, purge, per backend side by side."""
+    from benchmarks.store import bench_search_store
     from benchmarks.store import bench_store as run
 
-    # Under the current directory: /tmp is often a tmpfs, where fsync costs nothing.
-    with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
-        figures = run(Path(directory) / "events.sqlite3", events, batch=batch)
+    given = dict(item.split("=", 1) for item in urls if "=" in item)
+    figures: dict[str, dict[str, Any]] = {}
+    for backend in dict.fromkeys(backends):
+        if backend == "sqlite":
+            # Under the current directory: /tmp is often a tmpfs, where fsync costs nothing.
+            with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+                figures[backend] = run(Path(directory) / "events.sqlite3", events, batch=batch)
+            continue
+        with _server_for_run(backend, given.get(backend)) as (url, started_s):
+            figures[backend] = bench_search_store(backend, url, events, batch=batch)
+            if started_s is not None:
+                figures[backend]["server_start_s"] = started_s
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False, sort_keys=True))
         return
-    width = max(len(key) for key in figures)
-    for key, value in figures.items():
-        click.echo(f"{key:<{width}}  {value}")
+    _table(figures)
+
+
+def _row_order(figures: dict[str, dict[str, Any]]) -> Callable[[str], int]:
+    order = {key: i for values in reversed(figures.values()) for i, key in enumerate(values)}
+    return lambda key: order.get(key, len(order))
+
+
+@contextlib.contextmanager
+def _server_for_run(kind: str, url: str | None) -> Iterator[tuple[str, float | None]]:
+    """The address of a server to benchmark: the one given, or a temporary one started for the run."""
+    if url is not None:
+        yield url, None
+        return
+    try:
+        from services import ServiceError, create
+    except ImportError:
+        raise click.ClickException(f"give --url {kind}=URL (services/ exists only in a checkout)") from None
+    try:
+        server = create(kind)
+        server.start()
+        started_s = round(server.wait_ready(), 1)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield server.address, started_s
+    finally:
+        server.close()
+
+
+@click.command("transport")
+@click.option("--records", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--record-size", type=click.IntRange(min=1), default=500, show_default=True, help="Bytes.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["spool", "kafka"]),
+    default=("spool", "kafka"),
+    show_default=True,
+)
+@click.option(
+    "--url", "url", default=None, help="Kafka bootstrap host:port (default: a broker started for the run)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object per backend.")
+def bench_transport(
+    records: int,
+    record_size: int,
+    batch_size: int,
+    threads: int,
+    backends: tuple[str, ...],
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Acknowledged appends and reads per second, spool beside Kafka in one run (传输基准)."""
+    from benchmarks.transport import bench_kafka_side, bench_spool_side
+
+    shape = {"records": records, "record_size": record_size, "batch_size": batch_size, "threads": threads}
+    figures: dict[str, dict[str, Any]] = {}
+    for backend in dict.fromkeys(backends):
+        if backend == "spool":
+            with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+                figures[backend] = bench_spool_side(Path(directory), **shape)
+            continue
+        with _server_for_run("kafka", url) as (address, started_s):
+            figures[backend] = bench_kafka_side(address, **shape)
+            if started_s is not None:
+                figures[backend]["server_start_s"] = started_s
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+        return
+    _table(figures)
+
+
+def _table(figures: dict[str, dict[str, Any]]) -> None:
+    names = list(figures)
+    rows = sorted({key for values in figures.values() for key in values}, key=_row_order(figures))
+    width = max(len(key) for key in rows)
+    click.echo(f"{'':<{width}}  " + "  ".join(f"{name:>14}" for name in names))
+    for key in rows:
+        cells = "  ".join(f"{figures[name].get(key, '-')!s:>14}" for name in names)
+        click.echo(f"{key:<{width}}  {cells}")
 
 
 @click.command("ledger")
@@ -515,6 +628,7 @@ def bench_platform(
 BENCHES: list[click.Command] = [
     bench_spool,
     bench_store,
+    bench_transport,
     bench_ledger,
     bench_ingest,
     bench_detect,

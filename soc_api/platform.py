@@ -69,8 +69,7 @@ class Platform:
         )
         spool = Spool.open(settings.data_dir / "spool", config=config)
         try:
-            # The one place the store backend is chosen; OpenSearch/Elasticsearch join here later.
-            store: EventStore = SQLiteEventStore(settings.resolve(settings.store.path))
+            store = open_store(settings)
         except BaseException:
             spool.close()
             raise
@@ -148,6 +147,39 @@ class Platform:
                 self.store.close()
             finally:
                 self.spool.close()
+
+
+def open_store(settings: Settings) -> EventStore:
+    """The one place the event store backend is chosen (`store.backend`)."""
+    conf = settings.store
+    if conf.backend == "sqlite":
+        return SQLiteEventStore(settings.resolve(conf.path))
+    from datasoc.store.search import (
+        Connection,
+        ElasticsearchEventStore,
+        OpenSearchEventStore,
+        SearchStoreConfig,
+    )
+
+    connection = Connection(
+        urls=conf.urls,
+        username=conf.username,
+        password=conf.password,
+        api_key=conf.api_key,
+        verify_tls=conf.verify_tls,
+        ca_file=settings.resolve(conf.ca_file) if conf.ca_file else None,
+        timeout_s=conf.timeout_seconds,
+    )
+    config = SearchStoreConfig(
+        connection=connection,
+        index_prefix=conf.index_prefix,
+        shards=conf.shards,
+        replicas=conf.replicas,
+        max_indices=conf.max_indices,
+    )
+    if conf.backend == "opensearch":
+        return OpenSearchEventStore(config)
+    return ElasticsearchEventStore(config)
 
 
 def rule_roots(settings: Settings) -> list[Path]:

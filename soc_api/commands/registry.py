@@ -6,6 +6,7 @@ import click
 
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
+from soc_api.commands.hunt import hunt
 from soc_api.commands.identity import tokens, users
 from soc_api.commands.ledger import ledger, verify
 from soc_api.commands.platform import demo, run
@@ -19,6 +20,7 @@ COMMANDS: list[click.Command] = [
     ingest_token,
     detect,
     rules,
+    hunt,
     stream,
     schema,
     ledger,
