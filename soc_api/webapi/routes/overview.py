@@ -18,10 +18,12 @@ from pydantic import BaseModel
 from datasoc.event import CLASSIFICATIONS
 from datasoc.store import FieldFilter
 from soc_api.identity.actors import Actor
+from soc_api.identity.errors import InvalidRequestError
 from soc_api.identity.roles import Permission
 from soc_api.webapi.alertfeed import AlertQuery
 from soc_api.webapi.app import API_PREFIX, ApiServices
 from soc_api.webapi.deps import Services, require
+from soc_api.webapi.pagination import Instant
 from soc_api.webapi.routes.observe import SourcePublic, list_sources
 
 router = APIRouter(prefix=f"{API_PREFIX}/overview", tags=["overview"])
@@ -97,14 +99,14 @@ def overview(
     who: Annotated[Actor, require(Permission.SOURCES_READ)],
     services: Services,
     hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24,
-    end: datetime | None = None,
+    end: Instant | None = None,
 ) -> Overview:
     """Dashboard figures for the `hours` before `end` (default: now)."""
     stop = (end or services.clock()).replace(microsecond=0)
-    if stop.tzinfo is None:
-        stop = stop.replace(tzinfo=services.clock().tzinfo)
     window = timedelta(hours=hours)
     start = stop - window
+    if start.year < 1970:
+        raise InvalidRequestError("the window starts before 1970 / 时间窗口早于 1970 年")
     bucket = window / BUCKETS
     per_source: dict[str, list[tuple[datetime, float]]] = {}
     total = 0
