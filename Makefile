@@ -19,7 +19,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 # The console (console/, Node.js and npm): installed from its lockfile, built into the package
 # when its sources are newer than the build, tested with Vitest.
-CONSOLE_SOURCES := $(shell find console/src console/public -type f 2>/dev/null) console/index.html \
+CONSOLE_SOURCES := $(shell find console/src console/public console/tests -type f 2>/dev/null) console/index.html \
 	console/openapi.json console/vite.config.ts console/tsconfig.json console/package.json
 CONSOLE_BUILD := soc_api/webapi/static/index.html
 
