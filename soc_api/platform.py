@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from soc_api.identity import IdentityConfig
     from soc_api.stream.runner import StreamRunner
     from soc_api.webapi import ApiServices, CollectorView
+    from soc_api.webapi.rulesview import EngineHealth
 
 log = get_logger("platform")
 #: The project's own rule pack, used when `detection.rules` is empty: inside an installed wheel
@@ -338,6 +339,10 @@ def api_services(
     view = settings.model_dump(
         mode="json", exclude={"api": {"secret_key", "scrape_token"}, "ledger": {"key_passphrase"}}
     )
+    from soc_api.webapi.alertfeed import SpoolAlertFeed
+    from soc_api.webapi.console import STATIC_DIR
+    from soc_api.webapi.rulesview import RulesView
+
     return ApiServices(
         identity=identity,
         config=config,
@@ -346,9 +351,33 @@ def api_services(
         ledger=platform.ledger,
         signer=platform.keys.signing_key,
         settings_view=view,
+        alerts=SpoolAlertFeed(platform.spool),
+        rules=RulesView(tuple(rule_roots(settings)), lambda: engine_health(platform)),
+        console_dir=STATIC_DIR if (STATIC_DIR / "index.html").is_file() else None,
         clock=clock,
         new_id=new_id,
     )
+
+
+def engine_health(platform: Platform) -> EngineHealth:
+    """Per-rule figures and refused rule files of the engine `detection.engine` chose."""
+    from soc_api.service import rules_not_running
+    from soc_api.webapi.rulesview import EngineHealth, RuleFigures
+
+    rejected = rules_not_running(platform)
+    if platform.stream is not None:
+        totals: dict[str, list[int]] = {}
+        for lane in platform.stream.health.rules.values():  # per lane: rule -> [matches, ns, errors]
+            for ref, (matches, nanos, errors) in lane.items():
+                total = totals.setdefault(ref, [0, 0, 0])
+                total[0], total[1], total[2] = total[0] + matches, total[1] + nanos, total[2] + errors
+        figures = {r: RuleFigures(matches=m, nanos=n, errors=e) for r, (m, n, e) in totals.items()}
+        return EngineHealth("flink", platform.stream.progress, figures, rejected)
+    if platform.detector is None:
+        return EngineHealth("none", None, {}, rejected)
+    found = platform.detector.loop.figures
+    figures = {r: RuleFigures(matches=f.matches, nanos=f.nanos, errors=f.errors) for r, f in found.items()}
+    return EngineHealth("inprocess", None, figures, rejected)
 
 
 def open_keys(settings: Settings, now: datetime) -> KeyStore:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from soc_api.webapi.routes import audit, events, me, observe, session, tokens, users
+from soc_api.webapi.routes import (
+    alerts,
+    audit,
+    events,
+    me,
+    observe,
+    overview,
+    rules,
+    session,
+    tokens,
+    users,
+    verify,
+)
 
 ROUTERS: list[APIRouter] = [
     session.router,
@@ -14,4 +26,9 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     events.router,
     observe.router,
+    # The console's pages (issue 15); `alerts` is interim until issue 17's alert store.
+    overview.router,
+    alerts.router,
+    rules.router,
+    verify.router,
 ]
