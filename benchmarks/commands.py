@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -322,6 +323,25 @@ def bench_ingest(
     default=None,
     help="Events for --pack (default: the demo's parsed events, seed 7, scale 10).",
 )
+@click.option("--peer", is_flag=True, help="Headline: datasoc detect against Zircolite, end to end.")
+@click.option(
+    "--replicas",
+    multiple=True,
+    type=click.IntRange(min=1),
+    default=(1, 10),
+    show_default=True,
+    help="With --peer: inputs of the events repeated this many times.",
+)
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per tool.")
+@click.option(
+    "--peer-dir", type=click.Path(path_type=Path), default=None, help="Zircolite (../shared/peers/zircolite)."
+)
+@click.option(
+    "--peer-cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where Zircolite's virtual environment is built and kept [default: ~/.cache/datasoc/peers].",
+)
 def bench_detect(
     sigma_dir: Path | None,
     events_path: Path | None,
@@ -330,8 +350,14 @@ def bench_detect(
     no_baseline: bool,
     pack_dir: Path | None,
     pack_events: Path | None,
+    peer: bool,
+    replicas: tuple[int, ...],
+    repeat: int,
+    peer_dir: Path | None,
+    peer_cache: Path | None,
 ) -> None:
-    """Engine vs pySigma SQLite in memory: events/s, ratio, compile time, peak memory."""
+    """datasoc detect vs Zircolite end to end (--peer), and the engine vs pySigma SQLite in memory:
+    events/s, ratio, compile time, peak memory (检测基准)."""
     from benchmarks.detect import SIGMA_RULE_DIRS, run
     from detection.errors import DetectionError
 
@@ -344,8 +370,12 @@ def bench_detect(
             f"need {sigma_dir} (git clone https://github.com/SigmaHQ/sigma) and {events_path} "
             "(EVTX-ATTACK-SAMPLES converted to evtx_dump JSON lines); pass --sigma and --events"
         )
+    rule_dirs = [sigma_dir / name for name in SIGMA_RULE_DIRS if (sigma_dir / name).is_dir()]
+    if peer:
+        _peer_report(rule_dirs, events_path, replicas, repeat, peer_dir, peer_cache)
+        click.echo("")
+        click.echo("engine in process, against pySigma's SQLite backend (Zircolite's method) per event:")
     try:
-        rule_dirs = [sigma_dir / name for name in SIGMA_RULE_DIRS if (sigma_dir / name).is_dir()]
         result = run(
             rule_dirs, events_path, target=target, pipeline_name=pipeline_name, with_baseline=not no_baseline
         )
@@ -362,6 +392,75 @@ def bench_detect(
             click.echo(f"own rule pack ({pack.rules} rules): {pack.engine_rate:,.0f} events/s")
     except DetectionError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _peer_report(
+    rule_dirs: list[Path],
+    events_path: Path,
+    replicas: tuple[int, ...],
+    repeat: int,
+    peer_dir: Path | None,
+    peer_cache: Path | None,
+) -> None:
+    """`--peer`: build Zircolite's environment if needed, then both tools side by side."""
+    import importlib.metadata
+    import os
+    import platform
+    import sys
+
+    from benchmarks.peer import Setup, cold_start, compare, peer_venv, replicate_file
+
+    peer_dir = peer_dir or _REPO.parent / "shared" / "peers" / "zircolite"
+    if not (peer_dir / "zircolite.py").is_file():
+        raise click.ClickException(f"Zircolite not found at {peer_dir}: pass --peer-dir")
+    cache_root = peer_cache or Path.home() / ".cache" / "datasoc" / "peers"
+    click.echo(f"Zircolite environment under {cache_root} (built on first use)...", err=True)
+    try:
+        python = peer_venv(peer_dir, cache_root)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise click.ClickException(f"cannot build Zircolite's environment: {exc}") from exc
+    datasoc = shutil.which("datasoc") or str(Path(sys.executable).with_name("datasoc"))
+    rules = _count_rules(rule_dirs)
+    with tempfile.TemporaryDirectory(prefix="datasoc-bench-peer-") as scratch_name:
+        scratch = Path(scratch_name)
+        setup = Setup(peer_dir, python, (datasoc,), tuple(rule_dirs), rules, scratch / "rule-cache", scratch)
+        inputs = []
+        for copies in replicas:
+            target = scratch / f"events-x{copies}.jsonl"
+            inputs.append((copies, target, replicate_file(events_path, copies, target)))
+        cold = cold_start(setup, inputs[0][1])
+        load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+        version = importlib.metadata.version("datasoc")
+        click.echo(
+            f"datasoc {version} detect vs Zircolite 3.7 ({peer_dir}), {repeat} alternating runs each; "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load[0]:.2f} at start"
+        )
+        click.echo(
+            f"datasoc: {rules} SigmaHQ rules (compiled-rule cache filled by one untimed cold run: "
+            f"{cold.seconds:.1f} s, {cold.peak_tree_mib:.0f} MiB); Zircolite: its pre-converted generic "
+            "Windows rules. Wall time from start to exit (last match written); peak RSS of the process tree"
+        )
+        rows = []
+        for copies, path, count in inputs:
+            label = f"{events_path.name} x{copies}"
+            comparison = compare(setup, label, path, count, repeat=repeat)
+            for line in comparison.lines():
+                click.echo(line)
+            rows.append(comparison)
+        load_end = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+        click.echo(f"load average {load_end[0]:.2f} at end. README rows:")
+        for c in rows:
+            click.echo(
+                f"| {c.label} ({c.events:,} events) | datasoc {c.ours.median_seconds:.2f} s, "
+                f"{c.ours.peak_mib:.0f} MiB | Zircolite {c.peer.median_seconds:.2f} s, "
+                f"{c.peer.peak_mib:.0f} MiB | **{c.ratio:.1f}x** | `datasoc bench detect --peer` |"
+            )
+
+
+def _count_rules(rule_dirs: list[Path]) -> int:
+    from detection.engine import RuleSet
+
+    return len(RuleSet.load(rule_dirs, pipeline="default").rules)
 
 
 def _demo_events() -> Path:

@@ -34,6 +34,9 @@ DEV_SECRET = "dev-only-insecure-change-me"  # noqa: S105 - a marker refused outs
 #: MLPS 2.0 level 3 (GB/T 22239-2019 8.1.4.3): audit records kept at least six months.
 MIN_RETENTION_DAYS = 184
 CONFIG_ENV = "DATASOC_CONFIG"
+#: `DATASOC_*` variables that are not settings: the compiled-rule cache `datasoc run` names for
+#: the detection job's processes (read by `detection.cache`).
+NOT_SETTINGS = frozenset({CONFIG_ENV, "DATASOC_RULE_CACHE"})
 
 
 class _Section(BaseModel):
@@ -497,7 +500,7 @@ def _from_environ(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in env.items():
         upper = name.upper()
-        if not upper.startswith("DATASOC_") or upper == CONFIG_ENV:
+        if not upper.startswith("DATASOC_") or upper in NOT_SETTINGS:
             continue
         parts = [part.lower() for part in upper[len("DATASOC_") :].split("__")]
         if not all(parts):

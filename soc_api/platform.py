@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -188,12 +189,32 @@ def rule_roots(settings: Settings) -> list[Path]:
     return list(settings.detection.rules) or [BUNDLED_RULES]
 
 
-def load_detector(settings: Settings) -> Detector:
-    """Compile the configured rules once; each rule that fails to load is logged, the rest run."""
-    from detection.engine import RuleSet
-    from detection.pipelines import resolve_pipeline
+def rule_cache_dir(settings: Settings) -> Path:
+    """Where compiled rules are kept between starts (`detection.cache`): `data_dir/cache/rules`."""
+    return settings.data_dir / "cache" / "rules"
 
-    loaded = RuleSet.load(rule_roots(settings), pipeline=resolve_pipeline(settings.detection.pipeline))
+
+def _rule_cache(settings: Settings) -> Any:
+    """The compiled-rule cache under `data_dir` (None, logged, when it cannot be used safely)."""
+    from detection.cache import CacheError, RuleCache
+
+    try:
+        return RuleCache(rule_cache_dir(settings), report=lambda line: log.warning("rule_cache", detail=line))
+    except CacheError as exc:
+        log.warning("rule_cache_unusable", error=str(exc))
+        return None
+
+
+def load_detector(settings: Settings) -> Detector:
+    """Compile the configured rules once (through the compiled-rule cache); each rule that fails to
+    load is logged, the rest run."""
+    from detection.engine import RuleSet
+
+    loaded = RuleSet.load(
+        rule_roots(settings), pipeline=settings.detection.pipeline, cache=_rule_cache(settings)
+    )
+    if loaded.cache is not None:
+        log.info("rule_cache", detail=loaded.cache.line())
     for error in loaded.errors:
         log.error("rule_rejected", error=str(error))
     log.info(
@@ -214,8 +235,13 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
     """The Flink job's runner over `spool`, configured from `[detection]` (the job is not started).
 
     Rule files are sent to the job as rule changes when it starts and on every tick; the job
-    validates each rule and reports rejections in its health records (`StreamRunner.health`).
+    validates each rule and reports rejections in its health records (`StreamRunner.health`). The
+    job's processes compile them through the compiled-rule cache under `data_dir`: they inherit its
+    location from this process's environment (`DATASOC_RULE_CACHE`, read by `RuleSet.load`).
     """
+    from detection.cache import ENVIRONMENT
+
+    os.environ[ENVIRONMENT] = str(rule_cache_dir(settings))
     from detection.stream.config import StreamConfig
     from soc_api.stream.runner import StreamRunner
 

@@ -165,6 +165,11 @@ def test_invalid_detection_settings_name_the_key(variable: str, value: str, expe
     assert f"DATASOC_DETECTION__{variable}" in str(caught.value)
 
 
+def test_the_rule_cache_variable_is_not_a_setting() -> None:
+    # `datasoc run` names the compiled-rule cache for its job's processes in DATASOC_RULE_CACHE.
+    assert load_settings(None, {"DATASOC_RULE_CACHE": "/var/lib/datasoc/cache/rules"}) is not None
+
+
 def test_collector_sources_and_limits_from_file(tmp_path: Path) -> None:
     config = write(
         tmp_path,
