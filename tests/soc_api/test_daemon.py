@@ -22,7 +22,12 @@ from soc_api.detector import decode_alert
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 # The in-process engine keeps most of these tests free of Flink (test_flink_engine.py runs the job).
-INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess", "DATASOC_COLLECT__HTTP_PORT": "off"}
+# Port 0 everywhere: a fixed port (8600) collides with whatever else runs on the machine.
+INPROCESS = {
+    "DATASOC_DETECTION__ENGINE": "inprocess",
+    "DATASOC_COLLECT__HTTP_PORT": "off",
+    "DATASOC_API__PORT": "0",
+}
 
 
 def _settings(tmp_path: Path, **env: str) -> Settings:
@@ -292,7 +297,10 @@ class StandInJob:
 
 
 def _flink_settings(tmp_path: Path) -> Settings:
-    return load_settings(None, {"DATASOC_DATA_DIR": str(tmp_path), "DATASOC_COLLECT__HTTP_PORT": "off"})
+    return load_settings(
+        None,
+        {"DATASOC_DATA_DIR": str(tmp_path), "DATASOC_COLLECT__HTTP_PORT": "off", "DATASOC_API__PORT": "0"},
+    )
 
 
 def test_the_flink_step_ticks_the_runner_and_commits_the_jobs_alerts(tmp_path: Path) -> None:
