@@ -221,12 +221,26 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     health.sink_to(_file_sink(config.health_dir, HEALTH_PREFIX)).name("health")
 
 
+def _interpreter_first_on_path() -> None:
+    """Put this interpreter's own directory first on PATH, before the gateway JVM starts (it inherits
+    this process's environment).
+
+    Thread mode's embedded interpreter (pemja) finds its standard library through the `python` on
+    PATH, whatever `python.executable` says: under a PATH whose first `python3` is another build (the
+    system's, as under systemd's default PATH) every Python operator fails with "No module named
+    '_struct'" and the job restarts for ever while ingest goes on (measured)."""
+    base = str(Path(os.path.realpath(sys.executable)).parent)
+    rest = [part for part in os.environ.get("PATH", "").split(os.pathsep) if part and part != base]
+    os.environ["PATH"] = os.pathsep.join([base, *rest])
+
+
 def environment(config: StreamConfig) -> StreamExecutionEnvironment:
     """An execution environment configured for `config` (MiniCluster when run in-process)."""
     # PyFlink starts a "loopback" Python worker pool for a local job, a gRPC server on every interface
     # (`[::]:0`) that starts workers with the environment a caller sends (measured). Thread mode
     # never uses it, and process mode then starts its workers as processes of its own.
     os.environ["_python_worker_execution_mode"] = "process"  # noqa: SIM112 - PyFlink's own name
+    _interpreter_first_on_path()
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(config))
     env.set_parallelism(1)
     return env

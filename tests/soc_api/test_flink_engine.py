@@ -10,7 +10,6 @@ the checkpoint the first one retained.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -197,9 +196,10 @@ def start_run(data_dir: Path, token: str) -> RunProcess:
         "DATASOC_LOG__LEVEL": "info",
         "DATASOC_LOG__FORMAT": "json",
         "DATASOC_DETECTION__CHECKPOINT_INTERVAL_MS": "300",
-        # Thread mode's embedded interpreter finds its standard library through PATH (a PATH without
-        # the venv's base Python fails every Python operator with "No module named '_struct'").
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        # A service manager's PATH, whose python3 is the system's, not this interpreter: thread mode's
+        # embedded interpreter finds its standard library through PATH, so the job puts its own
+        # interpreter first (without that every Python operator failed with "No module named '_struct'").
+        "PATH": "/usr/bin:/bin",
     }
     proc, url = spawn_run(data_dir, extra, interval=0.2)
     return RunProcess(proc, url, token)
