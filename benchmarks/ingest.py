@@ -62,6 +62,12 @@ def write_tokens(path: Path, tokens: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+#: The scrape token a `CollectorProcess` is started with: alone it may read `/metrics` and
+#: `/api/v1/sources` of a collector without the API for people (`api.scrape_token`).
+SCRAPE_TOKEN = "bench-scrape-token-0123456789"  # noqa: S105 - a loopback test credential
+SCRAPE_HEADERS = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+
+
 class CollectorProcess:
     """`datasoc collect` in a subprocess on loopback; a context manager that always reaps it."""
 
@@ -80,7 +86,12 @@ class CollectorProcess:
             "0",
             *args,
         ]
-        full_env = {**os.environ, "DATASOC_LOG__LEVEL": "warning", **(env or {})}
+        full_env = {
+            **os.environ,
+            "DATASOC_LOG__LEVEL": "warning",
+            "DATASOC_API__SCRAPE_TOKEN": SCRAPE_TOKEN,
+            **(env or {}),
+        }
         # stderr goes to a file: a pipe nobody drains could fill up and stall the collector.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop(), the process outlives a with
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments

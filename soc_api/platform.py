@@ -411,7 +411,7 @@ def collect_config(settings: Settings, state: StateStore | None = None) -> tuple
     from collectors.inputs.http import HttpIngestConfig
     from collectors.inputs.sourcemap import SourceMap, SourceRule
     from collectors.inputs.syslog import SyslogConfig, server_tls_context
-    from collectors.inputs.tokens import TokenStore
+    from collectors.inputs.tokens import TokenStore, hash_token
     from collectors.parsers import PARSERS
     from soc_api.api.protocol import HttpDeadlines
     from soc_api.api.server import CollectConfig
@@ -497,6 +497,9 @@ def collect_config(settings: Settings, state: StateStore | None = None) -> tuple
         ),
         idempotency_window=lim.idempotency_window,
         security_window=timedelta(seconds=lim.security_window_seconds),
+        scrape_token_digest=(
+            hash_token(settings.api.scrape_token.get_secret_value()) if settings.api.scrape_token else None
+        ),
     )
     return config, ssl_context
 

@@ -146,9 +146,12 @@ class HttpIngest:
                     f"names unknown parser {grant.parser!r}; known: {sorted(self.parsers)}",
                 )
 
-    def authenticate(self, authorization: str | None, *, peer: str, now: datetime) -> TokenGrant:
+    def authenticate(
+        self, authorization: str | None, *, peer: str, now: datetime, tokens: TokenAuthority | None = None
+    ) -> TokenGrant:
         """The grant of the request's token, else `ThrottledError` (the peer failed too often:
-        its token is not even checked) or `AuthError`; either pushes a security event."""
+        its token is not even checked) or `AuthError`; either pushes a security event. `tokens`
+        checks another token set (the scrape token) under the same throttle and security events."""
         if self.throttle is not None:
             retry_after = self.throttle.retry_after(peer, now)
             if retry_after is not None:
@@ -156,7 +159,7 @@ class HttpIngest:
                 self._security(THROTTLED, peer, reason, now)
                 raise ThrottledError(reason, retry_after=retry_after)
         try:
-            return self.tokens.authenticate(authorization, now)
+            return (tokens or self.tokens).authenticate(authorization, now)
         except AuthError as exc:
             self.denied += 1
             if self.throttle is not None:

@@ -2,8 +2,9 @@
 
     app = create_app(ApiServices(ingest=HttpIngest(...), health=SharedHealth(tracker), ...))
 
-One router per resource (`ingest`, `probes`, and `sources`, `metrics` only with a health tracker:
-in `datasoc run` the API for people serves those behind permissions, `soc_api.webapi`); handlers get
+One router per resource (`ingest`, `probes`, and `sources`, `metrics` only with a health tracker and
+a scrape token, which alone may read them: in `datasoc run` the API for people serves those behind
+permissions, `soc_api.webapi`); handlers get
 services through the `Annotated` dependencies of `soc_api.api.deps`, so tests swap them with
 `app.dependency_overrides`.
 """
@@ -20,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from collectors.inputs.delivery import SharedHealth
 from collectors.inputs.http import HttpIngest
+from collectors.inputs.tokens import TokenAuthority
 from soc_api.supervisor import Readiness
 
 
@@ -38,6 +40,9 @@ class ApiServices:
     ingest: HttpIngest | None = None
     health: SharedHealth | None = None
     metrics: Sequence[Collector] = ()
+    #: The scrape token (`api.scrape_token`) that alone may read `/metrics` and `/api/v1/sources` on
+    #: this port (a process without the API for people); None: they are not served here.
+    scrape: TokenAuthority | None = None
     #: The supervised steps' readiness (`/readyz`); None in a process without supervised steps.
     readiness: Callable[[], Readiness] | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
@@ -52,7 +57,8 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.services = services
     if services.ingest is not None:
         app.include_router(ingest.router)
-    if services.health is not None:  # else the API for people serves them (behind permissions)
+    # Else the API for people serves them behind permissions; here only to the scrape token.
+    if services.health is not None and services.scrape is not None:
         app.include_router(sources.router)
         app.include_router(metrics.router)
     app.include_router(probes.router)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from collectors.inputs.errors import AuthError, IngestError
 from soc_api.api.app import ApiServices
 
 
@@ -18,8 +19,34 @@ def get_services(request: Request) -> ApiServices:
 Services = Annotated[ApiServices, Depends(get_services)]
 
 
-def require_health(services: Services) -> ApiServices:
-    """Services with a health tracker, else 503."""
+def require_scrape(request: Request, services: Services) -> ApiServices:
+    """The scrape token's bearer only (401, or 429 after repeated failures from the peer: the
+    ingest's throttle and security events, so a denial is counted, logged and ledgered)."""
+    scrape = services.scrape
+    if scrape is None:  # the routers are mounted only with a scrape token
+        raise HTTPException(status_code=404)
+    authorization = request.headers.get("authorization")
+    now = services.clock()
+    try:
+        if services.ingest is not None:
+            peer = request.client.host if request.client else "unknown"
+            services.ingest.authenticate(authorization, peer=peer, now=now, tokens=scrape)
+        else:
+            scrape.authenticate(authorization, now)
+    except IngestError as exc:
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
+        if isinstance(exc, AuthError):
+            headers["WWW-Authenticate"] = 'Bearer realm="datasoc-metrics"'
+        raise HTTPException(status_code=exc.status, detail=exc.reason, headers=headers) from None
+    return services
+
+
+Scraper = Annotated[ApiServices, Depends(require_scrape)]
+
+
+def require_health(services: Scraper) -> ApiServices:
+    """Services with a health tracker (and the scrape token's bearer), else 503."""
     if services.health is None:
         raise HTTPException(status_code=503, detail="source health is not tracked by this process")
     return services

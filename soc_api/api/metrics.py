@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from soc_api.api.deps import Services
+from soc_api.api.deps import Scraper
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics")
-def metrics(services: Services) -> Response:
+def metrics(services: Scraper) -> Response:
     """Every collector the services name, in a registry built per scrape (no global state)."""
     registry = CollectorRegistry(auto_describe=False)
     for collector in services.metrics:

@@ -45,7 +45,7 @@ from collectors.inputs.http import HttpIngest, HttpIngestConfig
 from collectors.inputs.idempotency import RecentIds, recent_event_ids
 from collectors.inputs.metrics import InputMetrics
 from collectors.inputs.syslog import SyslogConfig, SyslogInput
-from collectors.inputs.tokens import TokenAuthority, TokenStore
+from collectors.inputs.tokens import TokenAuthority, TokenGrant, TokenStore
 from collectors.parsers import PARSERS
 from collectors.ratelog import RateLimitedLog, RateLimitFilter
 from collectors.security import SecurityEvents
@@ -83,6 +83,9 @@ class CollectConfig:
     idempotency_window: int = 100_000
     #: Security events are folded per peer, kind and subject over this window.
     security_window: timedelta = timedelta(seconds=60)
+    #: `sha256:` digest of `api.scrape_token`: in a process without the API for people, the only
+    #: credential that may read `/metrics` and `/api/v1/sources` on the ingest port (None: not served).
+    scrape_token_digest: str | None = None
 
 
 class _Server(uvicorn.Server):
@@ -263,7 +266,13 @@ async def run_collector(
     else:
         app = create_app(
             ApiServices(
-                ingest=ingest, health=health, metrics=metrics, readiness=readiness, clock=clock, new_id=new_id
+                ingest=ingest,
+                health=health,
+                metrics=metrics,
+                scrape=_scrape_tokens(config.scrape_token_digest),
+                readiness=readiness,
+                clock=clock,
+                new_id=new_id,
             )
         )
     if config.http_port is not None:
@@ -318,3 +327,10 @@ async def run_collector(
         if own_security:
             events.drain(clock(), final=True)
         log.info("collector_stopped")
+
+
+def _scrape_tokens(digest: str | None) -> TokenStore | None:
+    """The scrape token as a token set of its own (its grant names no source: it ingests nothing)."""
+    if digest is None:
+        return None
+    return TokenStore({digest: TokenGrant(source="scrape")})

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks.ingest import SCRAPE_HEADERS, SCRAPE_TOKEN
 from collectors.health import HealthMetrics, HealthTracker, SourceConfig
 from collectors.inputs.backpressure import BackPressureConfig, LagMonitor
 from collectors.inputs.delivery import Delivery, SharedHealth
@@ -27,6 +28,7 @@ from soc_api.api import ApiServices, create_app
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GW_TOKEN = "gw-token-0123456789abcdef"
+SCRAPE = SCRAPE_HEADERS  # what may read /metrics and /api/v1/sources on the ingest port
 HOST_TOKEN = "host-token-0123456789abcdef"
 
 
@@ -46,7 +48,9 @@ class Api:
         return self.client.post("/api/v1/ingest", content=body, headers=sent)
 
 
-def build_api(tmp_path: Path, *, lag_limit: int = 1_000_000, **config: Any) -> Iterator[Api]:
+def build_api(
+    tmp_path: Path, *, lag_limit: int = 1_000_000, scrape: bool = True, **config: Any
+) -> Iterator[Api]:
     spool = Spool.open(tmp_path / "spool")
     tracker = HealthTracker({"gw-1": SourceConfig("gw-1", timedelta(minutes=5))})
     health = SharedHealth(tracker)
@@ -76,6 +80,7 @@ def build_api(tmp_path: Path, *, lag_limit: int = 1_000_000, **config: Any) -> I
         ingest=ingest,
         health=health,
         metrics=[HealthMetrics(tracker), InputMetrics(clock=lambda: NOW, http=ingest, lag=lag)],
+        scrape=TokenStore.from_tokens({SCRAPE_TOKEN: TokenGrant("scrape")}) if scrape else None,
         clock=lambda: NOW,
         new_id=lambda: f"id-{next(counter):06d}",
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks.ingest import CollectorProcess, make_event, post_ndjson, write_tokens
+from benchmarks.ingest import SCRAPE_HEADERS, CollectorProcess, make_event, post_ndjson, write_tokens
 from datasoc.transport import EVENTS, Spool
 
 TOKEN = "kill-test-token-0123456789"
@@ -170,7 +170,7 @@ def test_sigkill_during_tcp_syslog_leaves_each_connection_a_gapless_prefix(tmp_p
 def _syslog_accepted(port: int) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", "/api/v1/sources")
+        conn.request("GET", "/api/v1/sources", headers=SCRAPE_HEADERS)
         sources = orjson.loads(conn.getresponse().read())
     finally:
         conn.close()

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
+from benchmarks.ingest import SCRAPE_HEADERS, SCRAPE_TOKEN
 from collectors.inputs.guard import ConnectionLimits, ThrottleConfig
 from collectors.inputs.http import HttpIngestConfig
-from collectors.inputs.tokens import TokenGrant, TokenStore
+from collectors.inputs.tokens import TokenGrant, TokenStore, hash_token
 from collectors.security import SecurityEvents
 from datasoc.transport import DEADLETTER, EVENTS, Spool
 from soc_api.api.protocol import HttpDeadlines
@@ -81,6 +82,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         max_header_bytes=8 * 1024,
         throttle=ThrottleConfig(max_failures=3, window=timedelta(seconds=60), block=timedelta(seconds=30)),
         silence_check_seconds=0.2,
+        scrape_token_digest=hash_token(SCRAPE_TOKEN),
     )
     spool = Spool.open(tmp_path / "spool")
     security = SecurityEvents()
@@ -173,7 +175,7 @@ def test_connections_past_a_peers_cap_are_refused_while_other_peers_are_served(s
     for sock in held:
         sock.close()
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30, source_address=("127.0.0.2", 0))
-    conn.request("GET", "/metrics")
+    conn.request("GET", "/metrics", headers=SCRAPE_HEADERS)
     metrics = conn.getresponse().read().decode()
     conn.close()
     assert 'datasoc_listener_refused_total{cap="peer",listener="http"} 1.0' in metrics

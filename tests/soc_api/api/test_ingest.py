@@ -12,7 +12,7 @@ import structlog
 from datasoc.logging import configure_logging
 from datasoc.transport import DEADLETTER, EVENTS
 from tests.collectors.inputs.conftest import event_dict, ndjson, read_topic
-from tests.soc_api.api.conftest import HOST_TOKEN, NOW, Api, build_api
+from tests.soc_api.api.conftest import GW_TOKEN, HOST_TOKEN, NOW, SCRAPE, Api, build_api
 
 
 def test_ndjson_batch_is_durable_before_the_answer_with_per_record_results(api: Api) -> None:
@@ -107,13 +107,41 @@ def test_lagging_transport_answers_429_with_retry_after(api: Api) -> None:
 def test_sources_and_metrics_report_health(api: Api) -> None:
     api.post(ndjson(event_dict(1)) + b"bad\n")
     api.post(b"x", token="nope-nope-nope-nope-nope")
-    (gw,) = api.client.get("/api/v1/sources").json()
+    (gw,) = api.client.get("/api/v1/sources", headers=SCRAPE).json()
     assert (gw["name"], gw["accepted_total"], gw["rejected_total"], gw["silent"]) == ("gw-1", 1, 1, False)
     assert gw["last_seen"] == "2026-11-28T12:00:00.000000Z"
-    text = api.client.get("/metrics").text
+    text = api.client.get("/metrics", headers=SCRAPE).text
     assert 'datasoc_source_events_accepted_total{source="gw-1"} 1.0' in text
     assert "datasoc_ingest_auth_denied_total 1.0" in text
     assert "datasoc_transport_lag" in text
+
+
+def test_sources_and_metrics_answer_only_the_scrape_token(api: Api) -> None:
+    """A collector without the API for people serves source health and metrics to the scrape token
+    alone; an ingest token or none is refused (401), counted and kept as a security event, and a
+    peer that keeps failing is throttled (429) like an ingest client."""
+    for path in ("/metrics", "/api/v1/sources"):
+        assert api.client.get(path).status_code == 401
+        refused = api.client.get(path, headers={"Authorization": f"Bearer {GW_TOKEN}"})
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert GW_TOKEN not in refused.text
+    assert [e.kind for e in api.security_events] == ["login.denied"] * 4
+    assert api.client.get("/metrics", headers=SCRAPE).status_code == 200
+    assert (
+        api.client.get("/metrics", headers={"Authorization": "Bearer forged-forged-forged"}).status_code
+        == 401
+    )
+    throttled = api.client.get("/metrics", headers=SCRAPE)  # the fifth failure blocked the peer
+    assert throttled.status_code == 429
+    assert "retry-after" in throttled.headers
+
+
+def test_without_a_scrape_token_sources_and_metrics_are_not_served(tmp_path: Path) -> None:
+    for api in build_api(tmp_path, scrape=False):
+        assert api.client.get("/metrics", headers=SCRAPE).status_code == 404
+        assert api.client.get("/api/v1/sources", headers=SCRAPE).status_code == 404
+        assert api.post(ndjson(event_dict(1))).status_code == 200  # ingest is unaffected
 
 
 def test_records_and_bodies_at_the_default_limits_never_overflow_the_spool(tmp_path: Path) -> None:

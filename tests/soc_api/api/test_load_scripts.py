@@ -14,14 +14,16 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.ingest import CollectorProcess, write_tokens
+from benchmarks.ingest import SCRAPE_HEADERS, CollectorProcess, write_tokens
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "load-test-token-0123456789"
 
 
 def _sources(port: int) -> dict[str, Any]:
-    answer: list[dict[str, Any]] = httpx.get(f"http://127.0.0.1:{port}/api/v1/sources", timeout=10).json()
+    answer: list[dict[str, Any]] = httpx.get(
+        f"http://127.0.0.1:{port}/api/v1/sources", headers=SCRAPE_HEADERS, timeout=10
+    ).json()
     return {item["name"]: item for item in answer}
 
 
@@ -101,7 +103,9 @@ def test_syslog_load_generator_over_tcp_and_udp(tmp_path: Path) -> None:
             )
             assert json.loads(out.stdout)["sent"] == count
         item = _wait_accepted(collector.http_port, "syslog", 3000 + 250)
-        metrics = httpx.get(f"http://127.0.0.1:{collector.http_port}/metrics", timeout=10).text
+        metrics = httpx.get(
+            f"http://127.0.0.1:{collector.http_port}/metrics", headers=SCRAPE_HEADERS, timeout=10
+        ).text
     assert item["rejected_total"] == 0
     assert 3250 <= item["accepted_total"] <= 3300
     assert 'datasoc_syslog_udp_dropped_total{cause="overload"}' in metrics

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import orjson
 
+from benchmarks.ingest import SCRAPE_HEADERS, SCRAPE_TOKEN
 from collectors.health import SourceConfig
 from collectors.inputs.syslog import SyslogConfig
-from collectors.inputs.tokens import TokenGrant, TokenStore
+from collectors.inputs.tokens import TokenGrant, TokenStore, hash_token
 from datasoc.transport import ALERTS, EVENTS, Spool
 from soc_api.api.server import CollectConfig, run_collector
 from tests.collectors.inputs.conftest import event_dict, ndjson
@@ -32,6 +33,7 @@ def test_collector_serves_ingest_and_syslog_and_alerts_on_silent_sources(tmp_pat
         syslog=SyslogConfig(udp_port=0, tcp_port=0),
         sources={"quiet-host": SourceConfig("quiet-host", timedelta(seconds=30))},
         silence_check_seconds=0.05,
+        scrape_token_digest=hash_token(SCRAPE_TOKEN),
     )
 
     async def scenario(spool: Spool) -> None:
@@ -59,7 +61,9 @@ def test_collector_serves_ingest_and_syslog_and_alerts_on_silent_sources(tmp_pat
                 if spool.range(ALERTS).end:
                     break
                 await asyncio.sleep(0.02)
-            names = {item["name"] for item in (await client.get("/api/v1/sources")).json()}
+            names = {
+                item["name"] for item in (await client.get("/api/v1/sources", headers=SCRAPE_HEADERS)).json()
+            }
         assert set(ready) == {"http", "udp", "tcp"}
         assert names == {"gw-1", "quiet-host"}
         stop.set()
