@@ -118,6 +118,8 @@ def test_narrowing_and_revoking_keep_times_increasing() -> None:
 def test_a_book_refuses_duplicate_ids() -> None:
     grant = Grant.issue("SQ-1", "u", terms())
     book = GrantBook.of([grant], version=3)
-    assert book.get("SQ-1") is grant and book.version == 3 and len(book) == 1
+    assert book.get("SQ-1") is grant
+    assert book.version == 3
+    assert len(book) == 1
     with pytest.raises(GrantError, match="duplicate grant id"):
         GrantBook.of([grant, grant])

@@ -105,10 +105,13 @@ def test_the_cap_is_cumulative_over_the_grantees_accesses_only() -> None:
     verdicts = [trace(access(**{"data.records": 400}), book, usage) for _ in range(3)]
     assert [r.verdict for r in verdicts if r] == [ALLOWED, ALLOWED, VIOLATION]
     assert [r.used for r in verdicts if r] == [400, 800, 1200]
-    assert verdicts[2] is not None and verdicts[2].violations == ("over_cap",)
+    assert verdicts[2] is not None
+    assert verdicts[2].violations == ("over_cap",)
     # Someone else presenting the grant does not use it up (and is a violation of its own).
     other = trace(access(**{"user.name": "lina", "data.records": 5000}), book, usage)
-    assert other is not None and other.violations == ("not_grantee",) and other.used is None
+    assert other is not None
+    assert other.violations == ("not_grantee",)
+    assert other.used is None
     assert usage.get("SQ-7") == 1200
 
 
