@@ -96,9 +96,21 @@ class Platform:
             store.close()
             spool.close()
             raise
-        # The one place the detection engine is chosen.
-        detector = load_detector(settings) if settings.detection.engine == "inprocess" else None
-        stream = load_stream(settings, spool) if settings.detection.engine == "flink" else None
+        # The one place the detection engine is chosen; both trace accesses against the store's grants.
+        from soc_api.governance.usage import StoreGrants, UsageFile
+
+        detector = (
+            load_detector(
+                settings, grants=StoreGrants(state), usage_file=UsageFile(grant_usage_path(settings))
+            )
+            if settings.detection.engine == "inprocess"
+            else None
+        )
+        stream = (
+            load_stream(settings, spool, grants=StoreGrants(state))
+            if settings.detection.engine == "flink"
+            else None
+        )
         log.info(
             "platform_open",
             data_dir=str(settings.data_dir),
@@ -155,8 +167,14 @@ def rule_roots(settings: Settings) -> list[Path]:
     return list(settings.detection.rules) or [BUNDLED_RULES]
 
 
-def load_detector(settings: Settings) -> Detector:
-    """Compile the configured rules once; each rule that fails to load is logged, the rest run."""
+def grant_usage_path(settings: Settings) -> Path:
+    """Where the in-process detector keeps its cumulative records per grant."""
+    return settings.data_dir / "detector" / "grant-usage.json"
+
+
+def load_detector(settings: Settings, *, grants: Any = None, usage_file: Any = None) -> Detector:
+    """Compile the configured rules once; each rule that fails to load is logged, the rest run. With
+    `grants` (a `soc_api.detector.GrantSource`) accesses are traced against them."""
     from detection.engine import RuleSet
     from detection.pipelines import resolve_pipeline
 
@@ -169,7 +187,12 @@ def load_detector(settings: Settings) -> Detector:
         correlations=len(loaded.correlations),
         rejected=len(loaded.errors),
     )
-    return Detector(loaded, allowed_lateness=timedelta(seconds=settings.detection.allowed_lateness_seconds))
+    return Detector(
+        loaded,
+        allowed_lateness=timedelta(seconds=settings.detection.allowed_lateness_seconds),
+        grants=grants,
+        usage_file=usage_file,
+    )
 
 
 def stream_dir(settings: Settings) -> Path:
@@ -177,11 +200,12 @@ def stream_dir(settings: Settings) -> Path:
     return settings.data_dir / "stream"
 
 
-def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
+def load_stream(settings: Settings, spool: Spool, *, grants: Any = None) -> StreamRunner:
     """The Flink job's runner over `spool`, configured from `[detection]` (the job is not started).
 
     Rule files are sent to the job as rule changes when it starts and on every tick; the job
-    validates each rule and reports rejections in its health records (`StreamRunner.health`).
+    validates each rule and reports rejections in its health records (`StreamRunner.health`). With
+    `grants`, grant changes reach the job the same way and it traces accesses against them.
     """
     from detection.stream.config import StreamConfig
     from soc_api.stream.runner import StreamRunner
@@ -195,8 +219,9 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
         checkpoint_interval_ms=d.checkpoint_interval_ms,
         allowed_lateness_ms=round(d.allowed_lateness_seconds * 1000),
         pipeline=d.pipeline,
+        trace_grants=grants is not None,
     )
-    return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)])
+    return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)], grants=grants)
 
 
 def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
@@ -220,11 +245,12 @@ def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
 
 def open_state(settings: Settings, now: datetime) -> StateStore:
     """The state store under `data_dir`, migrated to this code's schemas."""
+    from soc_api.governance import GOVERNANCE_MIGRATIONS
     from soc_api.identity import MIGRATIONS
 
     state = StateStore.open(settings.data_dir / "state.sqlite3")
     try:
-        state.migrate(MIGRATIONS, now=lambda: now)
+        state.migrate((*MIGRATIONS, *GOVERNANCE_MIGRATIONS), now=lambda: now)
     except BaseException:
         state.close()
         raise

@@ -22,6 +22,7 @@ from datasoc.event import format_timestamp
 from datasoc.grants import Grant
 from soc_api.governance.access_store import AccessStore
 from soc_api.governance.errors import ConflictError, ForbiddenError, InvalidError, SeparationOfDutiesError
+from soc_api.governance.forms import decision_to_dict, request_to_dict
 from soc_api.governance.policy import (
     APPROVER_ROLES,
     DEFAULT_POLICY,
@@ -71,45 +72,6 @@ class TrailFigures(Protocol):
 def new_request_id() -> str:
     """A fresh request number (`SQ-` and 12 hex digits)."""
     return "SQ-" + secrets.token_hex(6).upper()
-
-
-def request_to_dict(record: RequestRecord) -> dict[str, Any]:
-    """A request's JSON form (the API's and the CLI's)."""
-    return {
-        "id": record.id,
-        "requester": record.requester,
-        "status": record.status,
-        "grade": record.grade,
-        "sub_grade": record.sub_grade,
-        "owners": sorted(record.owners),
-        "policy_version": record.policy_version,
-        "retroactive": record.retroactive,
-        "created_at": format_timestamp(record.created_at),
-        "decided_at": None if record.decided_at is None else format_timestamp(record.decided_at),
-        "terms": record.terms.to_dict(),
-        "decisions": [
-            {
-                "approver": d.username,
-                "decision": d.decision,
-                "roles": sorted(d.roles),
-                "departments": sorted(d.departments),
-                "note": d.note,
-                "at": format_timestamp(d.at),
-            }
-            for d in record.decisions
-        ],
-    }
-
-
-def decision_to_dict(decision: Decision) -> dict[str, Any]:
-    """A policy decision's JSON form."""
-    return {
-        "satisfied": decision.satisfied,
-        "counted": sorted(decision.counted),
-        "needs": list(decision.needs),
-        "refused": list(decision.refused),
-        "automatic": decision.automatic,
-    }
 
 
 class AccessService:

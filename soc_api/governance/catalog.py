@@ -12,7 +12,6 @@ Every change is ledgered before it is made (fail closed: `AuditUnavailableError`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,13 +21,12 @@ from collectors.catalog import Catalog
 from collectors.errors import CatalogError
 from soc_api.governance.discovery import Discovery, FieldSpec, discover
 from soc_api.governance.errors import ConflictError, ForbiddenError, InvalidError
+from soc_api.governance.forms import asset_form, asset_from_dict, dataset_form
 from soc_api.governance.records import (
-    LIFECYCLES,
     Asset,
-    AssetField,
     Department,
     GradeChange,
-    TableRef,
+    Proposal,
     check_grade,
     text,
 )
@@ -39,78 +37,7 @@ from soc_api.identity.errors import IdentityError
 from soc_api.identity.roles import Role
 from soc_api.identity.store import IdentityStore
 
-ASSET_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
-FIELD_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-MAX_FIELDS: Final = 500
 MAX_SAMPLES: Final = 1000
-
-
-def _field(data: Any, where: str) -> AssetField:
-    if not isinstance(data, Mapping):
-        raise InvalidError(f"{where}: 需要对象 / expected an object")
-    name = data.get("name")
-    if not isinstance(name, str) or not FIELD_NAME.match(name):
-        raise InvalidError(f"{where}.name: 字段名须为字母数字下划线 / letters, digits and _ (1..64)")
-    grade = data.get("grade")
-    sub = data.get("sub_grade")
-    if grade is not None or sub is not None:
-        grade, sub = check_grade(grade, sub, where)
-    return AssetField(
-        name,
-        text(data.get("type", "string"), f"{where}.type", limit=64),
-        text(data.get("description", ""), f"{where}.description", optional=True, limit=500),
-        grade,
-        sub,
-    )
-
-
-def asset_from_dict(data: Any, where: str = "asset") -> Asset:
-    """Validate an asset's JSON form (the API's and the catalog file's); `InvalidError` names the field."""
-    if not isinstance(data, Mapping):
-        raise InvalidError(f"{where}: 需要对象 / expected an object")
-    asset_id = data.get("id")
-    if not isinstance(asset_id, str) or not ASSET_ID.match(asset_id):
-        raise InvalidError(f"{where}.id: 须为 1–128 个字母、数字或 _.- / 1..128 letters, digits or _.-")
-    grade, sub = check_grade(data.get("grade", data.get("classification")), data.get("sub_grade"), where)
-    lifecycle = data.get("lifecycle", "published")
-    if lifecycle not in LIFECYCLES:
-        raise InvalidError(f"{where}.lifecycle: 须为 {list(LIFECYCLES)} / must be one of {list(LIFECYCLES)}")
-    count = data.get("record_count")
-    if count is not None and (
-        isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 2**53 - 1
-    ):
-        raise InvalidError(f"{where}.record_count: 需要非负整数 / expected a non-negative integer")
-    table = None
-    if data.get("table") is not None:
-        raw = data["table"]
-        if not isinstance(raw, Mapping) or raw.get("engine") not in ("mysql", "postgresql"):
-            raise InvalidError(f"{where}.table.engine: mysql 或 postgresql / mysql or postgresql")
-        table = TableRef(
-            str(raw["engine"]),
-            text(raw.get("database"), f"{where}.table.database", limit=128),
-            text(raw.get("name"), f"{where}.table.name", limit=128),
-        )
-    raw_fields = data.get("fields", [])
-    if not isinstance(raw_fields, list) or len(raw_fields) > MAX_FIELDS:
-        raise InvalidError(
-            f"{where}.fields: 最多 {MAX_FIELDS} 个字段 / a list of at most {MAX_FIELDS} fields"
-        )
-    fields = tuple(_field(f, f"{where}.fields[{i}]") for i, f in enumerate(raw_fields))
-    if len({f.name for f in fields}) != len(fields):
-        raise InvalidError(f"{where}.fields: 字段名重复 / duplicate field names")
-    return Asset(
-        id=asset_id,
-        name=text(data.get("name"), f"{where}.name", limit=200),
-        name_en=text(data.get("name_en", ""), f"{where}.name_en", optional=True, limit=200),
-        owner=text(data.get("owner"), f"{where}.owner", limit=64),
-        region=text(data.get("region"), f"{where}.region", limit=64),
-        grade=grade,
-        sub_grade=sub,
-        lifecycle=str(lifecycle),
-        table=table,
-        record_count=count,
-        fields=fields,
-    )
 
 
 def may_manage(actor: Actor, owner: str, departments: frozenset[str]) -> bool:
@@ -163,7 +90,7 @@ class CatalogService:
             "departments": [
                 {"id": d.id, "name": d.name, "name_en": d.name_en} for d in self.store.departments()
             ],
-            "datasets": [_dataset(a) for a in assets if a.lifecycle != "deleted"],
+            "datasets": [dataset_form(a) for a in assets if a.lifecycle != "deleted"],
         }
         return Catalog.from_dict(data)
 
@@ -334,6 +261,77 @@ class CatalogService:
         audited(self.audit, draft, lambda: self.store.add_discovery(asset_id, evidence, actor.label, now))
         return found
 
+    # ---- proposals (from provider events) ----
+
+    def _owner_of(self, proposal: Proposal) -> str:
+        asset = self.store.find_asset(proposal.asset_id)
+        return asset.owner if asset is not None else str(proposal.document.get("department", ""))
+
+    def accept(
+        self, actor: Actor, proposal_id: str, *, now: datetime, changes: Mapping[str, Any] | None = None
+    ) -> Asset:
+        """Accept an open proposal: a regrade is applied as the acceptor's grade change (its basis the
+        reason); a new dataset is registered with what the acceptor adds (`grade` and `region` at least)."""
+        proposal = self.store.proposal(proposal_id)
+        if proposal.status != "open":
+            raise ConflictError(f"提议 {proposal_id} 已处理 / the proposal is {proposal.status}")
+        extra = dict(changes or {})
+        self._check_scope(actor, self._owner_of(proposal), "admin.proposal_accepted", proposal.asset_id, now)
+        document = proposal.document
+        if proposal.kind == "grade":
+            reason = f"采纳提议 {proposal_id} / accepted proposal {proposal_id}: {document.get('basis', '')}"
+            asset = self.set_grade(
+                actor,
+                proposal.asset_id,
+                extra.get("grade", document.get("to")),
+                extra.get("sub_grade"),
+                reason=reason[:500],
+                now=now,
+            )
+        else:
+            data = {
+                "id": proposal.asset_id,
+                "name": document.get("name") or proposal.asset_id,
+                "owner": document.get("department"),
+                "record_count": document.get("record_count"),
+                **extra,
+            }
+            asset = self.register(actor, data, now=now)
+        draft = audit_draft(
+            now=now,
+            kind="admin.proposal_accepted",
+            actor=actor.label,
+            subject=proposal.asset_id,
+            outcome="success",
+            proposal=proposal_id,
+        )
+        audited(
+            self.audit,
+            draft,
+            lambda: self.store.decide_proposal(proposal_id, "accepted", actor.label, "", now),
+        )
+        return asset
+
+    def reject(self, actor: Actor, proposal_id: str, *, note: str, now: datetime) -> None:
+        """Reject an open proposal (the catalog stays as it is)."""
+        proposal = self.store.proposal(proposal_id)
+        self._check_scope(actor, self._owner_of(proposal), "admin.proposal_rejected", proposal.asset_id, now)
+        why = text(note, "note", limit=500)
+        draft = audit_draft(
+            now=now,
+            kind="admin.proposal_rejected",
+            actor=actor.label,
+            subject=proposal.asset_id,
+            outcome="success",
+            proposal=proposal_id,
+            note=why,
+        )
+        audited(
+            self.audit,
+            draft,
+            lambda: self.store.decide_proposal(proposal_id, "rejected", actor.label, why, now),
+        )
+
     # ---- departments and members ----
 
     def set_members(
@@ -374,7 +372,7 @@ class CatalogService:
             raise InvalidError(str(exc)) from None
         assert isinstance(data, Mapping)
         assets = [
-            asset_from_dict(_asset_form(d), f"datasets[{i}]") for i, d in enumerate(data.get("datasets", []))
+            asset_from_dict(asset_form(d), f"datasets[{i}]") for i, d in enumerate(data.get("datasets", []))
         ]
         meta = {
             "city": parsed.city,
@@ -448,33 +446,3 @@ class CatalogService:
                 self.store.set_grade(change)
                 regraded.append(asset.id)
         return ImportReport(len(departments), tuple(added), tuple(updated), tuple(regraded))
-
-
-def _asset_form(dataset: Any) -> Any:
-    """A catalog file's dataset (`classification`) in the asset form (`grade`)."""
-    if not isinstance(dataset, Mapping):
-        return dataset
-    out = dict(dataset)
-    if "grade" not in out and "classification" in out:
-        out["grade"] = out.pop("classification")
-    return out
-
-
-def _dataset(asset: Asset) -> dict[str, Any]:
-    """An asset in the parsers' catalog form (`collectors.catalog.Dataset`), field grades included."""
-    out: dict[str, Any] = {
-        "id": asset.id,
-        "name": asset.name,
-        "name_en": asset.name_en,
-        "classification": asset.grade,
-        "owner": asset.owner,
-        "region": asset.region,
-        "fields": [{"name": f.name, "classification": f.grade} for f in asset.fields if f.grade is not None],
-    }
-    if asset.table is not None:
-        out["table"] = {
-            "engine": asset.table.engine,
-            "database": asset.table.database,
-            "name": asset.table.name,
-        }
-    return out

@@ -23,7 +23,8 @@ from datetime import datetime
 from pathlib import Path
 
 from collectors.approvals import ApprovalRegister, approvals_of, read_register
-from collectors.enrichment import Enrichment, GovernanceFileError
+from collectors.catalog import Catalog
+from collectors.enrichment import Enrichment
 from datasoc.grants import GrantBook
 from datasoc.logging import get_logger
 from soc_api.governance.catalog import CatalogService
@@ -96,7 +97,7 @@ class GovernanceFileImports:
     def refresh(self, now: datetime) -> int:
         """Import each configured file that changed since its last import; how many were imported.
 
-        Raises `GovernanceFileError`, `CatalogError` or `ApprovalRegisterError` naming the file when one
+        Raises `CatalogError` or `ApprovalRegisterError` naming the file when one
         does not load (what was imported before stays)."""
         done = 0
         for path, load in ((self.catalog, self._import_catalog), (self.approvals, self._import_register)):
@@ -105,20 +106,14 @@ class GovernanceFileImports:
             stamp = _stamp(path)
             if path in self._stamps and stamp == self._stamps[path]:
                 continue
-            if stamp is None:
-                raise GovernanceFileError(
-                    str(path), "cannot be read; what was imported from it stays in the store"
-                )
-            load(path, now)
+            load(path, now)  # a missing or bad file raises naming it; what was imported stays
             self._stamps[path] = stamp
             done += 1
         return done
 
     def _import_catalog(self, path: Path, now: datetime) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GovernanceFileError(str(path), f"cannot read catalog: {exc}") from None
+        Catalog.from_file(path)  # a `CatalogError` naming the file when it cannot be read or is invalid
+        data = json.loads(path.read_text(encoding="utf-8"))
         report = self.catalog_service.import_document(self._actor, data, now=now, source=str(path))
         log.info(
             "catalog_file_imported",

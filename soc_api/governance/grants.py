@@ -28,22 +28,6 @@ from soc_api.identity.audit import AuditSink, audit_draft, audited
 SYSTEM = "system:governance"
 
 
-def grant_to_dict(record: GrantRecord) -> dict[str, Any]:
-    """A grant's JSON form (the API's and the CLI's): its status, source and whole history."""
-    return {
-        "id": record.grant.id,
-        "user": record.grant.user,
-        "status": record.status,
-        "source": record.source,
-        "purpose": record.grant.purpose,
-        "approvers": list(record.grant.approvers),
-        "issued_at": format_timestamp(record.issued_at),
-        "updated_at": format_timestamp(record.updated_at),
-        "terms": record.grant.terms.to_dict(),
-        "revisions": [r.to_dict() for r in record.grant.revisions],
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class ImportedGrants:
     """What a register import did."""

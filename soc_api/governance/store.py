@@ -335,6 +335,13 @@ class CatalogStore:
             raise NotFoundError(f"没有提议 {proposal_id} / no proposal {proposal_id!r}")
         return _proposal(row)
 
+    def find_proposal(self, proposal_id: str) -> Proposal | None:
+        """The proposal, or None."""
+        try:
+            return self.proposal(proposal_id)
+        except NotFoundError:
+            return None
+
     def proposals(self, *, status: str | None = None, limit: int = 200) -> list[Proposal]:
         """Proposals, newest first."""
         with self.state.read() as conn:
