@@ -289,14 +289,13 @@ def api_services(
     from soc_api.identity.audit import LedgerAudit
     from soc_api.webapi import ApiConfig, ApiServices
 
+    from soc_api.governance import Governance
+    from soc_api.governance.usage import LedgerFigures
+
     assert platform.state is not None
     settings = platform.settings
-    identity = Identity.build(
-        platform.state,
-        LedgerAudit(platform.ledger, platform.state, clock),
-        platform.keys,
-        identity_config(settings),
-    )
+    audit = LedgerAudit(platform.ledger, platform.state, clock)
+    identity = Identity.build(platform.state, audit, platform.keys, identity_config(settings))
     scrape = settings.api.scrape_token
     config = ApiConfig(
         cookie_secure=settings.api.cookie_secure,
@@ -314,6 +313,7 @@ def api_services(
         ledger=platform.ledger,
         signer=platform.keys.signing_key,
         settings_view=view,
+        governance=Governance.build(platform.state, audit, trail=LedgerFigures(platform.ledger)),
         clock=clock,
         new_id=new_id,
     )

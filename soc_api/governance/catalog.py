@@ -366,6 +366,14 @@ class CatalogService:
         """Import a catalog file (`collectors.catalog` form, fields optional): the network plan and
         departments are replaced, new assets added, known ones updated, grade differences applied (each
         ledgered as a classification change by the importer, reason naming the file)."""
+        if actor.kind not in ("cli", "system") and Role.SECURITY_ADMIN not in actor.roles:
+            self._deny(
+                actor,
+                "admin.catalog_imported",
+                "catalog",
+                ForbiddenError("整体导入目录须由安全管理员执行 / a security administrator imports it"),
+                now,
+            )
         try:
             parsed = Catalog.from_dict(data)
         except CatalogError as exc:

@@ -24,6 +24,7 @@ from soc_api.governance.records import GrantRecord, text
 from soc_api.governance.store import CatalogStore
 from soc_api.identity.actors import Actor
 from soc_api.identity.audit import AuditSink, audit_draft, audited
+from soc_api.identity.roles import Role
 
 SYSTEM = "system:governance"
 
@@ -184,7 +185,7 @@ class GrantService:
     ) -> ImportedGrants:
         """Import a legacy register (`approvals.jsonl`): new ids become grants (source `import`, each a
         `grant.imported` entry); ids already known are skipped, never overwritten."""
-        if actor.kind not in ("cli", "user", "system"):
+        if actor.kind not in ("cli", "system") and Role.SECURITY_ADMIN not in actor.roles:
             raise ForbiddenError(
                 "导入须由操作员或安全管理员执行 / the operator or a security administrator imports"
             )

@@ -20,6 +20,7 @@ from audit.ledger import Ledger
 from collectors.inputs.delivery import SharedHealth
 from crypto.recipes import SigningKey
 from datasoc.store import EventStore
+from soc_api.governance import Governance
 from soc_api.identity import Identity
 
 API_PREFIX = "/api/v1"
@@ -71,6 +72,8 @@ class ApiServices:
     #: Signs export manifests (the ledger's SM2 key; it never leaves the process).
     signer: SigningKey | None = None
     settings_view: dict[str, object] = field(default_factory=dict)
+    #: Data governance (catalog, access requests, grants, trail review); None: not served.
+    governance: Governance | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)
     new_id: Callable[[], str] = field(default=_uuid_hex)
 

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from soc_api.webapi.routes import audit, events, me, observe, session, tokens, users
+from soc_api.webapi.routes import (
+    access,
+    audit,
+    catalog,
+    events,
+    grants,
+    me,
+    my_access,
+    observe,
+    session,
+    tokens,
+    trail,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     session.router,
@@ -14,4 +27,9 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     events.router,
     observe.router,
+    catalog.router,
+    access.router,
+    grants.router,
+    my_access.router,
+    trail.router,
 ]

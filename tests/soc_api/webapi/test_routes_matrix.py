@@ -26,6 +26,10 @@ SELF = {
     ("GET", "/api/v1/docs"),
     ("GET", "/api/v1/docs/init.js"),
     ("GET", "/api/v1/docs/{asset}"),
+    ("GET", "/api/v1/me/access/requests"),
+    ("POST", "/api/v1/me/access/requests/{request_id}/withdraw"),
+    ("GET", "/api/v1/me/access/grants"),
+    ("GET", "/api/v1/me/access/notifications"),
 }
 
 
