@@ -285,12 +285,11 @@ def api_services(
 ) -> ApiServices:
     """The API's services over the open platform: identity audited into its ledger."""
     from collectors.inputs.tokens import hash_token
+    from soc_api.governance import Governance
+    from soc_api.governance.usage import LedgerFigures
     from soc_api.identity import Identity
     from soc_api.identity.audit import LedgerAudit
     from soc_api.webapi import ApiConfig, ApiServices
-
-    from soc_api.governance import Governance
-    from soc_api.governance.usage import LedgerFigures
 
     assert platform.state is not None
     settings = platform.settings
