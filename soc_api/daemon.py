@@ -483,4 +483,5 @@ class ServingThread:
         """Stop serving and wait for the loop to end."""
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # never started when what came before it failed
+            self._thread.join(timeout)

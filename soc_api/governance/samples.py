@@ -67,11 +67,15 @@ def credit_code(rng: random.Random, valid: bool = True) -> str:
 
 
 def mobile(rng: random.Random, valid: bool = True) -> str:
-    """A mainland mobile number (1[3-9] and nine digits); invalid: a landline or a short number."""
+    """A mainland mobile number (1[3-9] and nine digits); invalid: a landline, a short number, or 12…."""
     if valid:
         return f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
     return rng.choice(
-        (f"0571-{rng.randrange(10**8):08d}", f"1{rng.choice('3456789')}{rng.randrange(10**8):08d}")
+        (
+            f"0571-{rng.randrange(10**8):08d}",  # a landline
+            f"1{rng.choice('3456789')}{rng.randrange(10**8):08d}",  # a digit short
+            f"12{rng.randrange(10**9):09d}",  # no network uses 12
+        )
     )
 
 
