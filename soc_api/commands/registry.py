@@ -8,6 +8,7 @@ from soc_api.commands.access import access, grants, trail
 from soc_api.commands.catalog import catalog
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
+from soc_api.commands.hunt import hunt
 from soc_api.commands.identity import tokens, users
 from soc_api.commands.ledger import ledger, verify
 from soc_api.commands.platform import demo, run
@@ -21,6 +22,7 @@ COMMANDS: list[click.Command] = [
     ingest_token,
     detect,
     rules,
+    hunt,
     stream,
     schema,
     ledger,

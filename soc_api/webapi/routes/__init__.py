@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from soc_api.webapi.routes import (
     access,
+    alerts,
     audit,
     catalog,
     events,
@@ -13,10 +14,13 @@ from soc_api.webapi.routes import (
     me,
     my_access,
     observe,
+    overview,
+    rules,
     session,
     tokens,
     trail,
     users,
+    verify,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -32,4 +36,9 @@ ROUTERS: list[APIRouter] = [
     grants.router,
     my_access.router,
     trail.router,
+    # The console's pages (issue 15); `alerts` is interim until issue 17's alert store.
+    overview.router,
+    alerts.router,
+    rules.router,
+    verify.router,
 ]
