@@ -158,7 +158,9 @@ def test_the_api_port_in_use_is_refused_naming_it(tmp_path: Path, busy_port: int
 def test_every_file_the_platform_writes_is_private(tmp_path: Path) -> None:
     data = tmp_path / "var"
     result = datasoc(
-        ["demo", "--days", "1"], {"DATASOC_DATA_DIR": str(data), "DATASOC_COLLECT__HTTP_PORT": "0"}, tmp_path
+        ["demo", "--days", "1"],
+        {"DATASOC_DATA_DIR": str(data), "DATASOC_COLLECT__HTTP_PORT": "0", "DATASOC_API__PORT": "0"},
+        tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     exposed = []
