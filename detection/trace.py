@@ -106,6 +106,20 @@ TRACE_RULES: Final[Mapping[str, TraceRule]] = {
 }
 
 
+#: The event fields the trace judges an access by (what a trace alert shows as its matched fields).
+TRACED_FIELDS: Final = (
+    "approval.id",
+    "user.name",
+    "data.asset.id",
+    "data.classification",
+    "source.geo.name",
+    "data.fields",
+    "data.records",
+    "datasoc.lifecycle",
+)
+TRACE_RULE_IDS: Final = frozenset(rule.id for rule in TRACE_RULES.values())
+
+
 class UsageStore(Protocol):
     """Cumulative records per grant (see module docstring)."""
 

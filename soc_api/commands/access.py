@@ -410,7 +410,7 @@ def export(
     out_dir: Path,
 ) -> None:
     """Export a trail proven complete for its selection (--as an audit administrator): bundle.zip
-    (`datasoc verify`), entries.csv, summary.json, report.txt."""
+    (`datasoc verify`), entries.csv, summary.json, report.txt, report.html and report.pdf (charts)."""
     from audit.errors import CheckpointError
     from audit.selection import Selection
     from soc_api.governance.review import export_trail

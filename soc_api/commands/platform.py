@@ -336,7 +336,7 @@ def _export_demo_bundle(platform: Any, governance: Any, dataset: Any, auditor: s
     click.echo(
         f"trail export for {incident['id']} by audit administrator {auditor} "
         f"(every access of {incident['actor']}): {done.directory}\n  {done.entries} entries: bundle.zip, "
-        "entries.csv, summary.json, report.txt"
+        "entries.csv, summary.json, report.txt, report.html, report.pdf"
     )
     click.echo(f"  {report.statement_zh}")
     click.echo(f"  {report.statement_en}")

@@ -10,7 +10,9 @@
   signed checkpoint, the public key, and the key-index runs that prove the selection complete, checked
   by `datasoc verify`), `entries.csv` (the same entries, one row each, UTF-8 with a BOM for
   spreadsheets), `summary.json` (the figures a report charts: accesses by grade over time, top actors,
-  violations, approvals and their turnaround) and `report.txt` (those figures in words).
+  violations, approvals and their turnaround), `report.txt` (those figures in words), and the same
+  figures as a report with charts in `report.html` (self-contained) and `report.pdf` (A4, CJK font
+  embedded), laid out by `trail_report` and drawn by the shared renderer (`soc_api.reports`).
 
 What a verified export proves is what `datasoc verify` states for key selections (docs/architecture.md,
 "Audit ledger"): every entry with all the keys and a time in the window, at the bundle's checkpoint, is
@@ -40,9 +42,11 @@ from audit.selection import Selection
 from audit.snapshot import LedgerView
 from crypto.recipes import SigningKey
 from soc_api.governance.errors import ForbiddenError, InvalidError
+from soc_api.governance.trail_report import trail_report
 from soc_api.identity.actors import Actor
 from soc_api.identity.audit import AuditSink, audit_draft
 from soc_api.identity.roles import Role
+from soc_api.reports import render_html, render_pdf
 
 CSV_COLUMNS: Final = (
     "seq",
@@ -225,6 +229,7 @@ def summarize(entries: Iterable[LedgerEntry]) -> dict[str, Any]:
             if grant in requested:
                 turnaround[grant] = _hours(requested[grant], entry.ts)
     hours = sorted(turnaround.values())
+    each = dict(sorted(turnaround.items()))
     return {
         "entries": count,
         "accesses_by_grade_per_day": {d: dict(c) for d, c in sorted(by_day.items())},
@@ -237,6 +242,7 @@ def summarize(entries: Iterable[LedgerEntry]) -> dict[str, Any]:
             "turnaround_hours": {
                 "median": hours[len(hours) // 2] if hours else None,
                 "max": hours[-1] if hours else None,
+                "each": each,
             },
         },
     }
@@ -282,6 +288,8 @@ class TrailExport:
     summary: Path
     report: Path
     entries: int
+    html: Path
+    pdf: Path
 
 
 def export_trail(
@@ -333,8 +341,21 @@ def export_trail(
     report_path.write_text(
         report_text(selection, summary, (report.statement_zh, report.statement_en)), encoding="utf-8"
     )
+    document = trail_report(
+        summary,
+        selection=selection.describe(),
+        statement=(report.statement_zh, report.statement_en),
+        exported_by=actor.label,
+        now=now,
+    )
+    html_path = out_dir / "report.html"
+    html_path.write_text(render_html(document), encoding="utf-8")
+    pdf_path = out_dir / "report.pdf"
+    pdf_path.write_bytes(render_pdf(document).data)
     (out_dir / "pubkey.pem").write_bytes(signer.public_key_pem())
-    return TrailExport(out_dir, bundle, csv_path, summary_path, report_path, len(entries))
+    return TrailExport(
+        out_dir, bundle, csv_path, summary_path, report_path, len(entries), html_path, pdf_path
+    )
 
 
 def _bundle_entries(bundle: Path) -> list[LedgerEntry]:

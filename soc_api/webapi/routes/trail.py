@@ -154,7 +154,8 @@ def review(
     responses={
         200: {
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "bundle.zip (checked by `datasoc verify`), entries.csv, summary.json, report.txt",
+            "description": "bundle.zip (checked by `datasoc verify`), entries.csv, summary.json, report.txt, "
+            "report.html and report.pdf (charts)",
         }
     },
 )

@@ -113,9 +113,25 @@ def test_request_approve_trace_review_and_export_through_the_api(harness: Harnes
         names = sorted(archive.namelist())
         bundle = archive.read("trail-export/bundle.zip")
         csv_text = archive.read("trail-export/entries.csv").decode("utf-8-sig")
+        html = archive.read("trail-export/report.html").decode("utf-8")
+        pdf = archive.read("trail-export/report.pdf")
     assert names == [
-        f"trail-export/{n}" for n in ("bundle.zip", "entries.csv", "pubkey.pem", "report.txt", "summary.json")
+        f"trail-export/{n}"
+        for n in (
+            "bundle.zip",
+            "entries.csv",
+            "pubkey.pem",
+            "report.html",
+            "report.pdf",
+            "report.txt",
+            "summary.json",
+        )
     ]
+    # The report charts the same entries: here no access yet, the approvals and their turnaround.
+    assert html.count("<svg") == 2
+    assert "审批意见 / decisions" in html
+    assert "所选范围内没有违规访问" in html
+    assert pdf.startswith(b"%PDF-")
     report = check_bundle(bundle, harness.env.keys.signing_key.public_key_pem())
     assert report.complete
     assert f"grant {request_id}" in report.statement_en
