@@ -8,8 +8,8 @@ then the security administrator approve it in their inboxes (core data needs two
 security administrator, by the default policy); the grant shows under "my grants"; an access under
 the grant (400 records) passes and one beyond the cap (700 more) raises the trace's over-cap alert,
 the only alert of that user; the audit administrator finds both accesses by the grant, records a
-review and exports the trail with its report. Screenshots go to `docs/screenshots/` (the README shows
-them) as well as `test-output/console/`.
+review and exports the trail with its report. Screenshots go to `test-output/console/`, and with
+`UPDATE_SCREENSHOTS=1` also to `docs/screenshots/` (the README shows them).
 
 Chromium missing skips with the reason, unless `BROWSER_REQUIRED=1` (CI) makes it a failure.
 """
@@ -17,6 +17,7 @@ Chromium missing skips with the reason, unless `BROWSER_REQUIRED=1` (CI) makes i
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -47,10 +48,12 @@ _USED_STEPS: dict[str, int] = {}
 
 
 def doc_shot(b: Browser, name: str) -> None:
-    """A screenshot for the README (and the test output)."""
+    """A screenshot in the test output; also the README's copy with `UPDATE_SCREENSHOTS=1` (so a
+    test run never changes tracked files by itself)."""
     path = shot(b, name)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
 
 
 def sign_in(b: Browser, demo: Demo, username: str) -> None:
