@@ -1,27 +1,30 @@
-"""The approval register (数据共享审批台账) the parsers join gateway events against.
+"""The approval register (数据共享审批台账) the parsers join events against: grants by id.
 
 A data user claims a grant by sending its id (`X-Approval-Id`, `approval.id` in the event); the
-gateway logs the id but knows nothing else about the grant. The register holds what was granted
-(who, which dataset, from which region, for how long, in which state), so `enrich` can copy that
-onto the event and the rule pack can compare it with what happened (rules/README.md, "Enrichments
-the pack expects"):
+gateway logs the id but knows nothing else about the grant. The register holds the grants
+(`datasoc.grants.Grant`: the one model of a grant, kept by the governance store), so `enrich` can copy
+what was granted onto the event for search and for rules:
 
-    approval.region   allowed_region of the approval
-    approval.user     the user it was granted to
-    approval.dataset  the dataset it covers
+    approval.region   the grant's region at the event time (absent when it has none)
+    approval.user     the grantee
+    approval.dataset  the event's asset when the grant covers it, else the granted assets (comma-joined)
     approval.status   unknown  - the id is not in the register
-                      <status> - the register's own status when it is not `approved` (revoked, ...)
+                      <state>  - the revision in force is not active (revoked, ...)
                       expired  - the event time is outside [valid_from, valid_to)
                       approved - otherwise
 
-The register is read from JSON lines, one approval per line, as the demo writes `approvals.jsonl`:
+Whether an access keeps to its grant (fields, region, cumulative records, export) is decided by the
+grant trace (`detection.trace`), not here.
+
+Import path for existing deployments: a register in JSON lines, one approval per line, as earlier
+versions of the demo wrote `approvals.jsonl` (`Approval`, converted with `to_grant`):
 
     {"id": "SQ-2026-0007", "user": "wangwei", "dataset": "ds-gaj-rkjc", "allowed_region": "东湖区",
      "valid_from": "2026-01-10T00:00:00+08:00", "valid_to": "2026-06-30T00:00:00+08:00",
      "purpose": "...", "approver": "...", "status": "approved"}
 
-`purpose` and `approver` are optional (empty when absent); other fields are ignored. `Approval` is the
-one model of a grant: the demo builds its register from it and writes it with `to_dict`.
+`purpose` and `approver` are optional (empty when absent); other fields are ignored. Such a grant covers
+every field of its dataset, has no record cap and allows export (the register never said otherwise).
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Final
 
 from collectors.errors import CollectorError
 from datasoc.event import parse_timestamp
+from datasoc.grants import ACTIVE, Grant, GrantBook, GrantRevision, GrantTerms
 
 APPROVED: Final = "approved"
 EXPIRED: Final = "expired"
@@ -74,7 +77,8 @@ def _time(data: Mapping[str, Any], key: str, where: str) -> datetime:
 
 @dataclass(frozen=True)
 class Approval:
-    """One grant: `user` may use `dataset` from `allowed_region` during [valid_from, valid_to)."""
+    """One record of a legacy register file: `user` may use `dataset` from `allowed_region` during
+    [valid_from, valid_to). `to_grant` gives the grant it stands for."""
 
     id: str
     user: str
@@ -127,18 +131,37 @@ class Approval:
             "status": self.status,
         }
 
-    def status_at(self, at: datetime) -> str:
-        """The approval's state for an event at `at` (aware): the register's status, expired or approved."""
-        if self.status != APPROVED:
-            return self.status
-        return APPROVED if self.valid_from <= at < self.valid_to else EXPIRED
+    def to_grant(self) -> Grant:
+        """The grant this record stands for: its dataset (every field), region and window, no cap,
+        export allowed; a status other than `approved` is the state of its only revision."""
+        terms = GrantTerms(
+            assets={self.dataset: None},
+            valid_from=self.valid_from,
+            valid_to=self.valid_to,
+            region=self.allowed_region,
+            record_cap=None,
+            export=True,
+        )
+        state = ACTIVE if self.status == APPROVED else self.status
+        return Grant(
+            self.id,
+            self.user,
+            (GrantRevision(None, terms, state),),
+            self.purpose,
+            (self.approver,) if self.approver else (),
+        )
 
 
 @dataclass(frozen=True)
 class ApprovalRegister:
-    """Approvals by id; build it with `from_records` or `from_file`, then call `enrich` per event."""
+    """Grants by id; build it with `from_grants`, `from_records` or `from_file`, then `enrich` per event."""
 
-    approvals: Mapping[str, Approval]
+    book: GrantBook
+
+    @classmethod
+    def from_grants(cls, grants: Iterable[Grant] | GrantBook) -> ApprovalRegister:
+        """A register over grants (the governance store's snapshot)."""
+        return cls(grants if isinstance(grants, GrantBook) else GrantBook.of(grants))
 
     @classmethod
     def from_records(cls, records: Iterable[Any], *, source: str = "approvals") -> ApprovalRegister:
@@ -148,37 +171,18 @@ class ApprovalRegister:
     @classmethod
     def from_file(cls, path: Path) -> ApprovalRegister:
         """Read a UTF-8 JSON-lines register; blank lines are skipped, errors name the file line."""
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ApprovalRegisterError(str(path), f"cannot read the register: {exc}") from None
-        records: list[tuple[str, Any]] = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            try:
-                records.append((where, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise ApprovalRegisterError(where, f"invalid JSON: {exc.msg}") from None
-        return cls._build(records)
+        return cls._build(read_register(path))
 
     @classmethod
     def _build(cls, records: Iterable[tuple[str, Any]]) -> ApprovalRegister:
-        by_id: dict[str, Approval] = {}
-        for where, record in records:
-            approval = Approval.from_dict(record, where)
-            if approval.id in by_id:
-                raise ApprovalRegisterError(f"{where}.id", f"duplicate approval id {approval.id!r}")
-            by_id[approval.id] = approval
-        return cls(MappingProxyType(by_id))
+        return cls.from_grants(a.to_grant() for a in approvals_of(records))
 
     def __len__(self) -> int:
-        return len(self.approvals)
+        return len(self.book)
 
-    def get(self, approval_id: str) -> Approval | None:
-        """The approval with that id, if registered."""
-        return self.approvals.get(approval_id)
+    def get(self, approval_id: str) -> Grant | None:
+        """The grant with that id, if registered."""
+        return self.book.get(approval_id)
 
     def enrich(self, event_fields: Mapping[str, Any], *, at: datetime) -> dict[str, Any]:
         """`event_fields` plus the `approval.*` fields above when it names an `approval.id`.
@@ -190,16 +194,46 @@ class ApprovalRegister:
         approval_id = fields.get("approval.id")
         if not isinstance(approval_id, str) or not approval_id:
             return fields
-        approval = self.approvals.get(approval_id)
-        if approval is None:
+        grant = self.book.get(approval_id)
+        if grant is None:
             fields["approval.status"] = UNKNOWN
             return fields
-        fields.update(
-            {
-                "approval.region": approval.allowed_region,
-                "approval.user": approval.user,
-                "approval.dataset": approval.dataset,
-                "approval.status": approval.status_at(at),
-            }
-        )
+        terms = grant.revision_at(at).terms
+        asset = fields.get("data.asset.id")
+        fields["approval.user"] = grant.user
+        fields["approval.dataset"] = asset if asset in terms.assets else ",".join(sorted(terms.assets))
+        fields["approval.status"] = grant.status_at(at)
+        if terms.region is not None:
+            fields["approval.region"] = terms.region
         return fields
+
+
+def read_register(path: Path) -> list[tuple[str, Any]]:
+    """The records of a JSON-lines register file with where each is (`name:line`)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ApprovalRegisterError(str(path), f"cannot read the register: {exc}") from None
+    records: list[tuple[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{number}"
+        try:
+            records.append((where, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ApprovalRegisterError(where, f"invalid JSON: {exc.msg}") from None
+    return records
+
+
+def approvals_of(records: Iterable[tuple[str, Any]]) -> list[Approval]:
+    """Validated records in order; a repeated id is an error naming its record."""
+    seen: set[str] = set()
+    out: list[Approval] = []
+    for where, record in records:
+        approval = Approval.from_dict(record, where)
+        if approval.id in seen:
+            raise ApprovalRegisterError(f"{where}.id", f"duplicate approval id {approval.id!r}")
+        seen.add(approval.id)
+        out.append(approval)
+    return out

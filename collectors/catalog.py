@@ -6,8 +6,10 @@ names either the dataset id (API gateway) or the table (database audit logs) get
 `data.*` fields. The IP plan maps CIDR ranges to a city and, inside the platform's own city, a
 district, which gives `source.geo.city_name` and `source.geo.name`.
 
-The catalog starts as configuration (a JSON file, see `Catalog.from_file`); the governance issue
-will feed it from its own catalog through the same `from_dict` shape:
+The governance store (`soc_api.governance`) keeps the catalog and gives the parsers a snapshot in this
+form; a JSON file (`Catalog.from_file`) is the import path of existing deployments. `fields` lists the
+fields graded apart from their dataset (more sensitive than it): an event that names the fields it
+returned (`data.fields`) is graded by the most sensitive of them and the dataset.
 
     {"city": "明州市",
      "departments": [{"id": "gaj", "name": "市公安局", "name_en": "..."}],
@@ -15,7 +17,8 @@ will feed it from its own catalog through the same `from_dict` shape:
      "external_networks": [{"cidr": "203.0.113.0/24", "city": "广州市"}],
      "datasets": [{"id": "ds-gaj-rkjc", "name": "人口基础信息", "classification": "core",
                    "owner": "gaj", "region": "东湖区",
-                   "table": {"engine": "mysql", "database": "gaj", "name": "rk_jcxx"}}],
+                   "table": {"engine": "mysql", "database": "gaj", "name": "rk_jcxx"},
+                   "fields": [{"name": "sfzh", "classification": "core"}]}],
      "service_accounts": ["svc_portal"]}
 """
 
@@ -143,7 +146,8 @@ class TableRef:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A shared dataset (数据资源) with its grade, provider, region and backing table."""
+    """A shared dataset (数据资源) with its grade, provider, region and backing table, and the grades
+    of fields more sensitive than the dataset (`field_grades`)."""
 
     id: str
     name: str
@@ -152,6 +156,12 @@ class Dataset:
     region: str
     table: TableRef | None = None
     name_en: str = ""
+    field_grades: Mapping[str, str] = field(default_factory=dict)
+
+    def grade_of(self, fields: Sequence[str]) -> str:
+        """The grade of an access to `fields`: the most sensitive of the dataset's and theirs."""
+        grades = [self.classification, *(self.field_grades[f] for f in fields if f in self.field_grades)]
+        return max(grades, key=CLASSIFICATIONS.index)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "dataset") -> Dataset:
@@ -171,6 +181,16 @@ class Dataset:
             table = TableRef(
                 engine, _str(raw, "database", f"{where}.table"), _str(raw, "name", f"{where}.table")
             )
+        grades: dict[str, str] = {}
+        for i, item in enumerate(_list(data, "fields", f"{where}.")):
+            item = _mapping(item, f"{where}.fields[{i}]")
+            name = _str(item, "name", f"{where}.fields[{i}]")
+            value = item.get("classification")
+            if value is None:
+                continue
+            if value not in CLASSIFICATIONS:
+                raise CatalogError(f"{where}.fields[{i}].classification", f"{value!r} is not a grade")
+            grades[name] = str(value)
         return cls(
             id=_str(data, "id", where),
             name=_str(data, "name", where),
@@ -179,6 +199,7 @@ class Dataset:
             region=_str(data, "region", where),
             table=table,
             name_en=_str(data, "name_en", where, optional=True),
+            field_grades=grades,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +218,8 @@ class Dataset:
                 "database": self.table.database,
                 "name": self.table.name,
             }
+        if self.field_grades:
+            out["fields"] = [{"name": n, "classification": g} for n, g in sorted(self.field_grades.items())]
         return out
 
 

@@ -2,7 +2,9 @@
 
 Wire form (JSON) uses the dotted names of docs/architecture.md: `alert.id`, `rule.id`,
 `rule.title`, `rule.level`, `rule.tags`, `warning_level`, `group`, `event_ids`, `events`,
-`first_seen`, `last_seen`, `count`, `status`.
+`first_seen`, `last_seen`, `count`, `status`, and `context` when the raising engine knew more than the
+events say (a grant trace alert: the grant's terms in force and the access's usage); an empty
+`context` is left out of the wire form.
 
 `warning_level` (预警级别 red/orange/yellow/blue) is derived, never chosen freely: from the Sigma
 rule level, raised by the grade of the data involved (GB/T 43697-2024), see `warning_level`.
@@ -74,6 +76,9 @@ class Alert(BaseModel):
     rule_tags: tuple[str, ...] = Field(default=(), alias="rule.tags")
     warning_level: WarningLevel
     group: dict[str, Any] = Field(default_factory=dict, description="Correlation group-by values.")
+    context: dict[str, Any] = Field(
+        default_factory=dict, description="What the engine judged against (a grant trace: the grant)."
+    )
     event_ids: tuple[str, ...] = Field(min_length=1)
     events: tuple[dict[str, Any], ...] = Field(default=(), max_length=MAX_EVENTS_COPIED)
     first_seen: datetime
@@ -93,6 +98,7 @@ class Alert(BaseModel):
         if self.count < len(self.event_ids):
             raise ValueError(f"count: {self.count} is less than the {len(self.event_ids)} event ids")
         check_json_value(self.group)
+        check_json_value(self.context)
         for event in self.events:
             check_json_value(event)
         return self
@@ -120,4 +126,6 @@ class Alert(BaseModel):
         data["rule.tags"] = list(self.rule_tags)
         data["event_ids"] = list(self.event_ids)
         data["events"] = list(self.events)
+        if not self.context:
+            del data["context"]
         return data

@@ -43,6 +43,8 @@ NATIVE_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
         "user.effective.name": "syslog (sudo): the user the command ran as",
         "user.group.id": "auditd: gid",
         "url.original": "ECS; target of the generic Sigma names cs-uri/c-uri in the datasoc pipeline",
+        "data.fields": "gateway: the dataset fields a response returned (X-Data-Fields), judged by the "
+        "grant trace",
     }
 )
 

@@ -27,6 +27,7 @@ from sigma.validators.core.tags import NamespaceTagValidator
 
 from datasoc.event import format_timestamp, parse_timestamp
 from datasoc.fields import is_known_field
+from datasoc.grants import GrantBook
 from datasoc.winevent import flatten
 from detection.bundle import RuleBundle
 from detection.correlation import (
@@ -38,8 +39,9 @@ from detection.engine import CompiledRule, Engine, LoadResult, RuleSet
 from detection.errors import DetectionError
 from detection.index import clauses
 from detection.loader import TEST_SUFFIXES, rule_files
-from detection.loop import DetectionLoop, Detections, SequentialCorrelator
+from detection.loop import DetectionLoop, Detections, GrantTracer, SequentialCorrelator
 from detection.pipelines import resolve_pipeline
+from detection.trace import MemoryUsage
 
 Severity = Literal["error", "warning"]
 
@@ -251,17 +253,22 @@ class SequenceAlert:
 
 
 def run_sequence(
-    rules: Sequence[CompiledRule], correlations: CorrelationRuleSet, events: Sequence[Mapping[str, Any]]
+    rules: Sequence[CompiledRule],
+    correlations: CorrelationRuleSet,
+    events: Sequence[Mapping[str, Any]],
+    grants: GrantBook | None = None,
 ) -> list[SequenceAlert]:
     """Every alert `rules` and `correlations` raise over a finite list of events.
 
     The whole detection path as `datasoc detect --sort` runs it: events in `@timestamp` order (ties
     in list order) through the detection loop (`detection.loop`) with one sequential correlation
     engine, and a flush at the end. Base rules of correlations with `generate: false` stay silent.
+    With `grants`, the loop also traces every data access against them (`detection.trace`).
     """
     bundle = RuleBundle({}, Engine(rules), correlations, {}, {})
     correlator = SequentialCorrelator(correlations, timedelta(0), keep_events=False)
-    loop, found = DetectionLoop(bundle, correlator), Detections()
+    tracer = GrantTracer(grants, MemoryUsage()) if grants is not None else None
+    loop, found = DetectionLoop(bundle, correlator, tracer=tracer), Detections()
     times = [parse_timestamp(e.get("@timestamp")) for e in events]
     alerts: list[SequenceAlert] = []
     for index in sorted(range(len(events)), key=lambda i: (times[i], i)):
@@ -279,6 +286,10 @@ def _drain(found: Detections) -> list[SequenceAlert]:
         SequenceAlert(s.rule.id or s.rule.title, s.rule.title, s.rule.level, "single", (s.position,))
         for s in found.singles
     ]
+    for traced in found.traced:
+        rule = traced.result.rule
+        assert rule is not None
+        alerts.append(SequenceAlert(rule.id, rule.title, rule.level, "trace", (traced.position,)))
     alerts += [_sequence_alert(c.match) for c in found.correlated]
     found.clear()
     return alerts

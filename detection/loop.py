@@ -14,6 +14,10 @@ back as `Correlated`. `build_alerts` turns what was found into `Alert`s (`detect
 Lanes split the work of a parallel stream job: lane `i` of `n` raises the single-event alerts of the
 events at positions `i mod n` and evaluates, for the correlations it owns, only the rules that feed
 correlations on every other event (`RuleBundle.feeding`).
+
+With a `GrantTracer`, the loop also judges every data access against its grant (`detection.trace`): a
+violation is `Traced` and becomes an alert carrying the grant's context. A lane traces the accesses of
+the grants it owns (`detection.trace.owner_lane`), so one lane counts every access of a grant.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from datasoc.alert import Alert
+from datasoc.grants import GrantBook
 from detection.alerts import correlation_alert, single_alert
 from detection.bundle import RuleBundle
 from detection.correlation import CorrelationEngine, CorrelationMatch, CorrelationRuleSet
 from detection.engine import Engine
 from detection.rule import CompiledRule
+from detection.trace import TraceResult, UsageStore, owner_lane, trace, trace_alert
 from detection.view import build_view
 
 
@@ -61,9 +67,19 @@ class Correlated:
 
 
 @dataclass(frozen=True, slots=True)
+class Traced:
+    """A data access that broke its grant (or had none), with the verdict."""
+
+    position: int
+    event: Mapping[str, Any]
+    result: TraceResult
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Something the loop reports instead of stopping: `what` is `rule_error` (a rule raised),
-    `alert_error` (an alert could not be built) or `late_event` (left out of a correlation)."""
+    `alert_error` (an alert could not be built), `late_event` (left out of a correlation) or
+    `trace_error` (an access the grant trace could not judge)."""
 
     what: str
     rule: str
@@ -78,12 +94,35 @@ class Detections:
     singles: list[SingleMatch] = field(default_factory=list)
     correlated: list[Correlated] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    traced: list[Traced] = field(default_factory=list)
 
     def clear(self) -> None:
         """Forget everything found so far."""
         self.singles.clear()
         self.correlated.clear()
         self.problems.clear()
+        self.traced.clear()
+
+
+class GrantTracer:
+    """The grant trace as an engine runs it: the grant book in force, the cumulative records per grant
+    (`usage`), and the verdicts counted (for health)."""
+
+    def __init__(self, book: GrantBook, usage: UsageStore) -> None:
+        self.book = book
+        self.usage = usage
+        self.verdicts: dict[str, int] = {}
+
+    def use(self, book: GrantBook) -> None:
+        """Judge from now on against `book` (the usage counted so far stays)."""
+        self.book = book
+
+    def trace(self, event: Mapping[str, Any]) -> TraceResult | None:
+        """The verdict on one event (None when it is not a traced access)."""
+        result = trace(event, self.book, self.usage)
+        if result is not None:
+            self.verdicts[result.verdict] = self.verdicts.get(result.verdict, 0) + 1
+        return result
 
 
 class Correlator(Protocol):
@@ -128,9 +167,17 @@ def rule_ref(rule: CompiledRule) -> str:
 class DetectionLoop:
     """Runs events through a `RuleBundle` and a `Correlator` (see module docstring)."""
 
-    def __init__(self, bundle: RuleBundle, correlator: Correlator | None = None, *, lane: Lane = WHOLE):
+    def __init__(
+        self,
+        bundle: RuleBundle,
+        correlator: Correlator | None = None,
+        *,
+        lane: Lane = WHOLE,
+        tracer: GrantTracer | None = None,
+    ):
         self.correlator = correlator
         self.lane = lane
+        self.tracer = tracer
         #: Per rule reference, kept across rule sets (a changed rule keeps counting).
         self.figures: dict[str, RuleFigures] = {}
         self.use(bundle)
@@ -164,6 +211,15 @@ class DetectionLoop:
             matched = _match(bundle.feeding, self._feeding, event, position, out)
         if matched and self.correlator is not None:
             self.correlator.feed(position, event, moment, text, matched, out)
+        tracer = self.tracer
+        if tracer is not None and owner_lane(position, event, self.lane.count) == self.lane.index:
+            try:
+                result = tracer.trace(event)
+            except (ValueError, TypeError, OverflowError) as exc:  # reported, never stops the loop
+                out.problems.append(Problem("trace_error", "grant-trace", position, str(exc)[:300]))
+                return
+            if result is not None and result.violations:
+                out.traced.append(Traced(position, event, result))
 
 
 def _match(
@@ -193,8 +249,8 @@ def _match(
 
 
 def build_alerts(found: Detections) -> list[Alert]:
-    """The alerts of what was found (single-event, then correlation); one that cannot be built (bad
-    event data) becomes an `alert_error` problem in `found` instead of stopping the others."""
+    """The alerts of what was found (single-event, grant trace, then correlation); one that cannot be
+    built (bad event data) becomes an `alert_error` problem in `found` instead of stopping the others."""
     alerts: list[Alert] = []
     for single in found.singles:
         try:
@@ -203,6 +259,11 @@ def build_alerts(found: Detections) -> list[Alert]:
             found.problems.append(
                 Problem("alert_error", rule_ref(single.rule), single.position, str(exc)[:300])
             )
+    for traced in found.traced:
+        try:
+            alerts.append(trace_alert(traced.result, traced.event))
+        except (ValueError, TypeError) as exc:
+            found.problems.append(Problem("alert_error", "grant-trace", traced.position, str(exc)[:300]))
     for correlated in found.correlated:
         try:
             alerts.append(correlation_alert(correlated.match, correlated.events))

@@ -142,8 +142,15 @@ class Kafka(Server):
 
 
 def _cluster_id(seed: str) -> str:
-    """A valid cluster id (22 characters of URL-safe base64 of 16 bytes) derived from `seed`."""
-    return base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()[:16]).decode().rstrip("=")
+    """A valid cluster id (22 characters of URL-safe base64 of 16 bytes) derived from `seed`, never
+    starting with `-` (the storage tool's argument parser would take it for an option)."""
+    attempt = 0
+    while True:
+        digest = hashlib.sha256(f"{seed}:{attempt}".encode() if attempt else seed.encode()).digest()
+        found = base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
+        attempt += 1
 
 
 _LOG4J = """status = error

@@ -1,7 +1,9 @@
 """The running platform: the one composition root of `datasoc run`, `collect`, `stream` and `demo`.
 
-`Daemon.open(settings, roles=...)` opens the embedded parts (`Platform.open`), loads the governance
-files every parser enriches from, and builds the supervised steps the roles ask for; `start()`
+`Daemon.open(settings, roles=...)` opens the embedded parts (`Platform.open`), assembles the governance
+services (the catalog and grants every parser enriches from and the engines trace against; the
+governance files of `[governance]`, if any, are imported into the store first), and builds the
+supervised steps the roles ask for; `start()`
 starts the detection job and the steps; `serve(stop)` runs the network inputs until `stop`;
 `close()` stops the steps within `platform.stop_timeout_seconds`, cancels the job (its checkpoints
 stay) and closes the parts. Each command picks its roles; nothing else differs between them, so
@@ -18,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from audit.entry import EntryDraft
-from collectors.enrichment import Enrichment, EnrichmentSource, FixedEnrichment, GovernanceFiles
+from collectors.enrichment import EnrichmentSource
 from collectors.health import HealthTracker
 from collectors.inputs.delivery import SharedHealth
 from collectors.security import SecurityEvents
@@ -28,6 +30,11 @@ from datasoc.settings import Settings
 from datasoc.transport import EVENTS
 from soc_api.detector import DetectReport
 from soc_api.errors import PlatformError
+from soc_api.governance import Governance
+from soc_api.governance.enrichment import GovernanceFileImports, StoreEnrichment
+from soc_api.governance.proposals import ProposalConsumer
+from soc_api.governance.usage import LedgerFigures, StoreGrants
+from soc_api.identity.audit import LedgerAudit
 from soc_api.indexer import Indexer
 from soc_api.platform import Platform, collect_config, file_tails, inputs_enabled, source_configs
 from soc_api.steps import (
@@ -102,9 +109,12 @@ class Daemon:
         # health tracker for every source (network inputs, file tails, evtx folders).
         self.security = SecurityEvents(window=window)
         self.health = SharedHealth(HealthTracker(source_configs(settings)))
-        self.governance = open_governance(settings)
-        self.enrichment: EnrichmentSource = self.governance or FixedEnrichment(Enrichment())
         self._gap = GapPolicy(platform.ledger)
+        self.governance = open_governance(platform, clock)
+        self.governance_files = governance_files(settings, self.governance)
+        self.governance_files.refresh(clock())  # a missing or bad file refuses the start, naming it
+        self.store_enrichment = StoreEnrichment(self.governance.catalog, self.governance.grants)
+        self.enrichment: EnrichmentSource = self.store_enrichment
         self._detect_lock = threading.Lock()
         self.steps = self._steps(settings)
         self.supervisor = Supervisor(list(self.steps.values()), clock=clock)
@@ -141,8 +151,19 @@ class Daemon:
         if self.roles.consumers:
             indexer = Indexer(platform.spool, platform.store, on_gap=self._gap)
             steps["indexer"] = IndexStep(indexer, interval=interval, lag_bound=bound)
-            trail = Trail(platform.spool, platform.ledger, platform.keys.sealing_key, on_gap=self._gap)
+            assert platform.state is not None
+            trail = Trail(
+                platform.spool,
+                platform.ledger,
+                platform.keys.sealing_key,
+                on_gap=self._gap,
+                grants=StoreGrants(platform.state),
+            )
             steps["trail"] = TrailStep(trail, interval=interval, lag_bound=bound)
+            proposals = ProposalConsumer(platform.spool, self.governance.catalog, on_gap=self._gap)
+            steps["proposals"] = CallStep(
+                "proposals", lambda now: proposals.run(now=now, max_batches=20).read
+            )
         if self.roles.detection:
             if platform.stream is not None:
                 steps["detection"] = _Locked(
@@ -164,8 +185,8 @@ class Daemon:
             every = timedelta(seconds=p.retention_every_seconds)
             idle = min(60.0, every.total_seconds())
             steps["retention"] = RetentionStep(platform, every=every, interval=idle)
-        if self.governance is not None:
-            steps["governance"] = CallStep("governance", self._reload_governance, interval=2.0)
+        if self.roles.consumers or self.roles.inputs:
+            steps["governance"] = CallStep("governance", self._governance_round, interval=1.0)
         return steps
 
     def _ledger_security_events(self, now: datetime, *, final: bool = False) -> int:
@@ -190,12 +211,19 @@ class Daemon:
 
         return raise_silence_alerts(self.platform.spool, self.health, now)
 
-    def _reload_governance(self, _now: datetime) -> int:
-        assert self.governance is not None
-        if self.governance.refresh():
-            log.info("governance_reloaded", reloads=self.governance.reloads)
-            return 1
-        return 0
+    def _governance_round(self, now: datetime) -> int:
+        """Import changed governance files, expire grants whose window is over, and hand the parsers the
+        current catalog and grants."""
+        done = self.governance_files.refresh(now)
+        if self.roles.consumers:
+            expired = self.governance.grants.expire_due(now)
+            if expired:
+                log.info("grants_expired", grants=expired)
+            done += len(expired)
+        if self.store_enrichment.refresh():
+            log.info("governance_reloaded", reloads=self.store_enrichment.reloads)
+            done += 1
+        return done
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -407,12 +435,19 @@ class _Locked:
             return self.step.run(now)
 
 
-def open_governance(settings: Settings) -> GovernanceFiles | None:
-    """The configured catalog and approval register, loaded now (None when neither is configured)."""
+def open_governance(platform: Platform, clock: Callable[[], datetime]) -> Governance:
+    """The governance services over the platform's state store, audited into its ledger."""
+    assert platform.state is not None
+    audit = LedgerAudit(platform.ledger, platform.state, clock)
+    return Governance.build(platform.state, audit, trail=LedgerFigures(platform.ledger))
+
+
+def governance_files(settings: Settings, governance: Governance) -> GovernanceFileImports:
+    """The `[governance]` files (none, one or both), imported into the store on change."""
     g = settings.governance
-    if g.catalog is None and g.approvals is None:
-        return None
-    return GovernanceFiles(
+    return GovernanceFileImports(
+        governance.catalog,
+        governance.grants,
         settings.resolve(g.catalog) if g.catalog else None,
         settings.resolve(g.approvals) if g.approvals else None,
     )
@@ -458,4 +493,5 @@ class ServingThread:
         """Stop serving and wait for the loop to end."""
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # never started when what came before it failed
+            self._thread.join(timeout)

@@ -11,6 +11,14 @@ alert intake deduplicates them: at least once, idempotent.
 Correlation windows live in memory: a restart loses windows still open (the Flink job keeps them
 in checkpointed state). Events are kept only while a correlation could still use them. A payload that
 is not a JSON object with a valid `@timestamp` is skipped here, as in the job (the indexer dead-letters it).
+
+With a grant source, the loop also traces every data access against its grant (`detection.trace`).
+The cumulative records per grant are saved (`soc_api.governance.usage.UsageFile`) with the offset they
+count up to, after a batch's alerts are appended and before its offset is committed. A restart loads
+them: when the saved offset is past the committed one, that batch was complete (alerts appended, counts
+saved) and the consumer moves on to the saved offset instead of counting the batch twice. A failed
+batch's counts are taken back before it is read again. Without a saved file (a first start, a lost
+file), counting starts at zero from the committed offset and the start is logged.
 """
 
 from __future__ import annotations
@@ -19,17 +27,20 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from datasoc.alert import Alert
+from datasoc.grants import GrantBook
 from datasoc.logging import get_logger
 from datasoc.transport import ALERTS, EVENTS, Consumer, OffsetOutOfRangeError, Record, Transport
 from detection.alerts import event_time
 from detection.bundle import RuleBundle
 from detection.engine import LoadResult
-from detection.loop import DetectionLoop, Detections, SequentialCorrelator, build_alerts
+from detection.loop import DetectionLoop, Detections, GrantTracer, SequentialCorrelator, build_alerts
+from detection.trace import MemoryUsage
+from soc_api.governance.usage import UsageFile, UsageSnapshot
 from soc_api.steps import Gap, rewind, skip_gap
 
 log = get_logger("detector")
@@ -53,19 +64,55 @@ class DetectReport:
         return self.lag > 0
 
 
-class Detector:
-    """Single-event and correlation rules over the events topic (see module docstring)."""
+class GrantSource(Protocol):
+    """Where the engine reads the grants it traces accesses against."""
 
-    def __init__(self, rules: LoadResult, allowed_lateness: timedelta = timedelta(minutes=1)) -> None:
+    def book(self) -> GrantBook:
+        """The current grant book (cheap when nothing changed)."""
+        ...
+
+
+class Detector:
+    """Single-event and correlation rules over the events topic, and the grant trace when given grants
+    (see module docstring)."""
+
+    def __init__(
+        self,
+        rules: LoadResult,
+        allowed_lateness: timedelta = timedelta(minutes=1),
+        *,
+        grants: GrantSource | None = None,
+        usage_file: UsageFile | None = None,
+    ) -> None:
         self.rules = rules
         bundle = RuleBundle.from_loaded(rules)
         logged = {str(e) for e in rules.errors}  # the loader's own errors are logged where it ran
         for error in (e for errors in bundle.errors.values() for e in errors if e not in logged):
             log.error("correlation_rule_rejected", error=error)
         self.correlator = SequentialCorrelator(bundle.correlations, allowed_lateness)
-        self.loop = DetectionLoop(bundle, self.correlator)
+        self.grants = grants
+        self.usage = MemoryUsage()
+        self._usage_file = usage_file
+        self.tracer = GrantTracer(grants.book(), self.usage) if grants is not None else None
+        self.loop = DetectionLoop(bundle, self.correlator, tracer=self.tracer)
         self._found = Detections()
         self._reader: Consumer | None = None
+
+    def _resume(self, reader: Consumer, transport: Transport, now: datetime) -> None:
+        """Load the saved grant usage (see module docstring)."""
+        if self.tracer is None or self._usage_file is None:
+            return
+        saved = self._usage_file.load()
+        if saved is None:
+            log.info("grant_usage_starts_empty", committed=reader.committed)
+            return
+        self.usage.used = dict(saved.used)
+        if saved.offset > reader.committed:
+            # The batch up to the saved offset was complete: its alerts were appended before the save.
+            reader.seek(saved.offset)
+            reader.commit(saved.offset)
+        elif saved.offset < reader.committed:
+            log.warning("grant_usage_behind", saved=saved.offset, committed=reader.committed)
 
     def alerts_for(self, offset: int, event: Mapping[str, Any]) -> list[Alert]:
         """Alerts raised by one event in wire form (single-event matches, then correlations it completes)."""
@@ -102,7 +149,10 @@ class Detector:
         is read again (rewind), and a retention gap is skipped and reported to `on_gap`."""
         if self._reader is None:
             self._reader = transport.consumer(CONSUMER, EVENTS)
+            self._resume(self._reader, transport, now)
         reader = self._reader
+        if self.tracer is not None and self.grants is not None:
+            self.tracer.use(self.grants.book())  # changes made before this pass hold for its events
         read = batches = 0
         levels: dict[str, int] = {}
         while max_batches is None or batches < max_batches:
@@ -113,11 +163,16 @@ class Detector:
                 records = reader.poll(batch_size)
             if not records:
                 break
+            counted = dict(self.usage.used)
             try:
                 alerts = self._detect(records, transport, now)
+                if self.tracer is not None and self._usage_file is not None:
+                    self._usage_file.save(UsageSnapshot(records[-1].offset + 1, dict(self.usage.used)))
                 reader.commit()
             except BaseException:
-                # Read again next pass (alert ids are derived from the events: a repeat is deduplicated).
+                # Read again next pass (alert ids are derived from the events: a repeat is deduplicated),
+                # with the grant usage as it was before the batch.
+                self.usage.used = counted
                 rewind(transport, reader, now, on_gap)
                 raise
             for alert in alerts:

@@ -97,9 +97,21 @@ class Platform:
             store.close()
             spool.close()
             raise
-        # The one place the detection engine is chosen.
-        detector = load_detector(settings) if settings.detection.engine == "inprocess" else None
-        stream = load_stream(settings, spool) if settings.detection.engine == "flink" else None
+        # The one place the detection engine is chosen; both trace accesses against the store's grants.
+        from soc_api.governance.usage import StoreGrants, UsageFile
+
+        detector = (
+            load_detector(
+                settings, grants=StoreGrants(state), usage_file=UsageFile(grant_usage_path(settings))
+            )
+            if settings.detection.engine == "inprocess"
+            else None
+        )
+        stream = (
+            load_stream(settings, spool, grants=StoreGrants(state))
+            if settings.detection.engine == "flink"
+            else None
+        )
         log.info(
             "platform_open",
             data_dir=str(settings.data_dir),
@@ -189,6 +201,11 @@ def rule_roots(settings: Settings) -> list[Path]:
     return list(settings.detection.rules) or [BUNDLED_RULES]
 
 
+def grant_usage_path(settings: Settings) -> Path:
+    """Where the in-process detector keeps its cumulative records per grant."""
+    return settings.data_dir / "detector" / "grant-usage.json"
+
+
 def rule_cache_dir(settings: Settings) -> Path:
     """Where compiled rules are kept between starts (`detection.cache`): `data_dir/cache/rules`."""
     return settings.data_dir / "cache" / "rules"
@@ -205,9 +222,10 @@ def _rule_cache(settings: Settings) -> Any:
         return None
 
 
-def load_detector(settings: Settings) -> Detector:
+def load_detector(settings: Settings, *, grants: Any = None, usage_file: Any = None) -> Detector:
     """Compile the configured rules once (through the compiled-rule cache); each rule that fails to
-    load is logged, the rest run."""
+    load is logged, the rest run. With `grants` (a `soc_api.detector.GrantSource`) accesses are
+    traced against them."""
     from detection.engine import RuleSet
 
     loaded = RuleSet.load(
@@ -223,7 +241,12 @@ def load_detector(settings: Settings) -> Detector:
         correlations=len(loaded.correlations),
         rejected=len(loaded.errors),
     )
-    return Detector(loaded, allowed_lateness=timedelta(seconds=settings.detection.allowed_lateness_seconds))
+    return Detector(
+        loaded,
+        allowed_lateness=timedelta(seconds=settings.detection.allowed_lateness_seconds),
+        grants=grants,
+        usage_file=usage_file,
+    )
 
 
 def stream_dir(settings: Settings) -> Path:
@@ -231,12 +254,13 @@ def stream_dir(settings: Settings) -> Path:
     return settings.data_dir / "stream"
 
 
-def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
+def load_stream(settings: Settings, spool: Spool, *, grants: Any = None) -> StreamRunner:
     """The Flink job's runner over `spool`, configured from `[detection]` (the job is not started).
 
     Rule files are sent to the job as rule changes when it starts and on every tick; the job
-    validates each rule and reports rejections in its health records (`StreamRunner.health`). The
-    job's processes compile them through the compiled-rule cache under `data_dir`: they inherit its
+    validates each rule and reports rejections in its health records (`StreamRunner.health`). With
+    `grants`, grant changes reach the job the same way and it traces accesses against them. The
+    job's processes compile rules through the compiled-rule cache under `data_dir`: they inherit its
     location from this process's environment (`DATASOC_RULE_CACHE`, read by `RuleSet.load`).
     """
     from detection.cache import ENVIRONMENT
@@ -254,8 +278,9 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
         checkpoint_interval_ms=d.checkpoint_interval_ms,
         allowed_lateness_ms=round(d.allowed_lateness_seconds * 1000),
         pipeline=d.pipeline,
+        trace_grants=grants is not None,
     )
-    return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)])
+    return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)], grants=grants)
 
 
 def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
@@ -279,11 +304,12 @@ def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
 
 def open_state(settings: Settings, now: datetime) -> StateStore:
     """The state store under `data_dir`, migrated to this code's schemas."""
+    from soc_api.governance import GOVERNANCE_MIGRATIONS
     from soc_api.identity import MIGRATIONS
 
     state = StateStore.open(settings.data_dir / "state.sqlite3")
     try:
-        state.migrate(MIGRATIONS, now=lambda: now)
+        state.migrate((*MIGRATIONS, *GOVERNANCE_MIGRATIONS), now=lambda: now)
     except BaseException:
         state.close()
         raise
@@ -318,18 +344,16 @@ def api_services(
 ) -> ApiServices:
     """The API's services over the open platform: identity audited into its ledger."""
     from collectors.inputs.tokens import hash_token
+    from soc_api.governance import Governance
+    from soc_api.governance.usage import LedgerFigures
     from soc_api.identity import Identity
     from soc_api.identity.audit import LedgerAudit
     from soc_api.webapi import ApiConfig, ApiServices
 
     assert platform.state is not None
     settings = platform.settings
-    identity = Identity.build(
-        platform.state,
-        LedgerAudit(platform.ledger, platform.state, clock),
-        platform.keys,
-        identity_config(settings),
-    )
+    audit = LedgerAudit(platform.ledger, platform.state, clock)
+    identity = Identity.build(platform.state, audit, platform.keys, identity_config(settings))
     scrape = settings.api.scrape_token
     config = ApiConfig(
         cookie_secure=settings.api.cookie_secure,
@@ -351,6 +375,7 @@ def api_services(
         ledger=platform.ledger,
         signer=platform.keys.signing_key,
         settings_view=view,
+        governance=Governance.build(platform.state, audit, trail=LedgerFigures(platform.ledger)),
         alerts=SpoolAlertFeed(platform.spool),
         rules=RulesView(tuple(rule_roots(settings)), lambda: engine_health(platform)),
         console_dir=STATIC_DIR if (STATIC_DIR / "index.html").is_file() else None,

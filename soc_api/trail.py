@@ -8,6 +8,14 @@ ledger is the only record of progress, so a crash can neither skip nor repeat an
 The mapping from an event to an entry (`access_entry`) is pure. The client address is sealed
 with SM4 (GB/T 39786-2021 confidentiality of personal information in audit records): the entry
 keeps the proof of it, only holders of the sealing key can read it.
+
+Linked to its grant: the entry copies the event's `approval.id` (the ledger indexes it under
+`grant:<id>`, so an export by grant selects every access under it), and with a grant source the trail
+records the trace's verdict on the access (`detection.trace`): `trace.verdict` (allowed, open,
+violation), `trace.violations`, `trace.used` (the grant's cumulative records after this access) and
+`trace.cap`. The cumulative records come from the ledger itself (`soc_api.governance.usage.LedgerUsage`:
+the newest access entry of a grant carries them), so the trail keeps no other state; a batch's counts
+stand only once its entries are durable.
 """
 
 from __future__ import annotations
@@ -27,8 +35,15 @@ from audit.sealed import sealed_draft
 from collectors.inputs.quick import surely_wire_form
 from crypto.recipes import SealingKey
 from datasoc.event import Event
+from datasoc.grants import GrantBook
+from datasoc.logging import get_logger
 from datasoc.transport import EVENTS, OffsetOutOfRangeError, Transport
+from detection.trace import trace
+from soc_api.governance.usage import LedgerUsage
 from soc_api.steps import Gap
+from soc_api.stream.grants import GrantSource
+
+log = get_logger("trail")
 
 ACCESS_KIND = "access"
 #: Payload fields sealed before they reach the ledger.
@@ -156,8 +171,11 @@ class Trail:
         rng: Callable[[int], bytes] = os.urandom,
         on_gap: Callable[[Gap, datetime], None] | None = None,
         recent_limit: int = 100_000,
+        grants: GrantSource | None = None,
     ) -> None:
         self.transport = transport
+        self.grants = grants
+        self._usage = LedgerUsage(ledger)
         self.ledger = ledger
         self.sealing_key = sealing_key
         self.batch_size = batch_size
@@ -190,9 +208,19 @@ class Trail:
             state.next_offset = start
             return self.transport.read_payloads(EVENTS, state.next_offset, self.batch_size)
 
+    def _verdict(self, wire: Mapping[str, Any], book: GrantBook) -> dict[str, Any]:
+        """The `trace.*` keys of one access (none when the trace does not judge it)."""
+        try:
+            result = trace(wire, book, self._usage)
+        except (ValueError, TypeError, OverflowError) as exc:  # logged; the access is still ledgered
+            log.warning("access_not_traced", event_id=wire.get("event.id"), error=str(exc)[:200])
+            return {}
+        return result.payload() if result is not None else {}
+
     def run(self, *, now: datetime, max_batches: int | None = None) -> TrailReport:
         """Ledger the accesses of up to `max_batches` batches (all pending when None)."""
         state = self._resume()
+        book = self.grants.book() if self.grants is not None else None
         read = ledgered = batches = 0
         while max_batches is None or batches < max_batches:
             records = self._read(state, now)
@@ -210,6 +238,8 @@ class Trail:
                     continue  # not an access, or already traced
                 batch_ids.add(event_id)
                 actor, subject, payload = access_entry_of(wire, offset)
+                if book is not None:
+                    payload.update(self._verdict(wire, book))
                 drafts.append(
                     sealed_draft(
                         now=now,
@@ -223,7 +253,12 @@ class Trail:
                     )
                 )
             if drafts:
-                self.ledger.append_many(drafts, now=now)
+                try:
+                    self.ledger.append_many(drafts, now=now)
+                except BaseException:
+                    self._usage.rollback()  # the batch is traced again, its records counted once
+                    raise
+            self._usage.commit()
             # Only once durable: a failed append is retried with the same events, none skipped.
             for event_id in batch_ids:
                 self._remember(state, event_id)

@@ -6,10 +6,12 @@ One JSON object per line. The flat shape is APISIX with a custom `log_format`:
      "consumer": "wangwei", "consumer_group": "data_user", "method": "GET",
      "uri": "/api/v1/datasets/ds-gaj-rkjc/records?page=1", "route_id": "dataset-records",
      "status": 200, "bytes": 48211, "latency": 35.2, "upstream_records": "500",
-     "upstream_user": "wangwei", "approval_id": "APR-2026-0007", "user_agent": "…"}
+     "upstream_user": "wangwei", "upstream_fields": "xm,csrq", "approval_id": "APR-2026-0007",
+     "user_agent": "…"}
 
-`upstream_records` and `upstream_user` are the upstream response headers `X-Data-Records` and
-`X-Auth-User` (the portal names the login it checked, so failed logins carry the tried name);
+`upstream_records`, `upstream_fields` and `upstream_user` are the upstream response headers
+`X-Data-Records`, `X-Data-Fields` (the dataset fields the response holds, comma-separated; `data.fields`)
+and `X-Auth-User` (the portal names the login it checked, so failed logins carry the tried name);
 `approval_id` is the request header `X-Approval-Id` a data user sends to claim a grant. The
 nested default shapes (`request.method`, `response.status`, `consumer.username`, `start_time` or
 `started_at` in epoch milliseconds) are read too.
@@ -47,6 +49,7 @@ ROUTES: Final[tuple[tuple[str | None, re.Pattern[str], str], ...]] = tuple(
 )
 _DATA_ACTIONS: Final = frozenset({"dataset.query", "dataset.download", "dataset.open", "dataset.publish"})
 _METHOD = re.compile(r"^[A-Z]{3,10}$")
+_MAX_FIELDS = 500
 
 
 def _pick(record: Mapping[str, Any], *paths: str) -> Any:
@@ -149,6 +152,12 @@ class ApiGatewayJsonParser(Parser):
                 _pick(record, "upstream_records", "response.headers.x-data-records"), "upstream_records"
             )
             fields["data.bytes"] = _int(_pick(record, "bytes", "response.size", "body_bytes_sent"), "bytes")
+            returned = _text(
+                _pick(record, "upstream_fields", "response.headers.x-data-fields"), "upstream_fields"
+            )
+            if returned is not None:
+                names = [n.strip() for n in returned.split(",") if n.strip()]
+                fields["data.fields"] = names[:_MAX_FIELDS]
         return fields
 
     @staticmethod

@@ -222,13 +222,17 @@ class Parser(ABC):
             if dataset is None:
                 continue
             owner = self.catalog.department(dataset.owner)
+            returned = fields.get("data.fields")
             fields.update(
                 {
                     "data.asset.id": dataset.id,
                     "data.asset.name": dataset.name,
                     "data.asset.owner": owner.name if owner else dataset.owner,
                     "data.asset.owner_id": dataset.owner,
-                    "data.classification": dataset.classification,
+                    # A field graded above its dataset raises the grade of an access that returned it.
+                    "data.classification": dataset.grade_of(returned)
+                    if isinstance(returned, list)
+                    else dataset.classification,
                     "data.region": dataset.region,
                 }
             )

@@ -16,12 +16,13 @@ and the one after it (`n`); the job's `Sequence` operator releases pointers only
 Pointer line (keys in this order, so the head is read without parsing the line):
 
     {"p": prev, "n": next, "t": newest event ms, "g": 0|1, "o": first offset,
-     "f": batch file, "at": byte offset, "len": bytes}
+     "f": batch file, "at": byte offset, "len": bytes[, "gv": grants version]}
 
 `g` marks the first pointer of an input directory (where a job without state starts). `t` comes from
 the `@timestamp` strings of the payloads (not parsed as JSON here; the rule operator parses every
 event and decides on its own time). A pointer without `f` and with `p == n` is a heartbeat: it only
-moves event time (an idle input, or the end of input).
+moves event time (an idle input, or the end of input). `gv` (when the job traces grants) is the
+version of the grant changes written before the batch (`detection.stream.grants`).
 """
 
 from __future__ import annotations
@@ -94,10 +95,16 @@ def _one_line(payload: bytes) -> bytes:
 
 
 def encode_batch(
-    records: Sequence[tuple[int, bytes]], *, prev: int, file: str, at: int, genesis: bool = False
+    records: Sequence[tuple[int, bytes]],
+    *,
+    prev: int,
+    file: str,
+    at: int,
+    genesis: bool = False,
+    grants_version: int | None = None,
 ) -> tuple[bytes, str]:
     """The batch file bytes of spool records `(offset, payload)` (contiguous offsets, at least one) to be
-    stored in `file` at byte `at`, and the pointer line naming them."""
+    stored in `file` at byte `at`, and the pointer line naming them (with `gv` when given)."""
     if not records:
         raise ValueError("a batch needs at least one record (use encode_heartbeat for none)")
     first = records[0][0]
@@ -111,7 +118,8 @@ def encode_batch(
         data = b"\n".join(_one_line(payload) for payload in payloads) + b"\n"
     newest = newest_millis(payloads)
     head = f'{{"p":{prev},"n":{records[-1][0] + 1},"t":{newest},"g":{int(genesis)}'
-    return data, f'{head},"o":{first},"f":{json.dumps(file)},"at":{at},"len":{len(data)}}}\n'
+    tail = "" if grants_version is None else f',"gv":{grants_version}'
+    return data, f'{head},"o":{first},"f":{json.dumps(file)},"at":{at},"len":{len(data)}{tail}}}\n'
 
 
 def encode_heartbeat(position: int, millis: int, *, genesis: bool = False) -> str:
@@ -129,6 +137,17 @@ def batch_time(line: str) -> int:
         return int(line[head + 5 : end])
     except ValueError:
         return BAD_TIME
+
+
+def batch_grants_version(line: str) -> int:
+    """The `gv` of a pointer line (0 when it has none: no grants needed)."""
+    at = line.rfind(',"gv":')
+    if at < 0:
+        return 0
+    try:
+        return int(line[at + 6 : line.index("}", at)])
+    except ValueError:
+        return 0
 
 
 def batch_chain(line: str) -> tuple[int, int, bool]:

@@ -22,7 +22,8 @@ class StreamConfig:
     """Settings of the detection job (one definition for the MiniCluster and a cluster).
 
     Directories: `input_dir` (pointer files exported from the spool; the batches they name are in
-    `batches_dir`, by default `<input_dir>-batches`), `rules_dir` (rule-change files),
+    `batches_dir`, by default `<input_dir>-batches`), `rules_dir` (rule-change files), `grants_dir`
+    (grant-change files, read when `trace_grants`: the job then traces every access against its grant),
     `alerts_dir` and `health_dir` (exactly-once file sinks), `checkpoint_dir`, `tls_dir` (the embedded
     cluster's REST key store, made at each start).
     Time: `allowed_lateness_ms` is the correlations' allowed lateness (the one setting both engines
@@ -40,6 +41,9 @@ class StreamConfig:
     checkpoint_dir: str
     batches_dir: str = ""
     tls_dir: str = ""
+    grants_dir: str = ""
+    #: Trace data accesses against grants (`detection.trace`); grant changes come from `grants_dir`.
+    trace_grants: bool = False
     parallelism: int = 1
     checkpoint_interval_ms: int = 500
     allowed_lateness_ms: int = 60_000
@@ -73,7 +77,7 @@ class StreamConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise StreamConfigError(f"stream.{name}={value!r} is invalid: must be an integer >= 0")
-        for name, suffix in (("batches_dir", "-batches"), ("tls_dir", "-tls")):
+        for name, suffix in (("batches_dir", "-batches"), ("tls_dir", "-tls"), ("grants_dir", "-grants")):
             if not getattr(self, name):  # next to the input directory (where the exporter puts batches)
                 beside = Path(self.input_dir).with_name(Path(self.input_dir).name + suffix)
                 object.__setattr__(self, name, str(beside))
@@ -108,6 +112,7 @@ class StreamConfig:
             "checkpoint_dir": str(root / "checkpoints"),
             "batches_dir": str(root / "input-batches"),
             "tls_dir": str(root / "tls"),
+            "grants_dir": str(root / "grants"),
         }
         return cls(**{**dirs, **overrides})
 
@@ -121,6 +126,7 @@ class StreamConfig:
             "checkpoint_dir",
             "batches_dir",
             "tls_dir",
+            "grants_dir",
         ):
             Path(getattr(self, name)).mkdir(mode=0o700, parents=True, exist_ok=True)
 

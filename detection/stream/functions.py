@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,26 +26,34 @@ from pyflink.datastream.functions import (
 )
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
+from datasoc.grants import GrantBook
 from detection.alerts import alert_line, event_time
 from detection.bundle import RuleBundle, compile_bundle
-from detection.loop import DetectionLoop, Detections, Lane, build_alerts
+from detection.loop import DetectionLoop, Detections, GrantTracer, Lane, build_alerts
 from detection.pipelines import resolve_pipeline
 from detection.stream.batch import (
     END_OF_TIME,
     Batch,
     batch_chain,
+    batch_grants_version,
     batch_marker,
     batch_time,
     order,
     read_batch,
 )
-from detection.stream.correlate import BucketCorrelator, BucketState
+from detection.stream.correlate import BucketCorrelator
+from detection.stream.grants import GrantChange, GrantChangeError, book_of, is_grant_change
 from detection.stream.rules import RuleChange, RuleChangeError, apply_change
+from detection.stream.state import MapStateStore, MapStateUsage
 
-#: Broadcast state: rule key -> YAML text, plus `VERSION_KEY` -> last applied change version.
+#: Broadcast state: rule key -> YAML text, plus `VERSION_KEY` -> last applied change version; grants
+#: under `GRANT_PREFIX` + id -> grant JSON, `GRANTS_KEY` -> last applied grant change version.
 RULES_STATE = MapStateDescriptor("datasoc-rules", Types.STRING(), Types.STRING())
 VERSION_KEY = "\x00version"
 PENDING_PREFIX = "\x00pending:"
+GRANTS_KEY = "\x00grants"
+GRANT_PREFIX = "\x00grant:"
+GRANT_PENDING_PREFIX = "\x00gpending:"
 HEALTH = OutputTag("health", Types.STRING())
 #: Pinned, so the key of each lane (`lane_keys`) reaches the subtask of that lane's index.
 MAX_PARALLELISM = 128
@@ -191,47 +199,6 @@ class Route(ProcessFunction):  # type: ignore[misc]
             yield HEALTH, line
 
 
-class _Pairs(dict[Any, str]):
-    """A dict that iterates as its items, for `MapState.put_all` in both execution modes: PyFlink 2.3
-    process mode iterates the argument expecting pairs (TypeError on a plain dict, measured), thread
-    mode converts it as a dict."""
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.items())
-
-
-class MapStateStore:
-    """The correlations' `BucketStore` over two map states of the rule operator's current key (lane):
-    bucket states by bucket, event texts by `"<bucket>/<position>"`."""
-
-    BUCKETS = MapStateDescriptor("correlation-buckets", Types.INT(), Types.PICKLED_BYTE_ARRAY())
-    TEXTS = MapStateDescriptor("correlation-texts", Types.STRING(), Types.STRING())
-
-    def __init__(self, runtime_context: RuntimeContext) -> None:
-        self._states = runtime_context.get_map_state(self.BUCKETS)
-        self._texts = runtime_context.get_map_state(self.TEXTS)
-
-    def load(self, bucket: int) -> BucketState | None:
-        state: BucketState | None = self._states.get(bucket)
-        return state
-
-    def save(self, bucket: int, state: BucketState) -> None:
-        self._states.put(bucket, state)
-
-    def drop(self, bucket: int) -> None:
-        self._states.remove(bucket)
-
-    def text(self, bucket: int, position: int) -> str | None:
-        text: str | None = self._texts.get(f"{bucket}/{position}")
-        return text
-
-    def put_texts(self, bucket: int, texts: Mapping[int, str]) -> None:
-        self._texts.put_all(_Pairs({f"{bucket}/{p}": t for p, t in texts.items()}))
-
-    def remove_text(self, bucket: int, position: int) -> None:
-        self._texts.remove(f"{bucket}/{position}")
-
-
 class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     """The detection loop over the batches a pointer names, one lane per key; rules arrive on the
     broadcast side.
@@ -242,6 +209,12 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     keyed list state and released by a processing-time timer once rules are there (pitfall 5: no
     order between the two inputs). The bundle is compiled once per change (and once after a
     restore, from broadcast state).
+
+    With `trace_grants`, grant changes arrive on the same broadcast side (`detection.stream.grants`),
+    each lane's loop traces the accesses of the grants it owns (`detection.trace.owner_lane`) with its
+    cumulative records in keyed map state (`MapStateUsage`, part of every checkpoint), and a batch
+    waits until the grants version its pointer names (`gv`) is applied. Waiting batches are released in
+    order: once one waits, the batches after it wait behind it.
     """
 
     def __init__(
@@ -252,7 +225,11 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         lateness_ms: int,
         buckets: int,
         keys: tuple[int, ...],
+        trace_grants: bool = False,
     ) -> None:
+        self._trace = trace_grants
+        self._book: GrantBook | None = None
+        self._grants_version = 0
         self._batches = Path(batches_dir)
         self._lateness_ms = lateness_ms
         self._buckets = buckets
@@ -265,7 +242,9 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
     def open(self, runtime_context: RuntimeContext) -> None:
         self._pipeline = resolve_pipeline(self._pipeline_name)
         self._pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.STRING()))
+        self._waiting = runtime_context.get_state(ValueStateDescriptor("waiting", Types.BOOLEAN()))
         self._store = MapStateStore(runtime_context)
+        self._usage = MapStateUsage(runtime_context) if self._trace else None
         self._subtask = subtask_index(runtime_context)
         metrics = runtime_context.get_metrics_group().add_group("datasoc")
         self._m_events = metrics.counter("events")
@@ -275,7 +254,9 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._m_rejected = metrics.counter("rule_changes_rejected")
         self._m_late = metrics.counter("late_events")
         self._m_correlation = metrics.counter("correlation_alerts")
+        self._m_violations = metrics.counter("grant_violations")
         metrics.gauge("rules_version", lambda: self._version)
+        metrics.gauge("grants_version", lambda: self._grants_version)
         metrics.gauge("rules_active", lambda: self._bundle.rule_count if self._bundle else 0)
         self._loops: dict[int, tuple[DetectionLoop, BucketCorrelator]] = {}
         self._found = Detections()
@@ -285,6 +266,9 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self, value: str, ctx: KeyedBroadcastProcessFunction.Context
     ) -> Iterator[Any]:
         state = ctx.get_broadcast_state(RULES_STATE)
+        if is_grant_change(value):
+            yield from self._grant_change(state, value)
+            return
         try:
             change = RuleChange.from_json(value)
         except RuleChangeError as exc:
@@ -308,6 +292,49 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             change = RuleChange.from_json(state.get(following))
             state.remove(following)
 
+    def _grant_change(self, state: Any, line: str) -> Iterator[Any]:
+        """Apply grant changes in version order (a later one waits for those before it, as rules do)."""
+        try:
+            change = GrantChange.from_json(line)
+        except GrantChangeError as exc:
+            self._m_rejected.inc()
+            if self._subtask == 0:
+                yield JobOutput("", (health_line("grant_change_invalid", reason=str(exc)[:500]),))
+            return
+        applied = int(state.get(GRANTS_KEY)) if state.contains(GRANTS_KEY) else 0
+        if change.version <= applied:
+            return
+        if change.version > applied + 1:
+            state.put(GRANT_PENDING_PREFIX + str(change.version), line)
+            return
+        while True:
+            for grant_id in change.remove:
+                state.remove(GRANT_PREFIX + grant_id)
+            for grant_id, text in change.put.items():
+                state.put(GRANT_PREFIX + grant_id, text)
+            applied = change.version
+            state.put(GRANTS_KEY, str(applied))
+            following = GRANT_PENDING_PREFIX + str(applied + 1)
+            if not state.contains(following):
+                break
+            change = GrantChange.from_json(state.get(following))
+            state.remove(following)
+        self._use_grants(self._grants_from(state, applied))
+        if self._subtask == 0:
+            assert self._book is not None
+            yield JobOutput("", (health_line("grant_change", version=applied, grants=len(self._book)),))
+
+    @staticmethod
+    def _grants_from(state: Any, version: int) -> GrantBook:
+        texts = {k[len(GRANT_PREFIX) :]: v for k, v in state.items() if k.startswith(GRANT_PREFIX)}
+        return book_of(texts, version)
+
+    def _use_grants(self, book: GrantBook) -> None:
+        self._book, self._grants_version = book, book.version
+        for loop, _ in self._loops.values():
+            if loop.tracer is not None:
+                loop.tracer.use(book)
+
     def _apply(self, state: Any, change: RuleChange) -> Iterator[Any]:
         current = {k: v for k, v in state.items() if not k.startswith("\x00")}
         bundle, outcome = apply_change(current, change, self._pipeline)
@@ -324,15 +351,22 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             yield JobOutput("", (line,))
 
     def _ready(self, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> bool:
-        if self._bundle is not None:
+        if self._bundle is not None and (self._book is not None or not self._trace):
             return True
         state = ctx.get_broadcast_state(RULES_STATE)
-        if not state.contains(VERSION_KEY):
+        if not state.contains(VERSION_KEY) or (self._trace and not state.contains(GRANTS_KEY)):
             return False
-        # After a restore: the broadcast state is back, the compiled bundle is not.
-        texts = {k: v for k, v in state.items() if not k.startswith("\x00")}
-        self._use(compile_bundle(texts, self._pipeline), int(state.get(VERSION_KEY)))
+        # After a restore: the broadcast state is back, the compiled bundle and grant book are not.
+        if self._bundle is None:
+            texts = {k: v for k, v in state.items() if not k.startswith("\x00")}
+            self._use(compile_bundle(texts, self._pipeline), int(state.get(VERSION_KEY)))
+        if self._trace and self._book is None:
+            self._use_grants(self._grants_from(state, int(state.get(GRANTS_KEY))))
         return True
+
+    def _behind(self, line: str) -> bool:
+        """Whether the batch needs grant changes not applied yet."""
+        return self._trace and batch_grants_version(line) > self._grants_version
 
     def _use(self, bundle: RuleBundle, version: int) -> None:
         self._bundle, self._version = bundle, version
@@ -345,30 +379,45 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
             assert self._bundle is not None
             lane = self._lane_of[key]
             correlator = BucketCorrelator(self._store, self._lateness_ms, self._buckets, lane=lane)
-            found = self._loops[key] = (DetectionLoop(self._bundle, correlator, lane=lane), correlator)
+            tracer = (
+                GrantTracer(self._book, self._usage)
+                if self._usage is not None and self._book is not None
+                else None
+            )
+            loop = DetectionLoop(self._bundle, correlator, lane=lane, tracer=tracer)
+            found = self._loops[key] = (loop, correlator)
         return found
 
     def process_element(
         self, value: Any, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext
     ) -> Iterator[Any]:
         key, line = value
-        if not self._ready(ctx):
+        if not self._ready(ctx) or self._waiting.value() or self._behind(line):
+            # Before the first rules and grants, behind a batch that waits, or waiting for grant changes
+            # this batch was exported after: buffered in order, released by the timer.
             self._pending.add(line)
+            self._waiting.update(True)
             timers = ctx.timer_service()
             timers.register_processing_time_timer(timers.current_processing_time() + _BUFFER_RETRY_MS)
             return
         yield self._evaluate(key, line)
 
     def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext) -> Iterator[Any]:
+        timers = ctx.timer_service()
         if not self._ready(ctx):
-            timers = ctx.timer_service()
             timers.register_processing_time_timer(timers.current_processing_time() + _BUFFER_RETRY_MS)
             return
         pending = list(self._pending.get() or ())
         self._pending.clear()
         key = ctx.get_current_key()
-        for line in pending:
+        for index, line in enumerate(pending):
+            if self._behind(line):
+                for rest in pending[index:]:
+                    self._pending.add(rest)
+                timers.register_processing_time_timer(timers.current_processing_time() + _BUFFER_RETRY_MS)
+                return
             yield self._evaluate(key, line)
+        self._waiting.clear()
 
     def _evaluate(self, key: int, line: str) -> JobOutput:
         """Every event of one batch, the lane's correlations, then the lane's marker for the batch."""
@@ -408,6 +457,7 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         self._m_events.inc(len(batch.events))
         self._m_alerts.inc(len(lines))
         self._m_correlation.inc(len(found.correlated))
+        self._m_violations.inc(len(found.traced))
         for problem in found.problems:
             if problem.what == "late_event":
                 self._m_late.inc()
@@ -420,7 +470,15 @@ class RuleMatch(KeyedBroadcastProcessFunction):  # type: ignore[misc]
         if now >= self._next_health:
             self._next_health = now + self._health_interval
             figures = {ref: [f.matches, f.nanos, f.errors] for ref, f in loop.figures.items()}
+            traced = dict(loop.tracer.verdicts) if loop.tracer is not None else {}
             health.append(
-                health_line("rule_health", subtask=lane.index, version=self._version, rules=figures)
+                health_line(
+                    "rule_health",
+                    subtask=lane.index,
+                    version=self._version,
+                    rules=figures,
+                    grants_version=self._grants_version,
+                    trace=traced,
+                )
             )
         return JobOutput("\n".join(lines), tuple(health))

@@ -1,7 +1,7 @@
 """The detection job: one definition for the embedded MiniCluster and a Flink cluster.
 
     pointer files -> FileSource(monitor) -> keyBy(one key) -> Sequence (chain order; each pointer
-      once per lane) -> watermarks -> keyBy(lane) -> connect(broadcast rule changes) -> RuleMatch
+      once per lane) -> watermarks -> keyBy(lane) -> connect(broadcast rule and grant changes) -> RuleMatch
       (reads the batch file; the detection loop and the lane's correlations, in its keyed state)
       -> Route -> alerts FileSink (committed on checkpoint; a batch's alert lines and marker as one
          element) and health FileSink (with `Sequence`'s health side output)
@@ -185,6 +185,12 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
     rule_lines = env.from_source(
         _file_source(config.rules_dir, config.monitor_interval_ms), no_marks, "rules"
     )
+    if config.trace_grants:
+        # Grant changes share the broadcast side with the rule changes (`detection.stream.grants`).
+        grant_lines = env.from_source(
+            _file_source(config.grants_dir, config.monitor_interval_ms), no_marks, "grants"
+        ).set_parallelism(1)
+        rule_lines = rule_lines.union(grant_lines)
     # The rule side carries no event time. A connected operator's watermark is the minimum of its
     # inputs, so a rule side without watermarks holds every event-time timer downstream at
     # Long.MIN_VALUE forever. Rule records are stamped "end of time" instead.
@@ -207,6 +213,7 @@ def build(env: StreamExecutionEnvironment, config: StreamConfig) -> None:
                 config.allowed_lateness_ms,
                 config.correlation_buckets,
                 keys,
+                config.trace_grants,
             ),
             output_type=Types.PICKLED_BYTE_ARRAY(),
         )

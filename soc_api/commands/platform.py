@@ -111,12 +111,15 @@ def demo(
 ) -> None:
     """Generate demo data and run it through the platform (演示：生成数据并走完整流程).
 
-    The same path as `datasoc run`: the platform starts with the demo's catalog and approval
-    register as its governance files and an ingest token per demo source; the demo's native logs are
+    The same path as `datasoc run`: the platform opens with an ingest token per demo source; the
+    demo's catalog and access plan are made through the governance services by the right people
+    (datasets registered and graded by their owners, requests made by data users and approved by the
+    owning departments and, for core data, the security administrator); the demo's native logs are
     then sent to its HTTP ingest in event-time order, as the sources would send them. It waits until
-    every event is indexed, traced and evaluated (the Flink job by default), closes the open
-    correlation windows, and prints what arrived per source and grade, the alerts, the injected
-    incidents, and an audit export verified as an auditor would.
+    every event is indexed, traced against its grant and evaluated (the Flink job by default), closes
+    the open correlation windows, and prints what arrived per source and grade, the governance made,
+    the trace's verdicts, the alerts, the injected incidents, and the audit administrator's trail
+    export of the first incident's actor, verified as an auditor would.
 
     The API and the console are served on `api.host:api.port` (port 0: any free port) while the
     demo runs; the demo prints the console's address and the demo accounts to sign in with. It then
@@ -128,7 +131,8 @@ def demo(
     from soc_api.daemon import Roles, ServingThread
     from soc_api.demo import generate, write_demo
     from soc_api.demo.feed import demo_tokens, feed
-    from soc_api.demo.generator import APPROVALS, CATALOG
+    from soc_api.demo.governance import setup_governance
+    from soc_api.platform import api_services
 
     settings = _settings(config, data_dir)
     now = _now()
@@ -153,12 +157,6 @@ def demo(
     http_port = settings.collect.http_port if settings.collect.http_port is not None else 0
     settings = settings.model_copy(
         update={
-            "governance": settings.governance.model_copy(
-                update={
-                    "catalog": (demo_dir / CATALOG).resolve(),
-                    "approvals": (demo_dir / APPROVALS).resolve(),
-                }
-            ),
             "collect": settings.collect.model_copy(
                 update={"tokens_file": tokens_file.resolve(), "http_port": http_port}
             ),
@@ -167,6 +165,16 @@ def demo(
     daemon = _open_daemon(settings, Roles(api=settings.api.port is not None))
     serving = ServingThread(daemon)
     try:
+        identity = api_services(daemon.platform, clock=_now, new_id=new_id).identity
+        made = setup_governance(
+            daemon.governance,
+            identity,
+            demo_dir,
+            now=_now(),
+            development=settings.mode == "development",
+            seed=seed,
+        )
+        daemon.store_enrichment.refresh()  # the parsers grade and join from the catalog just made
         _start(daemon)
         addresses = serving.start()
         host, port = addresses["http"]
@@ -182,8 +190,9 @@ def demo(
         platform = daemon.platform
         _print_demo(platform, fed.accepted, fed.rejected, demo_dir, dataset, url, before)
         evaluated = {s.name: s.work for s in daemon.supervisor.statuses()}.get("detection", 0)
+        _print_governance(platform, daemon.governance, made)
         _print_alerts(platform, evaluated)
-        _export_demo_bundle(platform, dataset, now)
+        _export_demo_bundle(platform, daemon.governance, dataset, made.audit_admin)
         from soc_api.commands.identity import print_demo_accounts
 
         console = _console_url(addresses.get("api"))
@@ -274,35 +283,64 @@ def _print_alerts(platform: Any, evaluated: int) -> None:
         click.echo(f"  [{names[level]:<9}] {count:>3} × {title}")
 
 
-def _export_demo_bundle(platform: Any, dataset: Any, now: datetime) -> None:
-    """Export every access of the first incident's actor, proven complete; verify it as an auditor would."""
-    from audit.bundle import check_bundle, export_bundle
-    from audit.files import private_dir
+def _print_governance(platform: Any, governance: Any, made: Any) -> None:
+    """The governance the demo made through the services, and the trace's verdicts in the ledger."""
+    assets = governance.catalog.store.assets()
+    grades = Counter(a.grade for a in assets)
+    click.echo(
+        f"\ndata governance (数据治理): {len(assets)} assets (core {grades['core']}, important "
+        f"{grades['important']}, general {grades['general']}), {made.accounts} accounts created, "
+        f"{made.discoveries} discovery runs, {made.requests} requests made, {made.granted} granted"
+    )
+    verdicts: Counter[str] = Counter()
+    violations: Counter[str] = Counter()
+    for entry in platform.ledger.store.entries():
+        if entry.kind == "access" and "trace.verdict" in entry.payload:
+            verdicts[entry.payload["trace.verdict"]] += 1
+            violations.update(entry.payload.get("trace.violations", []))
+    names = {"allowed": "授权内 allowed", "open": "公开数据 open", "violation": "违规 violation"}
+    shown = ", ".join(f"{names[v]} {verdicts[v]}" for v in names if verdicts[v])
+    click.echo(f"access trace (访问留痕, every access ledgered with its grant): {shown}")
+    if violations:
+        click.echo("  violations (违规): " + ", ".join(f"{k} {n}" for k, n in violations.most_common()))
+
+
+def _export_demo_bundle(platform: Any, governance: Any, dataset: Any, auditor: str) -> None:
+    """The audit administrator exports every access of the first incident's actor, proven complete;
+    verified as an auditor would."""
+    from audit.bundle import check_bundle
     from audit.selection import Selection
+    from soc_api.governance.review import export_trail
+    from soc_api.identity.audit import LedgerAudit
 
     incident = dataset.ground_truth["incidents"][0]
     store = platform.ledger.store
-    out_dir = platform.settings.data_dir / "exports"
-    private_dir(out_dir)
-    pub = out_dir / "ledger-pub.pem"
-    pub.write_bytes(platform.keys.signing_key.public_key_pem())
+    out_dir = platform.settings.data_dir / "exports" / incident["id"]
     selection = Selection.by_keys(actor=incident["actor"], kind="access")
-    bundle = export_bundle(
+    audit = LedgerAudit(platform.ledger, platform.state, _now)
+    done = export_trail(
+        audit,
         store,
-        out_dir / f"{incident['id']}.zip",
+        governance.person(auditor),
+        selection,
         signer=platform.keys.signing_key,
-        now=now,
-        selection=selection,
+        out_dir=out_dir,
+        now=_now(),
     )
-    report = check_bundle(bundle.read_bytes(), pub.read_bytes())
+    pub = done.directory / "pubkey.pem"
+    report = check_bundle(done.bundle.read_bytes(), pub.read_bytes())
     click.echo(
         f"\naudit ledger (审计账本): {store.size} entries, "
         f"latest SM2-signed checkpoint at size {store.latest_checkpoint().checkpoint.size}"
     )
-    click.echo(f"export for {incident['id']} (every access of {incident['actor']}): {bundle}")
+    click.echo(
+        f"trail export for {incident['id']} by audit administrator {auditor} "
+        f"(every access of {incident['actor']}): {done.directory}\n  {done.entries} entries: bundle.zip, "
+        "entries.csv, summary.json, report.txt, report.html, report.pdf"
+    )
     click.echo(f"  {report.statement_zh}")
     click.echo(f"  {report.statement_en}")
-    click.echo(f"verify offline (离线校验): datasoc verify {bundle} --pubkey {pub}")
+    click.echo(f"verify offline (离线校验): datasoc verify {done.bundle} --pubkey {pub}")
 
 
 def _stored(platform: Any) -> int:

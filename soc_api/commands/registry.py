@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from soc_api.commands.access import access, grants, trail
+from soc_api.commands.catalog import catalog
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
 from soc_api.commands.hunt import hunt
@@ -27,6 +29,10 @@ COMMANDS: list[click.Command] = [
     verify,
     users,
     tokens,
+    catalog,
+    access,
+    grants,
+    trail,
 ]
 
 

@@ -107,8 +107,9 @@ def api(
     approval: str | None = None,
     login: str | None = None,
     incident: str | None = None,
+    fields: tuple[str, ...] = (),
 ) -> Draft:
-    """An API-gateway access-log record."""
+    """An API-gateway access-log record (`fields`: the dataset fields the response returned)."""
     rng = seq.rng
     group = None if user is None else ("provider" if "provider" in user.roles else "data_user")
     route = uri.split("?")[0].strip("/").split("/")
@@ -126,6 +127,7 @@ def api(
         "upstream_addr": f"{HOSTS['portal-01']}:8080",
         "upstream_records": None if records is None else str(records),
         "upstream_user": login,
+        "upstream_fields": ",".join(fields) or None,
         "approval_id": approval,
         "user_agent": rng.choice(USER_AGENTS),
     }
@@ -144,8 +146,9 @@ def access(
     records: int | None = None,
     approval: str | None = None,
     incident: str | None = None,
+    fields: tuple[str, ...] = (),
 ) -> Draft:
-    """A data user's query (one page) or download of a dataset."""
+    """A data user's query (one page) or download of a dataset (`fields`: what the response holds)."""
     rng = seq.rng
     if download:
         count = records if records is not None else rng.randint(500, 5000)
@@ -157,7 +160,19 @@ def access(
         if rng.random() < 0.15:
             uri += "&q=" + quote(rng.choice(SEARCH_TERMS))
     size = count * rng.randint(150, 260) + 400
-    return api(seq, at, user, ip, "GET", uri, records=count, size=size, approval=approval, incident=incident)
+    return api(
+        seq,
+        at,
+        user,
+        ip,
+        "GET",
+        uri,
+        records=count,
+        size=size,
+        approval=approval,
+        incident=incident,
+        fields=fields,
+    )
 
 
 def mysql(

@@ -34,11 +34,12 @@ from soc_api.demo.records import (
     Renderer,
     SyslogRenderer,
 )
-from soc_api.demo.world import build_world
+from soc_api.demo.world import build_world, catalog_document
 
 CATALOG: Final = "catalog.json"
 USERS: Final = "users.json"
-APPROVALS: Final = "approvals.jsonl"
+#: The access plan (each request is made and approved through the governance services by `datasoc demo`).
+REQUESTS: Final = "requests.json"
 GROUND_TRUTH: Final = "ground_truth.json"
 MAX_DAYS: Final = 31
 MAX_SCALE: Final = 50.0
@@ -135,9 +136,9 @@ def generate(seed: int, start: datetime, days: int = 2, scale: float = 1.0) -> D
         "sources": dict(SOURCES),
         "incidents": incidents,
     }
-    files[CATALOG] = (_json(world.catalog.to_dict(), indent=2) + "\n").encode("utf-8")
+    files[CATALOG] = (_json(catalog_document(), indent=2) + "\n").encode("utf-8")
     files[USERS] = (_json([u.to_dict() for u in world.users], indent=2) + "\n").encode("utf-8")
-    files[APPROVALS] = "".join(_json(a.to_dict()) + "\n" for a in world.approvals).encode("utf-8")
+    files[REQUESTS] = (_json([a.to_dict() for a in world.approvals], indent=1) + "\n").encode("utf-8")
     files[GROUND_TRUTH] = (_json(truth, indent=2) + "\n").encode("utf-8")
     return DemoDataset(seed, first, days, scale, MappingProxyType(files), MappingProxyType(truth))
 

@@ -20,6 +20,7 @@ from soc_api.demo.activity import (
     ssh_session,
     syslog,
 )
+from soc_api.demo.plan import open_fields
 from soc_api.demo.records import Draft
 from soc_api.demo.world import HOSTS, World, district_ip
 
@@ -120,10 +121,13 @@ def _data_users(rng: random.Random, world: World, seq: Sequences, day: datetime,
                         download=download,
                         records=records,
                         approval=grant.id,
+                        fields=grant.fields,
                     )
                 )
             else:
-                out.append(access(seq, at, user, ip, rng.choice(general).id, download=rng.random() < 0.1))
+                dataset = rng.choice(general).id
+                download = rng.random() < 0.1
+                out.append(access(seq, at, user, ip, dataset, download=download, fields=open_fields(dataset)))
         if rng.random() < 0.6:
             out.append(
                 api(

@@ -1,8 +1,8 @@
 """Read a written demo directory back through the collectors' parsers (no special code path).
 
-`datasoc demo` writes the files with `write_demo`, then replays them: each native file goes to
-the parser `SOURCES` names for it, enriched from the demo's own `catalog.json` and approval
-register (`approvals.jsonl`), as a deployment's collectors are from its catalog and register.
+Offline (tests, `datasoc detect` over a demo): each native file goes to the parser `SOURCES` names
+for it, enriched from the demo's own `catalog.json` and the grants its access plan (`requests.json`)
+becomes once approved, as a deployment's collectors are from the governance store.
 """
 
 from __future__ import annotations
@@ -19,8 +19,15 @@ from collectors.errors import ParseError
 from collectors.parsers import PARSERS, LinuxSyslogParser, Parser
 from collectors.readers import iter_records
 from datasoc.event import Event
-from soc_api.demo.generator import APPROVALS, CATALOG, GROUND_TRUTH
+from datasoc.grants import Grant
+from soc_api.demo.generator import CATALOG, GROUND_TRUTH, REQUESTS
+from soc_api.demo.plan import planned_grants, read_plan
 from soc_api.demo.records import SOURCES
+
+
+def demo_grants(out_dir: Path) -> list[Grant]:
+    """The grants of a written demo's access plan, as approved."""
+    return planned_grants(read_plan(json.loads((out_dir / REQUESTS).read_text(encoding="utf-8"))))
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def replay(
     infers it against the end of the demo (from ground_truth.json), not against `now`.
     """
     catalog = Catalog.from_file(out_dir / CATALOG)
-    approvals = ApprovalRegister.from_file(out_dir / APPROVALS)
+    approvals = ApprovalRegister.from_grants(demo_grants(out_dir))
     truth = json.loads((out_dir / GROUND_TRUTH).read_text(encoding="utf-8"))
     end = datetime.fromisoformat(truth["start"]) + timedelta(days=int(truth["days"]))
     for name, parser_name in SOURCES.items():

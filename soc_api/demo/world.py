@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from collectors.approvals import Approval
 from collectors.catalog import Catalog
+from soc_api.demo.plan import PlannedGrant, catalog_fields, open_fields
 
 CITY: Final = "明州市"
 CITY_LEVEL: Final = "市本级"  # city-level departments and the government data centre
@@ -217,7 +217,8 @@ class World:
 
     catalog: Catalog
     users: tuple[User, ...]
-    approvals: tuple[Approval, ...]
+    #: The access plan: each becomes a request, approved through the governance services.
+    approvals: tuple[PlannedGrant, ...]
 
     def by_role(self, role: str) -> list[User]:
         """Users holding `role`, in a stable order."""
@@ -227,7 +228,7 @@ class World:
         """The user of that name."""
         return next(u for u in self.users if u.username == username)
 
-    def grants_of(self, username: str, when: datetime) -> list[Approval]:
+    def grants_of(self, username: str, when: datetime) -> list[PlannedGrant]:
         """Approvals of a user in force at `when`."""
         return [a for a in self.approvals if a.user == username and a.valid_at(when)]
 
@@ -244,9 +245,14 @@ _PURPOSES: Final = (
 
 def build_catalog() -> Catalog:
     """The catalog of the demo city (fixed: it does not depend on the seed)."""
+    return Catalog.from_dict(catalog_document())
+
+
+def catalog_document() -> dict[str, Any]:
+    """The demo city's catalog in the catalog file's form, every field of every dataset included."""
     district_names = {d_id: name for d_id, name, _ in DISTRICTS}
     engines = {p[0]: p[3] for p in PROVIDERS}
-    return Catalog.from_dict(
+    return dict(
         {
             "city": CITY,
             "departments": [{"id": p[0], "name": p[1], "name_en": p[2]} for p in PROVIDERS]
@@ -262,6 +268,7 @@ def build_catalog() -> Catalog:
                     "owner": owner,
                     "region": district_names[district],
                     "table": {"engine": engines[owner], "database": owner, "name": table},
+                    "fields": catalog_fields(ds_id),
                 }
                 for ds_id, name, name_en, grade, owner, district, table in DATASETS
             ],
@@ -312,10 +319,10 @@ def build_world(rng: random.Random, start: datetime, *, users: int = 200) -> Wor
 
 def _approvals(
     rng: random.Random, catalog: Catalog, users: list[User], start: datetime
-) -> tuple[Approval, ...]:
+) -> tuple[PlannedGrant, ...]:
     restricted = [d for d in catalog.datasets if d.classification != "general"]
     providers = {u.department: u.username for u in users if "provider" in u.roles}
-    out: list[Approval] = []
+    out: list[PlannedGrant] = []
     for user in users:
         if "data_user" not in user.roles or rng.random() < 0.45:
             continue
@@ -328,7 +335,7 @@ def _approvals(
                 else start + timedelta(days=rng.randint(30, 180))
             )
             out.append(
-                Approval(
+                PlannedGrant(
                     id=f"SQ-{begins.year}-{len(out) + 1:04d}",
                     user=user.username,
                     dataset=dataset.id,
@@ -337,6 +344,7 @@ def _approvals(
                     valid_to=ends,
                     purpose=rng.choice(_PURPOSES),
                     approver=providers[dataset.owner],
+                    fields=open_fields(dataset.id),
                 )
             )
     return tuple(out)

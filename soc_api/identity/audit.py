@@ -35,7 +35,7 @@ from soc_api.identity.records import need_ts, ts
 log = get_logger("platform_audit")
 T = TypeVar("T")
 #: Ledger kind families that belong to the platform's own audit (indexed for search).
-INDEXED_FAMILIES = ("login", "admin", "read", "authz", "export", "grant")
+INDEXED_FAMILIES = ("login", "admin", "read", "authz", "export", "grant", "approval")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ class Role(StrEnum):
     ANALYST = "analyst"
     APPROVER = "approver"
     DATA_OWNER = "data_owner"
+    DATA_USER = "data_user"
     VIEWER = "viewer"
 
 
@@ -39,6 +40,7 @@ ROLE_TITLES: Mapping[Role, str] = MappingProxyType(
         Role.ANALYST: "安全分析员 SOC analyst",
         Role.APPROVER: "审批人 approver",
         Role.DATA_OWNER: "数据所有者 data owner",
+        Role.DATA_USER: "数据使用者 data user",
         Role.VIEWER: "只读 viewer",
     }
 )
@@ -71,6 +73,11 @@ class Permission(StrEnum):
     ALERT_ROUTING_MANAGE = "alert_routing.manage"
     APPROVALS_READ = "approvals.read"
     APPROVALS_DECIDE = "approvals.decide"
+    CATALOG_READ = "catalog.read"
+    CATALOG_MANAGE = "catalog.manage"
+    ACCESS_REQUEST = "access.request"
+    GRANTS_READ = "grants.read"
+    GRANTS_MANAGE = "grants.manage"
     INGEST = "ingest"
 
 
@@ -79,6 +86,9 @@ P = Permission
 #: but cannot read trails, approve or change rules; the security administrator owns rules,
 #: classification, policies and alert routing but not accounts or trail exports; the audit
 #: administrator reads every trail, records reviews and exports, and changes nothing else.
+#: Data governance: data owners manage, grade and approve access to their own departments' assets
+#: (the services check the department), data users request access, approvers decide under the
+#: approval policy, and the security administrator is the second approver of core data.
 MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
     {
         Role.SYSTEM_ADMIN: frozenset(
@@ -102,6 +112,12 @@ MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLASSIFICATION_MANAGE,
                 P.POLICIES_MANAGE,
                 P.ALERT_ROUTING_MANAGE,
+                P.CATALOG_READ,
+                P.CATALOG_MANAGE,
+                P.APPROVALS_READ,
+                P.APPROVALS_DECIDE,
+                P.GRANTS_READ,
+                P.GRANTS_MANAGE,
                 P.ALERTS_READ,
                 P.ALERTS_HANDLE,
                 P.EVENTS_READ,
@@ -118,14 +134,36 @@ MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.EVENTS_READ,
                 P.EVENTS_READ_ORIGINAL,
                 P.SOURCES_READ,
+                P.CATALOG_READ,
+                P.APPROVALS_READ,
+                P.GRANTS_READ,
             }
         ),
         Role.ANALYST: frozenset(
-            {P.EVENTS_READ, P.EVENTS_READ_ORIGINAL, P.ALERTS_READ, P.ALERTS_HANDLE, P.SOURCES_READ}
+            {
+                P.EVENTS_READ,
+                P.EVENTS_READ_ORIGINAL,
+                P.ALERTS_READ,
+                P.ALERTS_HANDLE,
+                P.SOURCES_READ,
+                P.CATALOG_READ,
+            }
         ),
-        Role.APPROVER: frozenset({P.APPROVALS_READ, P.APPROVALS_DECIDE}),
-        Role.DATA_OWNER: frozenset({P.APPROVALS_READ, P.EVENTS_READ}),
-        Role.VIEWER: frozenset({P.EVENTS_READ, P.ALERTS_READ, P.SOURCES_READ}),
+        Role.APPROVER: frozenset({P.APPROVALS_READ, P.APPROVALS_DECIDE, P.CATALOG_READ, P.GRANTS_READ}),
+        Role.DATA_OWNER: frozenset(
+            {
+                P.APPROVALS_READ,
+                P.APPROVALS_DECIDE,
+                P.EVENTS_READ,
+                P.CATALOG_READ,
+                P.CATALOG_MANAGE,
+                P.CLASSIFICATION_MANAGE,
+                P.GRANTS_READ,
+                P.GRANTS_MANAGE,
+            }
+        ),
+        Role.DATA_USER: frozenset({P.CATALOG_READ, P.ACCESS_REQUEST}),
+        Role.VIEWER: frozenset({P.EVENTS_READ, P.ALERTS_READ, P.SOURCES_READ, P.CATALOG_READ}),
     }
 )
 #: Scopes a machine token may carry: every permission a person may hold, plus `ingest`.

@@ -14,6 +14,26 @@ from datasoc.state import Migration
 
 _ADMIN = "('system_admin', 'security_admin', 'audit_admin')"
 _ROLES = "('system_admin', 'security_admin', 'audit_admin', 'analyst', 'approver', 'data_owner', 'viewer')"
+#: Migration 2 adds `data_user` (数据使用者, who requests access to data).
+_ROLES_2 = (
+    "('system_admin', 'security_admin', 'audit_admin', 'analyst', 'approver', 'data_owner', 'data_user', "
+    "'viewer')"
+)
+_ROLE_TRIGGERS = f"""
+CREATE TRIGGER account_roles_separation BEFORE INSERT ON account_roles
+WHEN NEW.role IN {_ADMIN} AND EXISTS (
+    SELECT 1 FROM account_roles
+    WHERE account_id = NEW.account_id AND role IN {_ADMIN} AND role != NEW.role
+)
+BEGIN
+    SELECT RAISE(ABORT, 'separation_of_duties: one account holds at most one administrator role');
+END;
+
+CREATE TRIGGER account_roles_immutable BEFORE UPDATE ON account_roles
+BEGIN
+    SELECT RAISE(ABORT, 'account_roles rows are granted or removed, never updated');
+END;
+"""  # noqa: S608 - the role lists interpolated are this module's constants
 
 # The role lists are constants of this module; nothing from outside reaches this SQL.
 IDENTITY_MIGRATIONS: tuple[Migration, ...] = (
@@ -110,6 +130,24 @@ CREATE TRIGGER tokens_changed_update AFTER UPDATE OF revoked_at, expires_at, sco
 BEGIN UPDATE counters SET value = value + 1 WHERE name = 'tokens'; END;
 CREATE TRIGGER tokens_changed_delete AFTER DELETE ON tokens
 BEGIN UPDATE counters SET value = value + 1 WHERE name = 'tokens'; END;
+""",  # noqa: S608 - the role lists interpolated are this module's constants
+    ),
+    Migration(
+        "identity",
+        2,
+        "role data_user (SQLite cannot alter a CHECK: the role table is copied into a new one)",
+        f"""
+CREATE TABLE account_roles_2 (
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN {_ROLES_2}),
+    granted_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, role)
+) STRICT;
+INSERT INTO account_roles_2 (account_id, role, granted_at)
+    SELECT account_id, role, granted_at FROM account_roles;
+DROP TABLE account_roles;
+ALTER TABLE account_roles_2 RENAME TO account_roles;
+{_ROLE_TRIGGERS}
 """,  # noqa: S608 - the role lists interpolated are this module's constants
     ),
 )

@@ -88,8 +88,9 @@ class EventExporter:
         ]
         return sorted(named, key=lambda p: (int(p.name.split("-")[1]), p.name.startswith("events")))
 
-    def export(self, max_records: int = 10_000) -> int:
-        """Write one file with up to `max_records` new records; returns how many were exported."""
+    def export(self, max_records: int = 10_000, *, grants_version: int | None = None) -> int:
+        """Write one file with up to `max_records` new records; returns how many were exported. With
+        `grants_version`, each pointer names the grant changes its events must be judged with (`gv`)."""
         records = self._transport.read_payloads(self._topic, self.position, max_records)
         if not records:
             return 0
@@ -102,7 +103,12 @@ class EventExporter:
             end = _contiguous_end(records, start, min(start + self._batch, len(records)))
             chunk = records[start:end]
             data, pointer = encode_batch(
-                chunk, prev=prev, file=name, at=at, genesis=self._genesis and not pointers
+                chunk,
+                prev=prev,
+                file=name,
+                at=at,
+                genesis=self._genesis and not pointers,
+                grants_version=grants_version,
             )
             blobs.append(data)
             pointers.append(pointer)
@@ -113,10 +119,10 @@ class EventExporter:
         self.position, self._genesis = prev, False
         return len(records)
 
-    def export_all(self, batch: int = 10_000) -> int:
+    def export_all(self, batch: int = 10_000, *, grants_version: int | None = None) -> int:
         """Export everything pending, in files of up to `batch` records."""
         total = 0
-        while (n := self.export(batch)) > 0:
+        while (n := self.export(batch, grants_version=grants_version)) > 0:
             total += n
         return total
 

@@ -32,13 +32,15 @@ from detection.stream.batch import END_OF_TIME
 from detection.stream.config import StreamConfig
 from soc_api.stream.committer import AlertCommitter, CommitReport, HealthReader, Progress
 from soc_api.stream.exporter import EventExporter
+from soc_api.stream.grants import GrantSource, GrantSync
 from soc_api.stream.rules import RuleChangeWriter, RuleDirectorySync
 
 _CHECKPOINT = re.compile(r"chk-(\d+)")
 #: Version of the job's state layout. A checkpoint of another layout cannot be restored into the job
 #: (Flink refuses state it cannot map, or the correlations would start without theirs), so a start
 #: over one begins without state. 3: one layout, correlations by bucket in each lane's keyed state.
-STATE_LAYOUT = 3
+#: 4: the grant trace (grant changes in broadcast state, cumulative records in each lane's keyed state).
+STATE_LAYOUT = 4
 _LAYOUT_FILE = "state-layout.json"
 #: Flink job states after which the job does nothing more until it is started again.
 STOPPED = frozenset({"FAILED", "CANCELED", "FINISHED"})
@@ -50,7 +52,8 @@ class StreamRunnerError(DatasocError):
 
 def state_layout(config: StreamConfig) -> str:
     """The state layout a job of `config` has (the lanes own the correlation buckets)."""
-    return f"{STATE_LAYOUT}-lanes{config.parallelism}-buckets{config.correlation_buckets}"
+    trace = "-trace" if config.trace_grants else ""
+    return f"{STATE_LAYOUT}-lanes{config.parallelism}-buckets{config.correlation_buckets}{trace}"
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -126,6 +129,7 @@ class StreamRunner:
         config: StreamConfig,
         rule_roots: Sequence[Path] = (),
         *,
+        grants: GrantSource | None = None,
         idle_heartbeat: timedelta | None = timedelta(seconds=5),
         clean_grace: timedelta = timedelta(minutes=2),
     ) -> None:
@@ -136,6 +140,9 @@ class StreamRunner:
         self._idle_heartbeat = idle_heartbeat
         self._clean_grace = clean_grace
         self._last_input: datetime | None = None
+        if config.trace_grants and grants is None:
+            raise StreamRunnerError("stream.trace_grants needs a grant source (the governance store)")
+        self._grant_source = grants if config.trace_grants else None
         self._open_inputs(rule_roots)
         self.committer = self._committer()
         self.health_reader = HealthReader(Path(config.health_dir))
@@ -154,6 +161,20 @@ class StreamRunner:
         )
         writer = RuleChangeWriter(Path(config.rules_dir))
         self.rules = RuleDirectorySync(rule_roots, writer, self._root / "rules-manifest.json")
+        self.grants = (
+            GrantSync(self._grant_source, Path(config.grants_dir), self._root / "grants-manifest.json")
+            if self._grant_source is not None
+            else None
+        )
+
+    @property
+    def grants_version(self) -> int | None:
+        """The newest grant change written (stamped on exported batches), None without the trace."""
+        return self.grants.version if self.grants is not None else None
+
+    def _sync_grants(self) -> None:
+        if self.grants is not None:
+            self.grants.sync()
 
     def _committer(self) -> AlertCommitter:
         files = self.exporter.files()
@@ -186,7 +207,8 @@ class StreamRunner:
         layout = {"layout": state_layout(config)}
         write_durably(self._root / _LAYOUT_FILE, json.dumps(layout).encode(), os.fsync)
         self.rules.sync()
-        self.exporter.export()
+        self._sync_grants()
+        self.exporter.export(grants_version=self.grants_version)
         if config.jobmanager:
             self._process = submit_to_cluster(config)
         else:
@@ -215,10 +237,11 @@ class StreamRunner:
             Path(self.config.input_dir),
             Path(self.config.batches_dir),
             Path(self.config.rules_dir),
+            Path(self.config.grants_dir),
         ):
             for path in directory.iterdir():
                 path.unlink()
-        for name in ("progress.json", "rules-manifest.json"):
+        for name in ("progress.json", "rules-manifest.json", "grants-manifest.json"):
             (self._root / name).unlink(missing_ok=True)
         self._open_inputs(self.rules.roots)
         # A new chain starts at the exporter's genesis; the alert ids already known stay known.
@@ -232,8 +255,12 @@ class StreamRunner:
         Everything pending is exported, not one file a round: at one round a second that capped the
         job at `file_records` events/s whatever its speed."""
         self.rules.sync()
+        self._sync_grants()  # first: the batches exported below are judged with these grants
         exported = 0
-        while exported < budget and (n := self.exporter.export(min(file_records, budget - exported))):
+        gv = self.grants_version
+        while exported < budget and (
+            n := self.exporter.export(min(file_records, budget - exported), grants_version=gv)
+        ):
             exported += n
         if exported:
             self._last_input = now
@@ -258,7 +285,7 @@ class StreamRunner:
     def flush(self) -> None:
         """End of input (demo, offline runs): event time jumps to the end, every open window closes.
         Events exported afterwards are late for correlation (their single-event alerts still fire)."""
-        self.exporter.export_all()
+        self.exporter.export_all(grants_version=self.grants_version)
         self.exporter.heartbeat(END_OF_TIME)
 
     def job_status(self) -> str | None:

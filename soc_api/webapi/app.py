@@ -22,6 +22,7 @@ from audit.ledger import Ledger
 from collectors.inputs.delivery import SharedHealth
 from crypto.recipes import SigningKey
 from datasoc.store import EventStore
+from soc_api.governance import Governance
 from soc_api.identity import Identity
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class ApiServices:
     #: Signs export manifests (the ledger's SM2 key; it never leaves the process).
     signer: SigningKey | None = None
     settings_view: dict[str, object] = field(default_factory=dict)
+    #: Data governance (catalog, access requests, grants, trail review); None: not served.
+    governance: Governance | None = None
     #: INTERIM (issue 17 replaces it): the alerts the console lists and streams.
     alerts: AlertFeed | None = None
     #: The rule files and the engine's per-rule figures.

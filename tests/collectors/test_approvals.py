@@ -164,7 +164,26 @@ def test_every_parser_accepts_a_register(register: ApprovalRegister) -> None:
 
 
 def test_status_at_uses_the_event_time_not_the_clock(register: ApprovalRegister) -> None:
-    approval = register.get("SQ-2026-0007")
-    assert approval is not None
-    assert approval.status_at(approval.valid_to - timedelta(microseconds=1)) == "approved"
-    assert approval.status_at(approval.valid_to) == "expired"
+    grant = register.get("SQ-2026-0007")
+    assert grant is not None
+    assert grant.status_at(grant.terms.valid_to - timedelta(microseconds=1)) == "approved"
+    assert grant.status_at(grant.terms.valid_to) == "expired"
+
+
+def test_a_register_record_is_a_grant_of_every_field_without_a_cap(register: ApprovalRegister) -> None:
+    grant = register.get("SQ-2026-0007")
+    assert grant is not None
+    assert grant.user == "wangwei"
+    assert grant.approvers == ("gaojunjie",)
+    assert dict(grant.terms.assets) == {"ds-gaj-hjqy": None}
+    assert (grant.terms.region, grant.terms.record_cap, grant.terms.export) == ("东湖区", None, True)
+    revoked = register.get("SQ-2026-0008")
+    assert revoked is not None
+    assert revoked.current.state == "revoked"
+
+
+def test_enrich_names_the_granted_assets_when_the_event_is_on_another(register: ApprovalRegister) -> None:
+    fields = {"approval.id": "SQ-2026-0007", "data.asset.id": "ds-gaj-rkjc"}
+    assert register.enrich(fields, at=AT)["approval.dataset"] == "ds-gaj-hjqy"
+    fields["data.asset.id"] = "ds-gaj-hjqy"
+    assert register.enrich(fields, at=AT)["approval.dataset"] == "ds-gaj-hjqy"

@@ -169,3 +169,40 @@ def test_bad_lines_raise_parse_error_naming_source_line_reason(
     assert caught.value.position == 17
     assert reason in caught.value.reason
     assert str(caught.value).startswith("apigw_access.jsonl:17: ")
+
+
+def test_the_fields_a_response_returned_raise_its_grade_by_their_own(
+    catalog: Catalog, now: datetime, new_id: Callable[[], str]
+) -> None:
+    data = catalog.to_dict()
+    hjqy = next(d for d in data["datasets"] if d["id"] == "ds-gaj-hjqy")
+    hjqy["fields"] = [{"name": "sfzh", "classification": "core"}, {"name": "xm", "classification": None}]
+    graded = Catalog.from_dict(data)
+    assert graded.to_dict() == {
+        **data,
+        "datasets": [
+            {**d, "fields": [{"name": "sfzh", "classification": "core"}]} if d["id"] == "ds-gaj-hjqy" else d
+            for d in data["datasets"]
+        ],
+    }
+    plain = parse(QUERY, graded, now, new_id)
+    assert plain.get("data.fields") is None
+    assert plain.get("data.classification") == "important"  # no fields named: the dataset's grade
+    with_xm = parse(
+        QUERY.replace('"upstream_records"', '"upstream_fields":"xm, csrq","upstream_records"'),
+        graded,
+        now,
+        new_id,
+    )
+    assert with_xm.get("data.fields") == ["xm", "csrq"]
+    assert with_xm.get("data.classification") == "important"
+    with_id = parse(
+        QUERY.replace('"upstream_records"', '"upstream_fields":"xm,sfzh","upstream_records"'),
+        graded,
+        now,
+        new_id,
+    )
+    assert with_id.get("data.classification") == "core"
+    nested = json.loads(APISIX_DEFAULT)
+    nested["response"]["headers"]["x-data-fields"] = "zd"
+    assert parse(json.dumps(nested), graded, now, new_id).get("data.fields") == ["zd"]

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from collectors.errors import ParseError
+from datasoc.grants import GrantBook
 from detection.checks import SequenceAlert, run_sequence
 from detection.correlation import CorrelationRuleSet, compile_correlations
 from detection.engine import LoadResult, RuleSet
 from detection.pipelines import resolve_pipeline
 from soc_api.demo import generate, write_demo
-from soc_api.demo.replay import replay
+from soc_api.demo.replay import demo_grants, replay
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = REPO / "rules"
@@ -54,9 +55,10 @@ class Pack:
         loaded = RuleSet.load(list(paths), pipeline=resolve_pipeline(pipeline))
         return cls(loaded, compile_correlations(loaded.correlations))
 
-    def run(self, events: Sequence[Mapping[str, Any]]) -> list[Alert]:
-        """Every alert the pack raises over `events` (fed in `@timestamp` order, ties in list order)."""
-        return run_sequence(self.loaded.rules, self.correlations, events)
+    def run(self, events: Sequence[Mapping[str, Any]], grants: GrantBook | None = None) -> list[Alert]:
+        """Every alert the pack raises over `events` (fed in `@timestamp` order, ties in list order), and
+        with `grants` the grant trace's alerts too."""
+        return run_sequence(self.loaded.rules, self.correlations, events, grants)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Demo:
     # (file, 1-based first line) -> index into `events`
     position: Mapping[tuple[str, int], int]
     truth: Mapping[str, Any]
+    #: The grants the demo's access plan becomes once approved (what `datasoc demo` issues).
+    grants: GrantBook
 
     def evidence(self, incident: Mapping[str, Any]) -> set[int]:
         """Indexes of the events that carry an incident (its ground-truth evidence lines)."""
@@ -92,7 +96,7 @@ def replay_demo(directory: Path) -> Demo:
         events.append(record.result.to_dict())
     assert not errors, [str(e) for e in errors[:5]]
     truth = json.loads((directory / "ground_truth.json").read_text(encoding="utf-8"))
-    return Demo(directory, events, position, truth)
+    return Demo(directory, events, position, truth, GrantBook.of(demo_grants(directory)))
 
 
 @pytest.fixture(scope="session")
@@ -111,5 +115,5 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 @pytest.fixture(scope="session")
 def demo_alerts(pack: Pack, demo: Demo) -> list[Alert]:
-    """Every alert the pack raises over the replayed demo."""
-    return pack.run(demo.events)
+    """Every alert the pack and the grant trace raise over the replayed demo."""
+    return pack.run(demo.events, demo.grants)

@@ -144,3 +144,20 @@ def test_reap_orphans_stops_only_recorded_servers_of_dead_owners(tmp_path: Path)
         for process in servers:
             process.kill()
             process.wait()
+
+
+def test_a_kafka_cluster_id_never_looks_like_an_option() -> None:
+    # One instance name in 64 gave an id starting with "-", and `kafka-storage format` refused it.
+    import base64
+    import hashlib
+
+    from services.kafka import _cluster_id
+
+    seeds = [f"kafka-{n}" for n in range(400)]
+    plain = [base64.urlsafe_b64encode(hashlib.sha256(s.encode()).digest()[:16]) for s in seeds]
+    assert any(p.startswith(b"-") for p in plain)  # the case exists among these names
+    for seed in seeds:
+        found = _cluster_id(seed)
+        assert not found.startswith("-")
+        assert len(base64.urlsafe_b64decode(found + "==")) == 16
+        assert found == _cluster_id(seed)  # stable: a kept instance keeps its id

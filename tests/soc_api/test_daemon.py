@@ -73,12 +73,14 @@ def test_one_round_of_each_step_indexes_traces_detects_checkpoints_and_runs_rete
         steps = [
             "indexer",
             "trail",
+            "proposals",
             "detection",
             "security",
             "audit_outbox",
             "checkpoint",
             "silence",
             "retention",
+            "governance",
         ]
         assert list(daemon.steps) == steps
         events = [make_event(0), audit_off(1), make_event(2), make_event(3)]
@@ -250,7 +252,7 @@ def test_collector_roles_run_no_detection_and_stream_roles_only_detection(tmp_pa
         new_id=lambda: str(next(counter)),
     )
     try:
-        assert list(collector.steps) == ["security", "audit_outbox", "checkpoint", "silence"]
+        assert list(collector.steps) == ["security", "audit_outbox", "checkpoint", "silence", "governance"]
     finally:
         collector.close()
     streamer = Daemon.open(_settings(tmp_path / "b"), roles=Roles.stream(), clock=lambda: NOW, new_id=str)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from datasoc.settings import load_settings
 from datasoc.transport import ALERTS, EVENTS, Spool
 from soc_api.cli import cli
 from soc_api.detector import decode_alert
-from soc_api.platform import load_detector
+from soc_api.governance.usage import StoreGrants
+from soc_api.platform import load_detector, open_state
 from tests.soc_api.datasoc_run import spawn_run
 
 WAIT_SECONDS = 120.0
@@ -88,8 +90,14 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 
 
 def in_process_alerts(run: DemoRun) -> dict[str, Alert]:
-    """The in-process engine (same settings, same rule pack) over the events the job saw, then flushed."""
-    detector = load_detector(load_settings(None, {"DATASOC_DATA_DIR": str(run.data_dir)}))
+    """The in-process engine (same settings, same rule pack, the grants the demo made) over the events
+    the job saw, then flushed."""
+    settings = load_settings(None, {"DATASOC_DATA_DIR": str(run.data_dir)})
+    state = open_state(settings, datetime.now(UTC))
+    try:
+        detector = load_detector(settings, grants=StoreGrants(state))
+    finally:
+        state.close()
     alerts: dict[str, Alert] = {}
     for offset, event in run.events:
         alerts.update((a.alert_id, a) for a in detector.alerts_for(offset, event.to_dict()))
@@ -129,8 +137,14 @@ def test_in_process_engine_and_flink_job_give_the_same_alert_ids(demo_run: DemoR
     assert "rule not running" not in demo_run.output
     in_process = in_process_alerts(demo_run)
     flink = demo_run.alerts
-    # Same detections, same ids: one loop (detection.loop) and alert builder for both engines.
+    # Same detections, same ids: one loop (detection.loop) and alert builder for both engines; the
+    # grant trace's alerts among them (the demo's incidents under and without grants).
     assert set(flink) == set(in_process)
+    assert {a.rule_id for a in flink.values()} >= {
+        "datasoc-grant-no-grant",
+        "datasoc-grant-outside-region",
+        "datasoc-grant-over-cap",
+    }
     for alert_id, alert in flink.items():
         other = in_process[alert_id]
         assert (alert.rule_id, alert.event_ids, alert.warning_level, alert.count) == (

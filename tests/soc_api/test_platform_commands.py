@@ -105,8 +105,8 @@ def test_demo_ledgers_accesses_and_exports_a_verifiable_bundle(tmp_path: Path) -
     import zipfile
 
     output = run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--days", "1")
-    bundle = tmp_path / "exports" / "INC-01.zip"
-    pub = tmp_path / "exports" / "ledger-pub.pem"
+    bundle = tmp_path / "exports" / "INC-01" / "bundle.zip"
+    pub = tmp_path / "exports" / "INC-01" / "pubkey.pem"
     assert f"datasoc verify {bundle} --pubkey {pub}" in output
     verified = run_cli("verify", str(bundle), "--pubkey", str(pub))
     assert "OK:" in verified

@@ -184,7 +184,7 @@ def test_a_forged_token_never_waits_for_the_ledger(tmp_path: Path) -> None:
             "DATASOC_DATA_DIR": str(tmp_path),
             "DATASOC_DETECTION__ENGINE": "inprocess",
             "DATASOC_COLLECT__HTTP_PORT": "0",
-            "DATASOC_API__PORT": "0",
+            "DATASOC_API__PORT": "0",  # free ports: the machine may run another platform
             "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
         },
     )

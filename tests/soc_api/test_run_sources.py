@@ -70,6 +70,11 @@ def test_every_parser_through_run_is_stored_and_silence_is_alerted(tmp_path: Pat
         ),
         encoding="utf-8",
     )
+    # A legacy approval register (the import path of existing deployments): the demo's access plan,
+    # whose records carry the register's fields, one per line.
+    register = tmp_path / "approvals.jsonl"
+    plan = json.loads(demo["requests.json"].read_text(encoding="utf-8"))
+    register.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in plan), encoding="utf-8")
     config = tmp_path / "datasoc.toml"
     config.write_text(
         f"""
@@ -99,7 +104,7 @@ expected_interval_seconds = 1
 
 [governance]
 catalog = "{demo["catalog.json"]}"
-approvals = "{demo["approvals.jsonl"]}"
+approvals = "{register}"
 """,
         encoding="utf-8",
     )

@@ -5,7 +5,12 @@ import { lazy, type ComponentType, type LazyExoticComponent, type ReactNode } fr
 import {
   AlertOutlined,
   AuditOutlined,
+  CheckSquareOutlined,
   DashboardOutlined,
+  DatabaseOutlined,
+  FileProtectOutlined,
+  FormOutlined,
+  KeyOutlined,
   FileSearchOutlined,
   SafetyCertificateOutlined,
   SearchOutlined,
@@ -17,7 +22,7 @@ export type PageDef = {
   /** Route path (react-router syntax). */
   path: string;
   /** Menu entry (omit for pages reached from another page, e.g. a detail). */
-  menu?: { key: MessageKey; icon: ReactNode; group?: "operate" | "audit" | "admin" };
+  menu?: { key: MessageKey; icon: ReactNode; group?: "operate" | "govern" | "audit" | "admin" };
   /** The permission the page needs (`soc_api/identity/roles.py`); without it, the denied page. */
   permission?: string;
   component: LazyExoticComponent<ComponentType>;
@@ -52,6 +57,37 @@ export const PAGES: PageDef[] = [
     menu: { key: "menu.rules", icon: <FileSearchOutlined />, group: "operate" },
     permission: "alerts.read",
     component: lazy(() => import("../pages/Rules")),
+  },
+  // Data governance (issue 16): catalog, request, approvals, grants; the trail under audit.
+  {
+    path: "/catalog",
+    menu: { key: "menu.catalog", icon: <DatabaseOutlined />, group: "govern" },
+    permission: "catalog.read",
+    component: lazy(() => import("../pages/Catalog")),
+  },
+  {
+    path: "/access/request",
+    menu: { key: "menu.request", icon: <FormOutlined />, group: "govern" },
+    permission: "access.request",
+    component: lazy(() => import("../pages/RequestAccess")),
+  },
+  {
+    path: "/access/inbox",
+    menu: { key: "menu.approvals", icon: <CheckSquareOutlined />, group: "govern" },
+    permission: "approvals.decide",
+    component: lazy(() => import("../pages/Approvals")),
+  },
+  {
+    path: "/access/grants",
+    menu: { key: "menu.grants", icon: <KeyOutlined />, group: "govern" },
+    permission: "access.request",
+    component: lazy(() => import("../pages/MyGrants")),
+  },
+  {
+    path: "/audit/trail",
+    menu: { key: "menu.trail", icon: <FileProtectOutlined />, group: "audit" },
+    permission: "audit.read",
+    component: lazy(() => import("../pages/Trail")),
   },
   {
     path: "/ledger",

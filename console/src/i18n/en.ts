@@ -1,7 +1,9 @@
 // English catalog: exactly the keys of `zh.ts` (the type makes a missing or extra key a build error).
+import { governanceEn } from "./governance";
 import type { MessageKey } from "./zh";
 
 export const en: Record<MessageKey, string> = {
+  ...governanceEn,
   "app.title": "Security Operations Console",
   "app.short": "datasoc",
   "app.language": "Language",

@@ -1,6 +1,9 @@
 // 中文消息目录（默认语言）。Every user-facing string lives here and in `en.ts`; the compiler
 // checks that `en.ts` has exactly these keys, and tests/i18n.test.ts that no page hard-codes text.
+import { governanceZh } from "./governance";
+
 export const zh = {
+  ...governanceZh,
   "app.title": "数据安全运营控制台",
   "app.short": "datasoc",
   "app.language": "语言",

@@ -10,7 +10,7 @@ import { useApi } from "../lib/useApi";
 
 type User = Schemas["UserPublic"];
 type RoleName = User["roles"][number];
-const ROLES: RoleName[] = ["system_admin", "security_admin", "audit_admin", "analyst", "approver", "data_owner", "viewer"];
+const ROLES: RoleName[] = ["system_admin", "security_admin", "audit_admin", "analyst", "approver", "data_owner", "data_user", "viewer"];
 
 export default function Accounts() {
   const { t, locale } = useT();

@@ -5,15 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from soc_api.webapi.routes import (
+    access,
     alerts,
     audit,
+    catalog,
     events,
+    grants,
     me,
+    my_access,
     observe,
     overview,
     rules,
     session,
     tokens,
+    trail,
     users,
     verify,
 )
@@ -26,6 +31,11 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     events.router,
     observe.router,
+    catalog.router,
+    access.router,
+    grants.router,
+    my_access.router,
+    trail.router,
     # The console's pages (issue 15); `alerts` is interim until issue 17's alert store.
     overview.router,
     alerts.router,

@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from datasoc.alert import Alert
+from detection.trace import TRACE_RULE_IDS, TRACED_FIELDS
 from soc_api.identity.actors import Actor
 from soc_api.identity.errors import IdentityError, NotFoundError, TooManyStreamsError
 from soc_api.identity.roles import Permission
@@ -301,7 +302,8 @@ def get_alert(
         level=info.level if info else a.rule_level,
         description=info.description if info else "",
         tags=list(info.tags) if info else list(a.rule_tags),
-        fields=list(info.fields) if info else [],
+        # A trace alert has no rule file: its fields are those the trace judges an access by.
+        fields=list(info.fields) if info else list(TRACED_FIELDS) if a.rule_id in TRACE_RULE_IDS else [],
     )
     carried = {k for e in a.events for k in e}
     return AlertDetail(

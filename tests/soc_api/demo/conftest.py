@@ -55,8 +55,8 @@ def catalog(demo_dir: Path) -> Catalog:
 
 @pytest.fixture(scope="session")
 def approvals(demo_dir: Path) -> dict[str, dict[str, Any]]:
-    lines = (demo_dir / "approvals.jsonl").read_text("utf-8").splitlines()
-    return {a["id"]: a for a in map(json.loads, lines)}
+    """The access plan (`requests.json`): each becomes a grant through the governance services."""
+    return {a["id"]: a for a in json.loads((demo_dir / "requests.json").read_text("utf-8"))}
 
 
 @pytest.fixture(scope="session")

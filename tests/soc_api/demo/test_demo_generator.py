@@ -50,7 +50,7 @@ def test_write_demo_writes_the_same_bytes(demo: DemoDataset, tmp_path: Path) -> 
     assert (
         set(paths)
         == set(demo.files)
-        >= {*SOURCES, "catalog.json", "users.json", "approvals.jsonl", "ground_truth.json"}
+        >= {*SOURCES, "catalog.json", "users.json", "requests.json", "ground_truth.json"}
     )
     for name, path in paths.items():
         assert path.read_bytes() == demo.files[name]

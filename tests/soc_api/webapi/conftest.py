@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from datasoc.store import SQLiteEventStore
+from soc_api.governance import GOVERNANCE_MIGRATIONS, Governance
 from soc_api.identity import totp
 from soc_api.identity.actors import Actor
+from soc_api.identity.audit import LedgerAudit
 from soc_api.identity.roles import Role
 from soc_api.webapi import ApiConfig, ApiServices, CollectorView, create_api
 from tests.soc_api.identity_env import PASSWORD, Env, open_env
@@ -60,6 +62,8 @@ class Harness:
 
 def build(root: Path, **config: object) -> Harness:
     env = open_env(root)
+    env.state.migrate(GOVERNANCE_MIGRATIONS, now=env.clock)
+    governance = Governance.build(env.state, LedgerAudit(env.ledger, env.state, env.clock))
     events = SQLiteEventStore(root / "events.sqlite3")
     services = ApiServices(
         identity=env.identity,
@@ -69,6 +73,7 @@ def build(root: Path, **config: object) -> Harness:
         ledger=env.ledger,
         signer=env.keys.signing_key,
         settings_view={"mode": "development"},
+        governance=governance,
         clock=env.clock,
         new_id=lambda: "req-fixed",
     )

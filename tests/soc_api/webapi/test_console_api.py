@@ -123,6 +123,29 @@ def test_alerts_list_detail_and_a_live_stream(harness: Harness, spool: Spool) ->
     assert [s["rule_title"] for s in seen] == [f"规则 {n} / rule {n}" for n in range(3)]
 
 
+def test_a_trace_alert_shows_the_fields_the_trace_judged(harness: Harness, spool: Spool) -> None:
+    # A trace alert has no rule file to read its fields from: it names those the trace judges by.
+    from detection.trace import OVER_CAP, TRACE_RULES
+
+    t0 = harness.env.clock()
+    rule = TRACE_RULES[OVER_CAP]
+    event = {"event.id": "ev-9", "user.name": "wangwei", "approval.id": "SQ-1", "data.asset.id": "ds-x"}
+    alert = Alert.from_dict(
+        {
+            **_alert(9, when=t0).to_dict(),
+            "rule.id": rule.id,
+            "rule.title": rule.title,
+            "events": [{**event, "data.records": 700, "http.request.method": "GET"}],
+        }
+    )
+    spool.append(ALERTS, [encode_alert(alert)], now=t0)
+    _with_alerts(harness, spool)
+    harness.add("analyst", Role.ANALYST)
+    detail = harness.sign_in("analyst").get(f"/api/v1/alerts/{alert.alert_id}").json()
+    assert detail["rule"]["key"] is None
+    assert detail["matched_fields"] == ["approval.id", "user.name", "data.asset.id", "data.records"]
+
+
 def test_a_session_holds_a_bounded_number_of_streams(harness: Harness, spool: Spool) -> None:
     import threading
 
@@ -185,11 +208,12 @@ def test_rules_list_the_pack_with_tests_and_engine_figures(harness: Harness, spo
     items = listed.json()["items"]
     assert listed.json()["engine"] == "inprocess"
     assert len(items) >= 10
-    approval = next(r for r in items if r["key"].endswith("approval_not_valid.yml"))
-    assert approval["tests_positive"] >= 1
-    assert approval["tests_negative"] >= 1
-    assert "approval.status" in approval["fields"]
-    detail = client.get(f"/api/v1/rules/{approval['key']}").json()
+    # A rule of the pack that reads the approval the parsers joined (the grant trace judges the rest).
+    offhours = next(r for r in items if r["key"].endswith("offhours_classified_access.yml"))
+    assert offhours["tests_positive"] >= 1
+    assert offhours["tests_negative"] >= 1
+    assert {"approval.status", "datasoc.local_hour"} <= set(offhours["fields"])
+    detail = client.get(f"/api/v1/rules/{offhours['key']}").json()
     assert "detection:" in detail["text"]
     assert "positive:" in detail["tests_text"]
 

@@ -296,7 +296,7 @@ def test_a_demo_alert_arrives_live_and_its_ledger_proof_holds(browser: Browser, 
     rows = page.locator("tr[data-alert-id]")
     rows.first.wait_for()
     before = rows.count()
-    without_approval = page.locator("tr[data-alert-id]", has_text="无审批访问")
+    without_approval = page.locator("tr[data-alert-id]", has_text="无授权访问")
     known = without_approval.count()
     shot(browser, "03-alert-queue")
     request = urllib.request.Request(
