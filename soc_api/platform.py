@@ -220,11 +220,12 @@ def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
 
 def open_state(settings: Settings, now: datetime) -> StateStore:
     """The state store under `data_dir`, migrated to this code's schemas."""
+    from soc_api.alerting import MIGRATIONS as ALERTING_MIGRATIONS
     from soc_api.identity import MIGRATIONS
 
     state = StateStore.open(settings.data_dir / "state.sqlite3")
     try:
-        state.migrate(MIGRATIONS, now=lambda: now)
+        state.migrate((*MIGRATIONS, *ALERTING_MIGRATIONS), now=lambda: now)
     except BaseException:
         state.close()
         raise

@@ -226,6 +226,11 @@ class AlertIntake:
         self._on_gap = on_gap
         self._on_change = on_change
 
+    @property
+    def committed(self) -> int:
+        """The next offset of `alerts` to take in."""
+        return self._reader.committed
+
     def run(self, *, now: datetime, max_batches: int | None = None) -> IntakeReport:
         """Take in up to `max_batches` batches (all that is pending when None)."""
         total = IntakeReport()

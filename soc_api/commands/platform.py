@@ -149,7 +149,15 @@ def demo(
             ),
         }
     )
-    daemon = _open_daemon(settings, Roles(api=False))
+    from soc_api.demo.alerting import alert_lines, receiver_lines, with_receivers
+
+    # Local receivers stand in for the duty robots, the SOC webhook and the upward cascade.
+    settings, receivers = with_receivers(settings, settings.data_dir / "demo" / "receivers", now=now)
+    try:
+        daemon = _open_daemon(settings, Roles(api=False))
+    except BaseException:
+        receivers.stop()
+        raise
     serving = ServingThread(daemon)
     try:
         _start(daemon)
@@ -167,6 +175,9 @@ def demo(
         _print_demo(platform, fed.accepted, fed.rejected, demo_dir, dataset, url, before)
         evaluated = {s.name: s.work for s in daemon.supervisor.statuses()}.get("detection", 0)
         _print_alerts(platform, evaluated)
+        daemon.settle_alerts(_now, time.sleep, timeout=timedelta(seconds=60))
+        for line in alert_lines(platform, dataset.ground_truth["incidents"]) + receiver_lines(receivers):
+            click.echo(line)
         _export_demo_bundle(platform, dataset, now)
         from soc_api.commands.identity import print_demo_accounts
 
@@ -176,6 +187,7 @@ def demo(
     finally:
         serving.stop()
         daemon.close()
+        receivers.stop()
 
 
 def _print_alerts(platform: Any, evaluated: int) -> None:

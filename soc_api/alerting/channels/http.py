@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -27,6 +28,9 @@ from soc_api.alerting.notices import WECOM_LIMIT, digest_markdown, markdown, tit
 
 #: Body bytes of a receiver's answer read at most (a hostile receiver cannot make us buffer more).
 MAX_ANSWER = 64 * 1024
+# httpx logs every request's URL at INFO, and robots' URLs carry their access tokens.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def webhook_signature(secret: bytes, timestamp: int, body: bytes) -> str:

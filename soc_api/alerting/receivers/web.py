@@ -32,6 +32,12 @@ MAX_BODY = 1024 * 1024
 WECOM_LIMIT = 4096
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its timeout) mid-answer is no error of the receiver's.
+        return
+
+
 @dataclass
 class WebSecrets:
     """What the receivers check against: the webhook secret, DingTalk token and secret, WeCom key,
@@ -72,7 +78,7 @@ class WebReceiver:
             def do_POST(self) -> None:
                 receiver._handle(self)
 
-        server = ThreadingHTTPServer((host, port), Handler)
+        server = _Server((host, port), Handler)
         server.daemon_threads = True
         if tls is not None:
             server.socket = tls.wrap_socket(server.socket, server_side=True)
