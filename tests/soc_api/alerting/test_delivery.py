@@ -203,7 +203,7 @@ def test_bad_credentials_are_refused_by_the_receivers(
     tmp_path: Path, receivers: LocalReceivers, push_signer: SigningKey
 ) -> None:
     env, deliverer = wired(tmp_path, receivers, SigningKey.generate())  # not the key the receiver trusts
-    receivers.web.secrets.webhook_secret = "someone-else's-secret-0123"  # noqa: S105
+    receivers.web.secrets.webhook_secret = "someone-else's-secret-0123"
     try:
         env.take([detection_alert(0)])
         deliverer.run(env.env.clock())
