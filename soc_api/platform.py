@@ -278,9 +278,20 @@ def api_services(
         trusted_proxies=frozenset(settings.api.trusted_proxies),
         scrape_token_digest=hash_token(scrape.get_secret_value()) if scrape is not None else None,
     )
+    # Channels hold secrets and robots' URLs hold their tokens: listed by the notifications API only.
     view = settings.model_dump(
-        mode="json", exclude={"api": {"secret_key", "scrape_token"}, "ledger": {"key_passphrase"}}
+        mode="json",
+        exclude={
+            "api": {"secret_key", "scrape_token"},
+            "ledger": {"key_passphrase"},
+            "alerting": {"channel"},
+        },
     )
+    from soc_api.alerting.cases import Cases
+    from soc_api.alerting.runtime import alerting_service, push_key
+
+    public = push_key(settings).public_key_pem() if settings.alerting.channel else None
+    alerting = alerting_service(settings, platform.state, identity.audit, new_id=new_id, public_key=public)
     return ApiServices(
         identity=identity,
         config=config,
@@ -288,6 +299,8 @@ def api_services(
         collector=collector,
         ledger=platform.ledger,
         signer=platform.keys.signing_key,
+        alerting=alerting,
+        cases=Cases(platform.state, identity.audit, new_id=new_id),
         settings_view=view,
         clock=clock,
         new_id=new_id,

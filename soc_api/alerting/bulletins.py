@@ -306,7 +306,7 @@ def make(
     *,
     now: datetime,
     actor: str,
-    record: Callable[[EntryDraft], None],
+    record: Callable[[EntryDraft], object],
     bulletin_id: str,
 ) -> Bulletin:
     """Render, ledger (through `record`, before storing), store and route one bulletin."""
@@ -440,3 +440,58 @@ class BulletinStep:
         if self.on_change is not None:
             self.on_change()
         return StepReport(work=1, more=len(missing) > 1, lag=len(missing) - 1)
+
+
+@dataclass(frozen=True)
+class BulletinRow:
+    """A stored bulletin's description (its files are fetched on their own)."""
+
+    id: str
+    kind: str
+    period_start: datetime
+    period_end: datetime
+    generated_at: datetime
+    generated_by: str
+    title: str
+    html_digest: str
+    pdf_digest: str
+    pages: int
+
+
+def listed(state: Any, *, limit: int = 50, before: tuple[str, str] | None = None) -> list[BulletinRow]:
+    """Bulletins newest first."""
+    from soc_api.alerting.records import need_ts
+
+    where, args = "", []
+    if before is not None:
+        where = "WHERE generated_at < ? OR (generated_at = ? AND id < ?)"
+        args = [before[0], before[0], before[1]]
+    with state.read() as conn:
+        rows = conn.execute(
+            "SELECT id, kind, period_start, period_end, generated_at, generated_by, title, html_digest, "  # noqa: S608
+            f"pdf_digest, pages FROM bulletins {where} ORDER BY generated_at DESC, id DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+    return [
+        BulletinRow(
+            r["id"],
+            r["kind"],
+            need_ts(r["period_start"]),
+            need_ts(r["period_end"]),
+            need_ts(r["generated_at"]),
+            r["generated_by"],
+            r["title"],
+            r["html_digest"],
+            r["pdf_digest"],
+            r["pages"],
+        )
+        for r in rows
+    ]
+
+
+def file_of(state: Any, bulletin_id: str, kind: str) -> bytes | None:
+    """A bulletin's `html` or `pdf` bytes (None when there is no such bulletin)."""
+    column = {"html": "html", "pdf": "pdf"}[kind]
+    with state.read() as conn:
+        row = conn.execute(f"SELECT {column} FROM bulletins WHERE id = ?", (bulletin_id,)).fetchone()  # noqa: S608
+    return None if row is None else bytes(row[0])

@@ -69,6 +69,12 @@ class Permission(StrEnum):
     CLASSIFICATION_MANAGE = "classification.manage"
     POLICIES_MANAGE = "policies.manage"
     ALERT_ROUTING_MANAGE = "alert_routing.manage"
+    #: An upper platform's acknowledgement of a notification (a machine token's scope).
+    ALERTS_RECEIPT = "alerts.receipt"
+    CASES_HANDLE = "cases.handle"
+    SUPPRESSIONS_MANAGE = "suppressions.manage"
+    BULLETINS_READ = "bulletins.read"
+    BULLETINS_MANAGE = "bulletins.manage"
     APPROVALS_READ = "approvals.read"
     APPROVALS_DECIDE = "approvals.decide"
     INGEST = "ingest"
@@ -104,6 +110,11 @@ MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.ALERT_ROUTING_MANAGE,
                 P.ALERTS_READ,
                 P.ALERTS_HANDLE,
+                P.ALERTS_RECEIPT,
+                P.CASES_HANDLE,
+                P.SUPPRESSIONS_MANAGE,
+                P.BULLETINS_READ,
+                P.BULLETINS_MANAGE,
                 P.EVENTS_READ,
                 P.EVENTS_READ_ORIGINAL,
                 P.SOURCES_READ,
@@ -121,11 +132,19 @@ MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             }
         ),
         Role.ANALYST: frozenset(
-            {P.EVENTS_READ, P.EVENTS_READ_ORIGINAL, P.ALERTS_READ, P.ALERTS_HANDLE, P.SOURCES_READ}
+            {
+                P.EVENTS_READ,
+                P.EVENTS_READ_ORIGINAL,
+                P.ALERTS_READ,
+                P.ALERTS_HANDLE,
+                P.CASES_HANDLE,
+                P.BULLETINS_READ,
+                P.SOURCES_READ,
+            }
         ),
         Role.APPROVER: frozenset({P.APPROVALS_READ, P.APPROVALS_DECIDE}),
         Role.DATA_OWNER: frozenset({P.APPROVALS_READ, P.EVENTS_READ}),
-        Role.VIEWER: frozenset({P.EVENTS_READ, P.ALERTS_READ, P.SOURCES_READ}),
+        Role.VIEWER: frozenset({P.EVENTS_READ, P.ALERTS_READ, P.BULLETINS_READ, P.SOURCES_READ}),
     }
 )
 #: Scopes a machine token may carry: every permission a person may hold, plus `ingest`.

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from prometheus_client.registry import Collector
@@ -21,6 +22,10 @@ from collectors.inputs.delivery import SharedHealth
 from crypto.recipes import SigningKey
 from datasoc.store import EventStore
 from soc_api.identity import Identity
+
+if TYPE_CHECKING:
+    from soc_api.alerting.cases import Cases
+    from soc_api.alerting.service import Alerting
 
 API_PREFIX = "/api/v1"
 OPENAPI_URL = f"{API_PREFIX}/openapi.json"
@@ -70,6 +75,11 @@ class ApiServices:
     ledger: Ledger | None = None
     #: Signs export manifests (the ledger's SM2 key; it never leaves the process).
     signer: SigningKey | None = None
+    #: Alerting and response (alerts, suppressions, routes, the outbox), cases, and bulletins.
+    alerting: Alerting | None = None
+    cases: Cases | None = None
+    #: How long one SSE request of `/alerts/stream` stays open before the client reconnects.
+    sse_seconds: float = 25.0
     settings_view: dict[str, object] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=_utc_now)
     new_id: Callable[[], str] = field(default=_uuid_hex)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from soc_api.webapi.routes import audit, events, me, observe, session, tokens, users
+from soc_api.webapi.routes import (
+    alerts,
+    audit,
+    bulletins,
+    cases,
+    events,
+    me,
+    notifications,
+    observe,
+    session,
+    tokens,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     session.router,
@@ -14,4 +26,8 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     events.router,
     observe.router,
+    alerts.router,
+    cases.router,
+    notifications.router,
+    bulletins.router,
 ]
