@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from soc_api.commands.alerting import alerts, cases
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
 from soc_api.commands.identity import tokens, users
@@ -25,6 +26,8 @@ COMMANDS: list[click.Command] = [
     verify,
     users,
     tokens,
+    alerts,
+    cases,
 ]
 
 
