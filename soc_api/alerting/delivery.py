@@ -37,6 +37,8 @@ from soc_api.alerting.records import ts
 
 log = get_logger("notifier")
 NOTIFIER = "system:notifier"
+#: Sends a channel may have queued or in flight, per worker.
+QUEUE_PER_WORKER = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +91,13 @@ class Deliverer:
         self._jitter = jitter
         self._documents = documents
         self._on_change = on_change
-        workers = max(1, min(64, sum(s.concurrency for s in self.senders.values())))
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify")
+        # A pool per channel: a receiver that hangs holds its own channel's workers only.
+        self._pools = {
+            name: concurrent.futures.ThreadPoolExecutor(
+                max_workers=s.concurrency, thread_name_prefix=f"notify-{name}"
+            )
+            for name, s in self.senders.items()
+        }
         self._channels = {name: _ChannelState() for name in self.senders}
         self._done: deque[_Outcome] = deque()
         self._in_flight: set[str] = set()
@@ -105,7 +112,9 @@ class Deliverer:
         self._record(report, now)
         plans = self._plans(now)
         if plans:
-            with self.state.write() as conn:
+            # Not fsynced on its own: it survives a crash of the process (WAL); a power loss may undo
+            # it, and the rows are batched again, each notification still under its own key.
+            with self.state.write(durable=False) as conn:
                 batches = outbox.form_batches(conn, plans, now=now, busy=set(self._in_flight))
             for batch in batches:
                 self._submit(batch, now)
@@ -120,7 +129,8 @@ class Deliverer:
         plans = {}
         for name, sender in self.senders.items():
             channel = self._channels[name]
-            slots = sender.concurrency - channel.in_flight
+            # Sends queued per channel: enough to keep its workers busy between two rounds.
+            slots = sender.concurrency * QUEUE_PER_WORKER - channel.in_flight
             limit = sender.per_minute
             if limit is not None:
                 while channel.sent and now - channel.sent[0] >= timedelta(minutes=1):
@@ -150,7 +160,7 @@ class Deliverer:
                 self._done.append(_Outcome(batch, result, error, self._clock()))
             self.wake()
 
-        self._pool.submit(send)
+        self._pools[batch.channel].submit(send)
 
     def _record(self, report: DeliveryReport, now: datetime) -> None:
         with self._lock:
@@ -160,7 +170,9 @@ class Deliverer:
             return
         drafts: list[EntryDraft] = []
         changed = False
-        with self.state.write() as conn:
+        # Delivery bookkeeping survives a crash of the process without an fsync of its own (WAL);
+        # after a power loss a notification may be sent again, and the receiver knows its key.
+        with self.state.write(durable=False) as conn:
             for outcome in finished:
                 batch = outcome.batch
                 sender = self.senders[batch.channel]
@@ -225,7 +237,8 @@ class Deliverer:
     def close(self) -> None:
         """Stop: sends in flight are abandoned (re-sent, same keys, after the next start)."""
         self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
         for sender in self.senders.values():
             try:
                 sender.close()

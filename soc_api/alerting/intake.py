@@ -137,7 +137,7 @@ def _create(
     report: IntakeReport,
 ) -> EntryDraft:
     _stage, due, responder = config.sla.start(fact.warning_level, now)
-    store.insert_alert(
+    record = store.insert_alert(
         conn,
         alert_id=alert_id,
         facts=fact,
@@ -161,8 +161,6 @@ def _create(
         report.suppressed += 1
         return _draft(now, "alert.suppressed", alert_id, detail)
     store.add_change(conn, alert_id, at=now, actor=SYSTEM, action="new", detail=detail)
-    record = store.get(conn, alert_id)
-    assert record is not None
     report.notifications += enqueue_for_alert(conn, config, routes, record, kind="alert", now=now)
     report.created += 1
     report.created_ids.append(alert_id)

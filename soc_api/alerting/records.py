@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from datasoc.event import format_timestamp, parse_timestamp
 
 
@@ -32,8 +34,8 @@ def need_ts(text: str) -> datetime:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON, UTF-8 kept."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys, UTF-8 kept (orjson: it is on the intake's hot path)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,8 +49,8 @@ def insert_alert(
     assignee: str | None,
     now: datetime,
     sla_due: datetime,
-) -> None:
-    """A new alert from its first detection alert."""
+) -> AlertRecord:
+    """A new alert from its first detection alert; returns it as stored."""
     conn.execute(
         "INSERT INTO alerts (id, rule_id, rule_title, rule_level, tags, warning_level, event_class, grade, "
         "group_key, group_values, facts, sources, first_seen, last_seen, count, events, status, "
@@ -78,6 +78,38 @@ def insert_alert(
             ts(now),
             ts(sla_due),
         ),
+    )
+    return AlertRecord(
+        id=alert_id,
+        rule_id=facts.rule_id,
+        rule_title=facts.rule_title,
+        rule_level=facts.rule_level,
+        tags=facts.tags,
+        warning_level=facts.warning_level,
+        event_class=facts.event_class,
+        grade=facts.grade,
+        group_key=facts.group_key,
+        group=facts.group,
+        facts=dict(facts.common),
+        sources=facts.sources,
+        first_seen=facts.first_seen,
+        last_seen=facts.last_seen,
+        count=1,
+        events=facts.events,
+        status="new",
+        resolution=None,
+        suppressed_by=suppressed_by,
+        assignee=assignee,
+        case_id=None,
+        raised_at=now,
+        updated_at=now,
+        notified_at=None,
+        responded_at=None,
+        closed_at=None,
+        sla_stage="respond",
+        sla_due_at=sla_due,
+        sla_step=0,
+        sla_breaches=0,
     )
 
 

@@ -17,7 +17,7 @@ from soc_api.alerting.errors import AlertNotFound, TransitionRefused
 from soc_api.alerting.lifecycle import Action, next_status
 from soc_api.alerting.notices import EscalationInfo
 from soc_api.alerting.outbox import enqueue_for_alert
-from soc_api.alerting.records import AlertRecord
+from soc_api.alerting.records import AlertRecord, ts
 from soc_api.alerting.routing import Route
 from soc_api.alerting.sla import Escalation
 
@@ -97,12 +97,24 @@ def notify(
     now: datetime,
     detail: dict[str, Any],
 ) -> EntryDraft | None:
-    """通报 done for `alert_id` (a delivery to a `delivery` channel, or a receipt)."""
-    alert = store.get(conn, alert_id)
-    if alert is None:
-        return None
-    _stored, entry = transition(conn, config, alert, "notify", actor=actor, now=now, detail=detail)
-    return entry
+    """通报 done for `alert_id` (a delivery to a `delivery` channel, or a receipt). The common case
+    on the notifier's path, in two statements: new → notified (the respond timer runs on unchanged),
+    or, already past 通报, the delivery recorded in the history only."""
+    stamp = ts(now)
+    moved = conn.execute(
+        "UPDATE alerts SET status = 'notified', notified_at = coalesce(notified_at, ?), updated_at = ? "
+        "WHERE id = ? AND status = 'new'",
+        (stamp, stamp, alert_id),
+    ).rowcount
+    if moved:
+        store.add_change(conn, alert_id, at=now, actor=actor, action="notified", detail=detail)
+        return draft(now, "alert.notified", actor, alert_id, {**detail, "from": "new", "to": "notified"})
+    known = conn.execute(
+        "UPDATE alerts SET notified_at = coalesce(notified_at, ?) WHERE id = ?", (stamp, alert_id)
+    ).rowcount
+    if known:
+        store.add_change(conn, alert_id, at=now, actor=actor, action="delivered", detail=detail)
+    return None
 
 
 def escalate(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ class Received:
     alert_id: str | None
     kind: str
     summary: dict[str, Any]
+    #: Wall time (unix seconds) the receiver processed it.
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Inbox:
                         "key": item.key,
                         "alert_id": item.alert_id,
                         "kind": item.kind,
+                        "received_at": item.received_at,
                         **item.summary,
                     }
                     handle.write(json.dumps(line, ensure_ascii=False) + "\n")

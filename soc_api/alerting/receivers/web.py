@@ -71,6 +71,7 @@ class WebReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             timeout = 10
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers offer
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
