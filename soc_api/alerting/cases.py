@@ -19,111 +19,18 @@ from typing import Any
 from crypto.recipes import sm3_hex
 from datasoc.state import StateStore
 from soc_api.alerting import store
+from soc_api.alerting.case_records import Attachment, Case, CaseDetail, Sighting, Task, TimelineEntry
+from soc_api.alerting.case_report import case_report
 from soc_api.alerting.errors import AlertNotFound, InvalidAlertingRequest, TransitionRefused
-from soc_api.alerting.levels import WARNING_LEVELS, WARNING_NAMES
-from soc_api.alerting.lifecycle import STATUS_NAMES
+from soc_api.alerting.levels import WARNING_LEVELS
 from soc_api.alerting.records import AlertRecord, dumps, need_ts, parse_ts, ts
 from soc_api.identity.actors import Actor
 from soc_api.identity.audit import AuditSink, audit_draft, audited
-from soc_api.reports import Bilingual, Document, Paragraph, Section, Table
+from soc_api.reports import Document
 
 MAX_ATTACHMENT = 5 * 1024 * 1024
 _MEDIA = re.compile(r"[a-z]+/[a-z0-9.+-]{1,100}\Z")
 _NAME = re.compile(r"[^/\\\x00-\x1f]{1,200}\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """A case as stored."""
-
-    id: str
-    title: str
-    description: str
-    status: str
-    warning_level: str
-    owner: str | None
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None
-    merged_into: str | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Case:
-        """From a row of `cases`."""
-        return cls(
-            id=row["id"],
-            title=row["title"],
-            description=row["description"],
-            status=row["status"],
-            warning_level=row["warning_level"],
-            owner=row["owner"],
-            created_by=row["created_by"],
-            created_at=need_ts(row["created_at"]),
-            updated_at=need_ts(row["updated_at"]),
-            closed_at=parse_ts(row["closed_at"]),
-            merged_into=row["merged_into"],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """A task of a case."""
-
-    id: str
-    case_id: str
-    title: str
-    owner: str | None
-    due_at: datetime | None
-    done_at: datetime | None
-    created_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """An attachment's description (its bytes are fetched on their own)."""
-
-    id: str
-    case_id: str
-    name: str
-    media_type: str
-    size: int
-    digest: str
-    created_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    """One line of a case's timeline."""
-
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """An observable of the case and the other alerts in the store that involve it."""
-
-    kind: str
-    value: str
-    other_alerts: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CaseDetail:
-    """A case with its alerts, tasks, attachments, timeline and observables."""
-
-    case: Case
-    alerts: tuple[AlertRecord, ...]
-    tasks: tuple[Task, ...]
-    attachments: tuple[Attachment, ...]
-    timeline: tuple[TimelineEntry, ...]
-    observables: tuple[Sighting, ...]
 
 
 def _text(value: str, what: str, limit: int, *, required: bool = True) -> str:
@@ -489,68 +396,7 @@ class Cases:
 
     def report(self, case_id: str, *, now: datetime) -> Document:
         """The case report (a `soc_api.reports.Document`; render with `render_html`/`render_pdf`)."""
-        d = self.get(case_id)
-        c = d.case
-        alerts = Table(
-            ("告警 alert", "级别 level", "规则 rule", "次数 count", "状态 status", "首次 first seen"),
-            tuple(
-                (
-                    a.id,
-                    WARNING_NAMES[a.warning_level],
-                    a.rule_title,
-                    a.count,
-                    STATUS_NAMES[a.status],
-                    ts(a.first_seen),
-                )
-                for a in d.alerts
-            ),
-        )
-        tasks = Table(
-            ("任务 task", "负责人 owner", "期限 due", "完成 done"),
-            tuple(
-                (
-                    t.title,
-                    t.owner or "-",
-                    ts(t.due_at) if t.due_at else "-",
-                    ts(t.done_at) if t.done_at else "-",
-                )
-                for t in d.tasks
-            ),
-        )
-        sightings = Table(
-            ("类型 kind", "值 value", "其他告警 other alerts"),
-            tuple(
-                (
-                    s.kind,
-                    s.value,
-                    ", ".join(s.other_alerts[:5]) + (" …" if len(s.other_alerts) > 5 else "") or "-",
-                )
-                for s in d.observables
-            ),
-        )
-        timeline = Table(
-            ("时间 time", "操作者 actor", "操作 action", "说明 detail"),
-            tuple((ts(e.at), e.actor, e.action, dumps(e.detail)[:300]) for e in d.timeline),
-        )
-        attachments = Table(
-            ("附件 attachment", "大小 size", "摘要 digest"),
-            tuple((a.name, a.size, a.digest) for a in d.attachments),
-        )
-        return Document(
-            title=Bilingual(f"案件报告：{c.title}", f"Case report: {c.id}"),
-            generated_at=now,
-            subtitle=f"{c.id} · {WARNING_NAMES[c.warning_level]} · {c.status} · owner {c.owner or '-'}",
-            sections=(
-                Section(
-                    Bilingual("概况", "Summary"), (Paragraph(c.description or "（无说明 no description）"),)
-                ),
-                Section(Bilingual("告警", "Alerts"), (alerts,)),
-                Section(Bilingual("任务", "Tasks"), (tasks,)),
-                Section(Bilingual("关联对象及其他出现", "Observables and other sightings"), (sightings,)),
-                Section(Bilingual("附件", "Attachments"), (attachments,)),
-                Section(Bilingual("时间线", "Timeline"), (timeline,)),
-            ),
-        )
+        return case_report(self.get(case_id), now=now)
 
 
 def _load(conn: sqlite3.Connection, case_id: str) -> Case:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from soc_api.alerting.cases import Attachment, Case, CaseDetail, Task, TimelineEntry
+from soc_api.alerting.case_records import Attachment, Case, CaseDetail, Task, TimelineEntry
 from soc_api.alerting.records import AlertRecord, Change, Member, NotificationRecord
 from soc_api.alerting.routing import Route
 from soc_api.alerting.suppression import Suppression

@@ -140,7 +140,8 @@ def test_routes_match_level_grade_tags_source_and_time_of_day() -> None:
     assert channels_for(routes, query, at_night, zone) == ["dingtalk", "cascade"]
     assert channels_for(routes, query, by_day, zone) == ["cascade"]
     assert channels_for(routes, RouteQuery("bulletin"), by_day, zone) == ["mail"]
-    assert night.in_hours(time(5, 59)) and not night.in_hours(time(6, 0))
+    assert night.in_hours(time(5, 59))
+    assert not night.in_hours(time(6, 0))
     assert Route("x", "sources", ("w",), sources=("http:other",)).matches(query, time(1)) is False
     with pytest.raises(InvalidAlertingRequest, match="unknown levels"):
         Route("x", "bad", ("w",), levels=("purple",))
@@ -160,7 +161,8 @@ def test_wecom_limit_and_digests() -> None:
     burst = [_notice(n) for n in range(500)]
     digest = digest_markdown(burst, limit_bytes=WECOM_LIMIT)
     assert len(digest.encode()) <= WECOM_LIMIT
-    assert "500 条通知" in digest and "and " in digest
+    assert "500 条通知" in digest
+    assert "and " in digest
     assert Notice.from_dict(burst[3].to_dict()) == burst[3]
     assert "\\[" in markdown(_notice(1, "[点我](http://evil)"))  # robots render markdown: links escaped
 

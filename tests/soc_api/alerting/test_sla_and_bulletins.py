@@ -88,7 +88,8 @@ def test_daily_bulletin_once_ledgered_routed_and_rendered(tmp_path: Path) -> Non
         assert [b.kind for b in made] == ["daily"]
         pdf = file_of(env.env.state, made[0].id, "pdf")
         html = file_of(env.env.state, made[0].id, "html")
-        assert pdf is not None and html is not None
+        assert pdf is not None
+        assert html is not None
         entry = env.env.entries("alert.bulletin_generated")[0]
         assert entry["payload"]["pdf"] == sm3_hex(pdf) == made[0].pdf_digest  # type: ignore[index]
         assert entry["payload"]["alerts"] == 3  # type: ignore[index]
