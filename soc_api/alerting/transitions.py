@@ -13,7 +13,7 @@ from typing import Any
 from audit.entry import EntryDraft
 from soc_api.alerting import store
 from soc_api.alerting.config import AlertingConfig
-from soc_api.alerting.errors import AlertNotFound, TransitionRefused
+from soc_api.alerting.errors import AlertNotFound
 from soc_api.alerting.lifecycle import Action, next_status
 from soc_api.alerting.notices import EscalationInfo
 from soc_api.alerting.outbox import enqueue_for_alert
@@ -151,9 +151,3 @@ def escalate(
     )
     enqueue_for_alert(conn, config, routes, stored, kind="escalation", now=now, escalation=info)
     return draft(now, "alert.escalated", "system:sla", alert.id, detail)
-
-
-def refuse_if_suppressed(alert: AlertRecord, action: str) -> None:
-    """Suppressed alerts are kept for the record; they are not handled as incidents."""
-    if alert.suppressed_by is not None and action in ("start", "assign"):
-        raise TransitionRefused(f"alert {alert.id} is suppressed by {alert.suppressed_by}: revoke that first")
