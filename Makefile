@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: demo test check lint typecheck fmt bench clean
+.PHONY: demo test check lint typecheck fmt bench clean services console console-test
 
 $(UV):
 	$(PY) -m venv $(TOOLS)
@@ -17,7 +17,24 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --extra dev --python $(PY)
 	touch $@
 
-demo: $(VENV)/.synced
+# The console (console/, Node.js and npm): installed from its lockfile, built into the package
+# when its sources are newer than the build, tested with Vitest.
+CONSOLE_SOURCES := $(shell find console/src console/public console/tests -type f 2>/dev/null) console/index.html \
+	console/openapi.json console/vite.config.ts console/tsconfig.json console/package.json
+CONSOLE_BUILD := soc_api/webapi/static/index.html
+
+console/node_modules/.package-lock.json: console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+
+$(CONSOLE_BUILD): console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd console && npm run build
+
+console: $(CONSOLE_BUILD)
+
+console-test: console/node_modules/.package-lock.json
+	cd console && npm test
+
+demo: $(VENV)/.synced $(CONSOLE_BUILD)
 	$(VENV)/bin/datasoc demo
 
 lint: $(VENV)/.synced
@@ -31,7 +48,7 @@ check: lint typecheck
 	$(VENV)/bin/lint-imports
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: check
+test: check $(CONSOLE_BUILD) console-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -40,4 +57,9 @@ fmt: $(VENV)/.synced
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache console/node_modules soc_api/webapi/static
+
+# The real servers of the scale-out tests (OpenSearch, Elasticsearch, Kafka) for local use: fetched
+# from Maven Central into ~/.m2, started on their usual loopback ports, stopped on Ctrl-C.
+services: $(VENV)/.synced
+	$(VENV)/bin/python -m services up

@@ -40,6 +40,24 @@ from datasoc.canonical import canonical_json
 
 Keys = bytes | Sequence[bytes]
 
+#: The steps above, (Chinese, English), in order; `BundleReport.failed_step` is a 1-based index.
+STEPS: tuple[tuple[str, str], ...] = (
+    ("容器：成员名称与大小", "container: member names and sizes"),
+    ("清单：规范 JSON 且签名可信", "manifest: canonical and signed by the trusted key"),
+    ("清单列出每个成员及其 SM3 摘要", "every member listed with its SM3 digest"),
+    ("VERIFY.txt 与清单一致", "VERIFY.txt is the one the manifest implies"),
+    ("检查点 SM2 签名、来源与大小", "checkpoint: SM2 signature, origin and size"),
+    ("与已知检查点一致（仅追加）", "consistency with the known checkpoint (append-only)"),
+    ("记录有效、递增且在签名树内", "entries valid, ascending, inside the signed tree"),
+    ("每条记录的包含证明 (RFC 9162)", "every entry's inclusion proof (RFC 9162)"),
+    ("选择范围的完整性", "what the selection proves (completeness)"),
+)
+
+
+@dataclass
+class _Progress:
+    step: int = 1
+
 
 @dataclass(frozen=True, slots=True)
 class BundleReport:
@@ -62,6 +80,8 @@ class BundleReport:
     context: int = 0
     statement_zh: str = ""
     statement_en: str = ""
+    #: The step (1-based, see `STEPS`) that failed; None when the bundle verifies.
+    failed_step: int | None = None
 
     def summary(self) -> str:
         """One line for an operator."""
@@ -103,10 +123,11 @@ def verify_bundle(
     With `entry`, only that record's inclusion proof is checked (RFC 9162 §2.1.3.2 verifier).
     """
     keys = [public_keys] if isinstance(public_keys, bytes) else list(public_keys)
+    progress = _Progress()
     try:
-        return _verify(data, keys, known, entry, limits or bf.Limits())
+        return _verify(data, keys, known, entry, limits or bf.Limits(), progress)
     except (AuditError, zipfile.BadZipFile, KeyError, ValueError, TypeError, EOFError) as exc:
-        return BundleReport(False, failure=str(exc) or type(exc).__name__)
+        return BundleReport(False, failure=str(exc) or type(exc).__name__, failed_step=progress.step)
 
 
 def _read_members(data: bytes, limits: bf.Limits, *, require: bool = True) -> dict[str, bytes]:
@@ -147,9 +168,15 @@ def _read_members(data: bytes, limits: bf.Limits, *, require: bool = True) -> di
 
 
 def _verify(
-    data: bytes, keys: list[bytes], known: Checkpoint | None, only: int | None, limits: bf.Limits
+    data: bytes,
+    keys: list[bytes],
+    known: Checkpoint | None,
+    only: int | None,
+    limits: bf.Limits,
+    progress: _Progress,
 ) -> BundleReport:
     members = _read_members(data, limits, require=False)
+    progress.step = 2
     # (2) the manifest: this format (an old one is named before anything else), canonical, signed
     # by a key the auditor trusts.
     if bf.MANIFEST not in members:
@@ -164,6 +191,7 @@ def _verify(
         raise BundleError(f"{bf.MANIFEST} is not canonical JSON")
     if not any(verify_signature(k, raw_manifest, members[bf.MANIFEST_SIG]) for k in keys):
         raise BundleError(f"{bf.MANIFEST_SIG} does not verify under the trusted key")
+    progress.step = 3
     # (3) the manifest lists every other member, with its digest, and nothing else.
     present = set(members) - {bf.MANIFEST, bf.MANIFEST_SIG}
     listed = set(manifest["files"])
@@ -173,14 +201,17 @@ def _verify(
     for name in sorted(present):
         if manifest["files"][name] != sm3_hex(members[name]):
             raise BundleError(f"{name} does not match its digest in {bf.MANIFEST}")
+    progress.step = 4
     # (4) the instructions are the ones this manifest implies.
     if members[bf.VERIFY] != bf.verify_text(manifest).encode():
         raise BundleError(f"{bf.VERIFY} differs from the text generated from the manifest")
+    progress.step = 5
     # (5) the checkpoint: signed by a trusted key, for this origin and size.
     cp = Checkpoint.from_text(members[bf.CHECKPOINT])
     _check_signed(cp, members[bf.SIGNATURE], keys)
     if cp.origin != manifest["origin"] or cp.size != manifest["tree_size"]:
         raise BundleError("manifest origin or tree size differs from the signed checkpoint")
+    progress.step = 6
     # (6) append-only since the auditor's last known checkpoint.
     consistency = None
     if bf.CONSISTENCY in members:
@@ -188,12 +219,14 @@ def _verify(
         if canonical_json(consistency) != members[bf.CONSISTENCY]:
             raise BundleError(f"{bf.CONSISTENCY} is not canonical JSON")
     cons_from = _check_consistency(cp, consistency, keys, known)
+    progress.step = 7
     # (7) entries: valid, strictly ascending, inside the signed tree, as counted.
     lines = members[bf.ENTRIES].split(b"\n")
     if lines.pop() != b"":
         raise BundleError(f"{bf.ENTRIES}: last line has no LF")
     seqs = _check_entries(lines, cp.size)
     _check_claimed_range(manifest["entries"], seqs)
+    progress.step = 8
     # (8) inclusion proofs.
     nodes = bf.decode_nodes(members[bf.PROOFS])
     base = (cp.size, cp.origin, cp.root_hex(), cp.time, cons_from)
@@ -207,6 +240,7 @@ def _verify(
             True, 1, *base, statement_zh="单条记录已证明", statement_en=f"entry {only} proven"
         )
     _check_all_inclusions(seqs, lines, nodes, cp.size, cp.root)
+    progress.step = 9
     # (9) what the selection proves.
     selection = Selection.from_dict(manifest["selection"])
     complete, selected, zh, en = _check_selection(selection, lines, seqs, members, cp)

@@ -6,11 +6,15 @@ Heavy imports happen inside each command so `datasoc --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -88,20 +92,130 @@ def bench_spool(
 @click.command("store")
 @click.option("--events", type=click.IntRange(min=1000), default=100_000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench_store(events: int, batch: int, as_json: bool) -> None:
-    """Event store figures on a fresh SQLite file (事件库基准): insert rate, query latencies."""
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["sqlite", "opensearch", "elasticsearch"]),
+    default=("sqlite",),
+    show_default=True,
+    help="Repeat to compare side by side in one run.",
+)
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    metavar="BACKEND=URL",
+    help="A running cluster, e.g. opensearch=http://127.0.0.1:9200; otherwise a server is started "
+    "for the run (services/, needs Java and Maven).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object per backend.")
+def bench_store(
+    events: int, batch: int, backends: tuple[str, ...], urls: tuple[str, ...], as_json: bool
+) -> None:
+    """Event store figures (事件库基准): insert rate, query latencies, purge, per backend side by side."""
+    from benchmarks.store import bench_search_store
     from benchmarks.store import bench_store as run
 
-    # Under the current directory: /tmp is often a tmpfs, where fsync costs nothing.
-    with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
-        figures = run(Path(directory) / "events.sqlite3", events, batch=batch)
+    given = dict(item.split("=", 1) for item in urls if "=" in item)
+    figures: dict[str, dict[str, Any]] = {}
+    for backend in dict.fromkeys(backends):
+        if backend == "sqlite":
+            # Under the current directory: /tmp is often a tmpfs, where fsync costs nothing.
+            with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+                figures[backend] = run(Path(directory) / "events.sqlite3", events, batch=batch)
+            continue
+        with _server_for_run(backend, given.get(backend)) as (url, started_s):
+            figures[backend] = bench_search_store(backend, url, events, batch=batch)
+            if started_s is not None:
+                figures[backend]["server_start_s"] = started_s
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False, sort_keys=True))
         return
-    width = max(len(key) for key in figures)
-    for key, value in figures.items():
-        click.echo(f"{key:<{width}}  {value}")
+    _table(figures)
+
+
+def _row_order(figures: dict[str, dict[str, Any]]) -> Callable[[str], int]:
+    order = {key: i for values in reversed(figures.values()) for i, key in enumerate(values)}
+    return lambda key: order.get(key, len(order))
+
+
+@contextlib.contextmanager
+def _server_for_run(kind: str, url: str | None) -> Iterator[tuple[str, float | None]]:
+    """The address of a server to benchmark: the one given, or a temporary one started for the run."""
+    if url is not None:
+        yield url, None
+        return
+    try:
+        from services import ServiceError, create
+    except ImportError:
+        raise click.ClickException(f"give --url {kind}=URL (services/ exists only in a checkout)") from None
+    try:
+        server = create(kind)
+        server.start()
+        started_s = round(server.wait_ready(), 1)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield server.address, started_s
+    finally:
+        server.close()
+
+
+@click.command("transport")
+@click.option("--records", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--record-size", type=click.IntRange(min=1), default=500, show_default=True, help="Bytes.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["spool", "kafka"]),
+    default=("spool", "kafka"),
+    show_default=True,
+)
+@click.option(
+    "--url", "url", default=None, help="Kafka bootstrap host:port (default: a broker started for the run)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object per backend.")
+def bench_transport(
+    records: int,
+    record_size: int,
+    batch_size: int,
+    threads: int,
+    backends: tuple[str, ...],
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Acknowledged appends and reads per second, spool beside Kafka in one run (传输基准)."""
+    from benchmarks.transport import bench_kafka_side, bench_spool_side
+
+    shape = {"records": records, "record_size": record_size, "batch_size": batch_size, "threads": threads}
+    figures: dict[str, dict[str, Any]] = {}
+    for backend in dict.fromkeys(backends):
+        if backend == "spool":
+            with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+                figures[backend] = bench_spool_side(Path(directory), **shape)
+            continue
+        with _server_for_run("kafka", url) as (address, started_s):
+            figures[backend] = bench_kafka_side(address, **shape)
+            if started_s is not None:
+                figures[backend]["server_start_s"] = started_s
+    if as_json:
+        click.echo(json.dumps(figures, sort_keys=True))
+        return
+    _table(figures)
+
+
+def _table(figures: dict[str, dict[str, Any]]) -> None:
+    names = list(figures)
+    rows = sorted({key for values in figures.values() for key in values}, key=_row_order(figures))
+    width = max(len(key) for key in rows)
+    click.echo(f"{'':<{width}}  " + "  ".join(f"{name:>14}" for name in names))
+    for key in rows:
+        cells = "  ".join(f"{figures[name].get(key, '-')!s:>14}" for name in names)
+        click.echo(f"{key:<{width}}  {cells}")
 
 
 @click.command("ledger")
@@ -209,6 +323,25 @@ def bench_ingest(
     default=None,
     help="Events for --pack (default: the demo's parsed events, seed 7, scale 10).",
 )
+@click.option("--peer", is_flag=True, help="Headline: datasoc detect against Zircolite, end to end.")
+@click.option(
+    "--replicas",
+    multiple=True,
+    type=click.IntRange(min=1),
+    default=(1, 10),
+    show_default=True,
+    help="With --peer: inputs of the events repeated this many times.",
+)
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per tool.")
+@click.option(
+    "--peer-dir", type=click.Path(path_type=Path), default=None, help="Zircolite (../shared/peers/zircolite)."
+)
+@click.option(
+    "--peer-cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where Zircolite's virtual environment is built and kept [default: ~/.cache/datasoc/peers].",
+)
 def bench_detect(
     sigma_dir: Path | None,
     events_path: Path | None,
@@ -217,8 +350,14 @@ def bench_detect(
     no_baseline: bool,
     pack_dir: Path | None,
     pack_events: Path | None,
+    peer: bool,
+    replicas: tuple[int, ...],
+    repeat: int,
+    peer_dir: Path | None,
+    peer_cache: Path | None,
 ) -> None:
-    """Engine vs pySigma SQLite in memory: events/s, ratio, compile time, peak memory."""
+    """datasoc detect vs Zircolite end to end (--peer), and the engine vs pySigma SQLite in memory:
+    events/s, ratio, compile time, peak memory (检测基准)."""
     from benchmarks.detect import SIGMA_RULE_DIRS, run
     from detection.errors import DetectionError
 
@@ -231,8 +370,12 @@ def bench_detect(
             f"need {sigma_dir} (git clone https://github.com/SigmaHQ/sigma) and {events_path} "
             "(EVTX-ATTACK-SAMPLES converted to evtx_dump JSON lines); pass --sigma and --events"
         )
+    rule_dirs = [sigma_dir / name for name in SIGMA_RULE_DIRS if (sigma_dir / name).is_dir()]
+    if peer:
+        _peer_report(rule_dirs, events_path, replicas, repeat, peer_dir, peer_cache)
+        click.echo("")
+        click.echo("engine in process, against pySigma's SQLite backend (Zircolite's method) per event:")
     try:
-        rule_dirs = [sigma_dir / name for name in SIGMA_RULE_DIRS if (sigma_dir / name).is_dir()]
         result = run(
             rule_dirs, events_path, target=target, pipeline_name=pipeline_name, with_baseline=not no_baseline
         )
@@ -249,6 +392,75 @@ def bench_detect(
             click.echo(f"own rule pack ({pack.rules} rules): {pack.engine_rate:,.0f} events/s")
     except DetectionError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _peer_report(
+    rule_dirs: list[Path],
+    events_path: Path,
+    replicas: tuple[int, ...],
+    repeat: int,
+    peer_dir: Path | None,
+    peer_cache: Path | None,
+) -> None:
+    """`--peer`: build Zircolite's environment if needed, then both tools side by side."""
+    import importlib.metadata
+    import os
+    import platform
+    import sys
+
+    from benchmarks.peer import Setup, cold_start, compare, peer_venv, replicate_file
+
+    peer_dir = peer_dir or _REPO.parent / "shared" / "peers" / "zircolite"
+    if not (peer_dir / "zircolite.py").is_file():
+        raise click.ClickException(f"Zircolite not found at {peer_dir}: pass --peer-dir")
+    cache_root = peer_cache or Path.home() / ".cache" / "datasoc" / "peers"
+    click.echo(f"Zircolite environment under {cache_root} (built on first use)...", err=True)
+    try:
+        python = peer_venv(peer_dir, cache_root)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise click.ClickException(f"cannot build Zircolite's environment: {exc}") from exc
+    datasoc = shutil.which("datasoc") or str(Path(sys.executable).with_name("datasoc"))
+    rules = _count_rules(rule_dirs)
+    with tempfile.TemporaryDirectory(prefix="datasoc-bench-peer-") as scratch_name:
+        scratch = Path(scratch_name)
+        setup = Setup(peer_dir, python, (datasoc,), tuple(rule_dirs), rules, scratch / "rule-cache", scratch)
+        inputs = []
+        for copies in replicas:
+            target = scratch / f"events-x{copies}.jsonl"
+            inputs.append((copies, target, replicate_file(events_path, copies, target)))
+        cold = cold_start(setup, inputs[0][1])
+        load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+        version = importlib.metadata.version("datasoc")
+        click.echo(
+            f"datasoc {version} detect vs Zircolite 3.7 ({peer_dir}), {repeat} alternating runs each; "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load[0]:.2f} at start"
+        )
+        click.echo(
+            f"datasoc: {rules} SigmaHQ rules (compiled-rule cache filled by one untimed cold run: "
+            f"{cold.seconds:.1f} s, {cold.peak_tree_mib:.0f} MiB); Zircolite: its pre-converted generic "
+            "Windows rules. Wall time from start to exit (last match written); peak RSS of the process tree"
+        )
+        rows = []
+        for copies, path, count in inputs:
+            label = f"{events_path.name} x{copies}"
+            comparison = compare(setup, label, path, count, repeat=repeat)
+            for line in comparison.lines():
+                click.echo(line)
+            rows.append(comparison)
+        load_end = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+        click.echo(f"load average {load_end[0]:.2f} at end. README rows:")
+        for c in rows:
+            click.echo(
+                f"| {c.label} ({c.events:,} events) | datasoc {c.ours.median_seconds:.2f} s, "
+                f"{c.ours.peak_mib:.0f} MiB | Zircolite {c.peer.median_seconds:.2f} s, "
+                f"{c.peer.peak_mib:.0f} MiB | **{c.ratio:.1f}x** | `datasoc bench detect --peer` |"
+            )
+
+
+def _count_rules(rule_dirs: list[Path]) -> int:
+    from detection.engine import RuleSet
+
+    return len(RuleSet.load(rule_dirs, pipeline="default").rules)
 
 
 def _demo_events() -> Path:
@@ -444,6 +656,7 @@ def bench_alerts(count: int, rate: int, seconds: float, channel_batch: int, as_j
 BENCHES: list[click.Command] = [
     bench_spool,
     bench_store,
+    bench_transport,
     bench_ledger,
     bench_ingest,
     bench_detect,

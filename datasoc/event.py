@@ -92,6 +92,16 @@ class Event(BaseModel):
     # Data-lifecycle extension.
     lifecycle: Lifecycle | None = Field(default=None, alias="datasoc.lifecycle")
     actor_role: ActorRole | None = Field(default=None, alias="datasoc.actor_role")
+    # Sigma logsource (datasoc/logsource.py): set by the parser, what detection routes rules by.
+    logsource_product: str | None = Field(
+        default=None, alias="datasoc.logsource.product", description="Sigma logsource product."
+    )
+    logsource_service: str | None = Field(
+        default=None, alias="datasoc.logsource.service", description="Sigma logsource service."
+    )
+    logsource_category: str | None = Field(
+        default=None, alias="datasoc.logsource.category", description="Sigma logsource category."
+    )
     user_id: str | None = Field(default=None, alias="user.id")
     user_name: str | None = Field(default=None, alias="user.name")
     user_roles: tuple[str, ...] | None = Field(default=None, alias="user.roles")

@@ -35,6 +35,9 @@ DEV_SECRET = "dev-only-insecure-change-me"  # noqa: S105 - a marker refused outs
 #: MLPS 2.0 level 3 (GB/T 22239-2019 8.1.4.3): audit records kept at least six months.
 MIN_RETENTION_DAYS = 184
 CONFIG_ENV = "DATASOC_CONFIG"
+#: `DATASOC_*` variables that are not settings: the compiled-rule cache `datasoc run` names for
+#: the detection job's processes (read by `detection.cache`).
+NOT_SETTINGS = frozenset({CONFIG_ENV, "DATASOC_RULE_CACHE"})
 
 
 class _Section(BaseModel):
@@ -55,10 +58,44 @@ class SpoolSettings(_Section):
 
 
 class StoreSettings(_Section):
-    backend: Literal["sqlite"] = "sqlite"
+    #: `sqlite` (embedded, `path`); `opensearch` or `elasticsearch` (a cluster at `urls`).
+    backend: Literal["sqlite", "opensearch", "elasticsearch"] = "sqlite"
     #: Relative paths are under `data_dir`.
     path: Path = Path("events.sqlite3")
     retention_days: int = Field(default=MIN_RETENTION_DAYS, ge=1, le=36500)
+    #: Search cluster (OpenSearch/Elasticsearch): node URLs, without credentials in them.
+    urls: tuple[str, ...] = Field(default=("http://127.0.0.1:9200",), min_length=1)
+    username: str | None = None
+    password: SecretStr | None = None
+    #: Elasticsearch/OpenSearch API key (sent as `Authorization: ApiKey ...`), instead of a password.
+    api_key: SecretStr | None = None
+    verify_tls: bool = True
+    #: CA bundle for the cluster's TLS certificates (relative to `data_dir`); system CAs when unset.
+    ca_file: Path | None = None
+    #: Daily indices are `<index_prefix>events-YYYY.MM.DD`.
+    index_prefix: str = Field(default="datasoc-", pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+    shards: int = Field(default=1, ge=1, le=64)
+    replicas: int = Field(default=1, ge=0, le=8)
+    #: The store never creates more daily indices than this (events that would need one more are
+    #: dead-lettered).
+    max_indices: int = Field(default=1000, ge=1, le=100_000)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        # An environment variable is one string: a comma-separated list of URLs.
+        return tuple(u.strip() for u in value.split(",") if u.strip()) if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _plain_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"store.urls: {url!r} must start with http:// or https://")
+            if "@" in url.split("//", 1)[1].split("/", 1)[0]:
+                raise ValueError("store.urls: put credentials in store.username/password, not in the URL")
+        return value
 
 
 class ApiSettings(_Section):
@@ -421,6 +458,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"alerting.channel: {channel.name}: production mode sends mail only over STARTTLS"
                 )
+        if self.store.backend != "sqlite" and not self.store.verify_tls:
+            raise ValueError("store.verify_tls: must stay true in production mode")
+        if self.store.backend != "sqlite" and (self.store.password or self.store.api_key):
+            plain = [url for url in self.store.urls if url.startswith("http://")]
+            if plain:
+                raise ValueError(
+                    f"store.urls: credentials over plain http are refused in production ({plain[0]})"
+                )
         if self.store.retention_days < MIN_RETENTION_DAYS:
             raise ValueError(
                 f"store.retention_days: {self.store.retention_days} is below {MIN_RETENTION_DAYS}; "
@@ -462,7 +507,7 @@ def _from_environ(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in env.items():
         upper = name.upper()
-        if not upper.startswith("DATASOC_") or upper == CONFIG_ENV:
+        if not upper.startswith("DATASOC_") or upper in NOT_SETTINGS:
             continue
         parts = [part.lower() for part in upper[len("DATASOC_") :].split("__")]
         if not all(parts):

@@ -27,48 +27,69 @@ _TEXT: Final = "#text"
 _ATTRS: Final = "#attributes"
 
 
+_CLEANED: dict[str, str] = {}
+_CLEANED_MAX: Final = 1 << 16  # distinct names remembered (EventData names repeat; bounded anyway)
+
+
 def clean_key(key: str) -> str:
     """A field name with everything but letters, digits and `_` removed."""
-    return _NOT_NAME.sub("", key)
+    cleaned = _CLEANED.get(key)
+    if cleaned is None:
+        cleaned = _NOT_NAME.sub("", key)
+        if len(_CLEANED) < _CLEANED_MAX:
+            _CLEANED[key] = cleaned
+    return cleaned
+
+
+_NOT_MAPPINGS: Final = frozenset({str, int, float, bool, list, type(None)})
+
+
+def _is_mapping(value: Any) -> bool:
+    # JSON decoders give dicts and scalars: test the class first, the ABC (slow) only for the rest.
+    cls = value.__class__
+    return cls is dict or (cls not in _NOT_MAPPINGS and isinstance(value, Mapping))
 
 
 def is_evtx(record: Mapping[str, Any]) -> bool:
     """True when `record` has the evtx_dump shape (`{"Event": {"System": ...}}`)."""
     event = record.get("Event")
-    return isinstance(event, Mapping) and isinstance(event.get("System"), Mapping)
+    return event is not None and _is_mapping(event) and _is_mapping(event.get("System"))
 
 
 def _system(system: Mapping[str, Any], out: dict[str, Any]) -> None:
     for name, value in system.items():
-        if not isinstance(value, Mapping):
+        cls = value.__class__  # the mapping test inlined: this runs for every field of every event
+        if cls is not dict and (cls in _NOT_MAPPINGS or not isinstance(value, Mapping)):
             out[name] = value
             continue
         if _TEXT in value:
             out[name] = value[_TEXT]
         attributes = value.get(_ATTRS)
-        if isinstance(attributes, Mapping):
+        if attributes is not None and _is_mapping(attributes):
             for attribute, attribute_value in attributes.items():
-                out[f"{name}_{clean_key(attribute)}"] = attribute_value
+                out[name + "_" + clean_key(attribute)] = attribute_value
 
 
 def _event_data(data: Mapping[str, Any], out: dict[str, Any]) -> None:
+    cleaned = _CLEANED
     for name, value in data.items():
         if name == _ATTRS:
             continue
-        if isinstance(value, Mapping):
-            if _TEXT in value:
-                out[clean_key(name)] = value[_TEXT]
-            else:
-                _user_data(value, out)
+        key = cleaned.get(name) or clean_key(name)
+        cls = value.__class__
+        if cls is not dict and (cls in _NOT_MAPPINGS or not isinstance(value, Mapping)):
+            out[key] = value
+        elif _TEXT in value:
+            out[key] = value[_TEXT]
         else:
-            out[clean_key(name)] = value
+            _user_data(value, out)
 
 
 def _user_data(data: Mapping[str, Any], out: dict[str, Any]) -> None:
     for name, value in data.items():
         if name == _ATTRS or name.startswith("xmlns"):
             continue
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             if _TEXT in value:
                 out[clean_key(name)] = value[_TEXT]
             else:
@@ -85,9 +106,9 @@ def flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _system(event["System"], out)
     event_data = event.get("EventData")
-    if isinstance(event_data, Mapping):
+    if event_data is not None and _is_mapping(event_data):
         _event_data(event_data, out)
     user_data = event.get("UserData")
-    if isinstance(user_data, Mapping):
+    if user_data is not None and _is_mapping(user_data):
         _user_data(user_data, out)
     return out

@@ -20,13 +20,14 @@ from datetime import timedelta
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from sigma.processing.pipeline import ProcessingPipeline
+from typing import TYPE_CHECKING, Any
 
 from detection.correlation import CorrelationRuleSet, CorrelationSpec, compile_correlations
 from detection.engine import Engine, LoadResult, RuleSet
 from detection.rule import CompiledRule
+
+if TYPE_CHECKING:
+    from sigma.processing.pipeline import ProcessingPipeline
 
 #: Correlations over correlations are followed this many levels deep; deeper chains are rejected.
 MAX_CHAIN = 3

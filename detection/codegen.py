@@ -18,6 +18,24 @@ from typing import Any
 
 from detection.ir import And, Node, Not, Num, Or, Str
 from detection.matchers import AUTOMATON_MIN, Matcher, build, merge_or
+from detection.view import View
+
+
+class _Lazy:
+    """A matcher built on its first call: the fallbacks of inlined leaves (list-valued fields, other
+    spellings of a number) are rarely needed, and building them is most of a rule's compile time."""
+
+    __slots__ = ("_matcher", "_node")
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._matcher: Matcher | None = None
+
+    def __call__(self, raw: View, low: View) -> bool:
+        matcher = self._matcher
+        if matcher is None:
+            matcher = self._matcher = build(self._node)
+        return matcher(raw, low)
 
 
 class _Writer:
@@ -52,7 +70,7 @@ class _Writer:
 
     def _inline_num(self, node: Num) -> str:
         var, text = self.variable(), str(node.number)
-        fallback = self.constant(build(node))  # numeric equality of other spellings, list values
+        fallback = self.constant(_Lazy(node))  # numeric equality of other spellings, list values
         if isinstance(node.number, int) and node.number >= 0:
             # A plain digit string without a leading zero equals the number only when it is `text`.
             maybe = f"({var}[:1] == '0' or not {var}.isdigit())"
@@ -82,7 +100,7 @@ class _Writer:
         else:
             return None
         view = "raw" if node.cased else "low"
-        fallback = self.constant(build(node))  # list-valued fields: any element
+        fallback = self.constant(_Lazy(node))  # list-valued fields: any element
         return (
             f"(({var} := {view}.get({node.field!r})) is not None and "
             f"({test} if {var}.__class__ is str else {fallback}(raw, low)))"

@@ -35,6 +35,7 @@ from detection.ir import (
     StrKind,
     TimePart,
 )
+from detection.literals import required_literal
 from detection.view import FieldValue, View
 
 Matcher = Callable[[View, View], bool]
@@ -222,12 +223,24 @@ def _fieldref(node: FieldRef) -> Matcher:
     return match
 
 
+def _regex_test(node: Regex) -> Callable[[str], bool]:
+    """`|re`: an unanchored search, after a substring test for the literal every match contains."""
+    search = re.compile(node.pattern, node.flags).search
+    needed = required_literal(node.pattern, node.flags)
+    if needed is None:
+        return lambda v: search(v) is not None
+    text, ignores_case = needed
+    if ignores_case and text.lower() != text.upper():
+        # Case-insensitive letters: Unicode folding (`ſ` matches `s`) makes a substring test unsafe.
+        return lambda v: search(v) is not None
+    return lambda v: text in v and search(v) is not None
+
+
 def _leaf(node: Node) -> Matcher:
     if isinstance(node, Str):
         return _field_matcher(node.field, _str_test(node), cased=node.cased)
     if isinstance(node, Regex):
-        pattern = re.compile(node.pattern, node.flags)
-        return _field_matcher(node.field, lambda v: pattern.search(v) is not None, cased=True)
+        return _field_matcher(node.field, _regex_test(node), cased=True)
     if isinstance(node, Num):
         if node.field is None:
             text = str(node.number)

@@ -104,10 +104,24 @@ DEFAULT_WINDOWS_PIPELINE = "sysmon"
 DEFAULT_PIPELINE = "default"
 
 
+#: The attribute naming the registry entry a pipeline object was built from (what the compiled-rule
+#: cache keys it by: pySigma pipelines carry generated names and state, so their repr is no key).
+REGISTRY_NAME = "_datasoc_registry_name"
+
+
 def resolve_pipeline(name: str) -> ProcessingPipeline | None:
     """Build the named pipeline; `UnknownPipelineError` lists the known names."""
     try:
         factory = PIPELINES[name]
     except KeyError:
         raise UnknownPipelineError(name, sorted(PIPELINES)) from None
-    return factory()
+    pipeline = factory()
+    if pipeline is not None:
+        setattr(pipeline, REGISTRY_NAME, name)
+    return pipeline
+
+
+def registry_name(pipeline: object) -> str | None:
+    """The registry name `resolve_pipeline` built `pipeline` from, or None."""
+    name = getattr(pipeline, REGISTRY_NAME, None)
+    return name if isinstance(name, str) else None

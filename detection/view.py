@@ -74,15 +74,21 @@ def _add(raw: View, key: str, value: Any) -> None:
 def build_view(event: Mapping[str, Any]) -> tuple[View, View]:
     """Return `(raw, low)`: each field's string form(s) in original case and lowered."""
     raw: View = {}
+    low: View = {}
+    nested = False
+    # One pass for the common case (strings and integers); anything else is flattened by `_add`
+    # and then lowered in a second pass over the whole view (it may append to keys seen before).
     for key, value in event.items():
         kind = value.__class__
         if kind is str:
             raw[key] = value
+            low[key] = value.lower()
         elif kind is int:
-            raw[key] = str(value)
+            raw[key] = low[key] = str(value)  # digits and '-': already lower case
         elif value is not None:
             _add(raw, key, value)
-    low: View = {}
-    for key, text in raw.items():
-        low[key] = text.lower() if text.__class__ is str else tuple(t.lower() for t in text)
+            nested = True
+    if nested:
+        for key, text in raw.items():
+            low[key] = text.lower() if text.__class__ is str else tuple(t.lower() for t in text)
     return raw, low

@@ -9,10 +9,14 @@ Each record is decoded once (orjson). One the collectors wrote is already a vali
 form, which `surely_valid` (the collectors' conservative pre-check) confirms cheaply; it is stored
 as the bytes it arrived in (`EventStore.insert_encoded`) instead of being validated by the full
 model and encoded again. Anything else takes the full `Event.from_dict` path, which also names
-what is wrong for the dead letter.
+what is wrong for the dead letter. An event the store refuses for good (a search engine's
+mapping conflict) is dead-lettered too, with the store's reason.
 
 A retention gap (records removed before the indexer read them) is skipped, counted and reported
-through `on_gap` (the platform ledgers it as `system.gap`): never a permanent stop.
+through `on_gap` (the platform ledgers it as `system.gap`): never a permanent stop. When the
+store is unavailable (a search cluster down or pushing back past its retries) the batch is not
+committed: the round raises, the supervised step backs off and reads it again; the events wait in
+the transport, the collectors' lag grows until they answer with back-pressure.
 """
 
 from __future__ import annotations
@@ -123,6 +127,8 @@ class Indexer:
     def _index(self, records: list[Record], now: datetime) -> tuple[int, int]:
         fast: list[EncodedEvent] = []
         slow: list[Event] = []
+        fast_at: list[int] = []
+        slow_at: list[int] = []
         dead: list[bytes] = []
         for record in records:
             where = f"{EVENTS}@{record.offset}"
@@ -131,8 +137,10 @@ class Indexer:
                 ready = encoded(data, record.payload)
                 if ready is not None:
                     fast.append(ready)
+                    fast_at.append(record.offset)
                 else:
                     slow.append(Event.from_dict(data, where=where))
+                    slow_at.append(record.offset)
             except (ValueError, EventValidationError) as exc:
                 # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors too.
                 dead.append(
@@ -145,10 +153,28 @@ class Indexer:
                         received_at=now,
                     )
                 )
+        offsets = {e.event_id: off for e, off in zip(fast, fast_at, strict=True)}
+        offsets.update((e.event_id, off) for e, off in zip(slow, slow_at, strict=True))
+        # A store that cannot take writes now raises StoreUnavailableError: nothing is committed,
+        # the round fails and the step reads the batch again after its back-off.
+        results = (self.store.insert_encoded(fast), self.store.insert_batch(slow))
+        stored = sum(r.inserted for r in results)
+        for refused in (r for result in results for r in result.rejected):
+            offset = offsets.get(refused.event.event_id)
+            dead.append(
+                dead_letter(
+                    stage="index",
+                    source=f"{EVENTS}@{offset}",
+                    position=offset,
+                    reason=f"refused by the event store: {refused.reason}",
+                    raw=refused.event.canonical(),
+                    received_at=now,
+                )
+            )
         if dead:
+            # Before the commit: a crash in between dead-letters these records again, never loses them.
             self.transport.append(DEADLETTER, dead, now=now)
             log.warning("index_rejected", count=len(dead), first_offset=records[0].offset)
-        stored = self.store.insert_encoded(fast) + self.store.insert_many(slow)
         self.store.sync()
         self._reader.commit()
         return stored, len(dead)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from soc_api.identity import IdentityConfig
     from soc_api.stream.runner import StreamRunner
     from soc_api.webapi import ApiServices, CollectorView
+    from soc_api.webapi.rulesview import EngineHealth
 
 log = get_logger("platform")
 #: The project's own rule pack, used when `detection.rules` is empty: inside an installed wheel
@@ -68,8 +70,7 @@ class Platform:
         )
         spool = Spool.open(settings.data_dir / "spool", config=config)
         try:
-            # The one place the store backend is chosen; OpenSearch/Elasticsearch join here later.
-            store: EventStore = SQLiteEventStore(settings.resolve(settings.store.path))
+            store = open_store(settings)
         except BaseException:
             spool.close()
             raise
@@ -149,18 +150,71 @@ class Platform:
                 self.spool.close()
 
 
+def open_store(settings: Settings) -> EventStore:
+    """The one place the event store backend is chosen (`store.backend`)."""
+    conf = settings.store
+    if conf.backend == "sqlite":
+        return SQLiteEventStore(settings.resolve(conf.path))
+    from datasoc.store.search import (
+        Connection,
+        ElasticsearchEventStore,
+        OpenSearchEventStore,
+        SearchStoreConfig,
+    )
+
+    connection = Connection(
+        urls=conf.urls,
+        username=conf.username,
+        password=conf.password,
+        api_key=conf.api_key,
+        verify_tls=conf.verify_tls,
+        ca_file=settings.resolve(conf.ca_file) if conf.ca_file else None,
+        timeout_s=conf.timeout_seconds,
+    )
+    config = SearchStoreConfig(
+        connection=connection,
+        index_prefix=conf.index_prefix,
+        shards=conf.shards,
+        replicas=conf.replicas,
+        max_indices=conf.max_indices,
+    )
+    if conf.backend == "opensearch":
+        return OpenSearchEventStore(config)
+    return ElasticsearchEventStore(config)
+
+
 def rule_roots(settings: Settings) -> list[Path]:
     """The configured rule files and directories (relative to the working directory, like --rules),
     or the bundled pack when none are configured."""
     return list(settings.detection.rules) or [BUNDLED_RULES]
 
 
-def load_detector(settings: Settings) -> Detector:
-    """Compile the configured rules once; each rule that fails to load is logged, the rest run."""
-    from detection.engine import RuleSet
-    from detection.pipelines import resolve_pipeline
+def rule_cache_dir(settings: Settings) -> Path:
+    """Where compiled rules are kept between starts (`detection.cache`): `data_dir/cache/rules`."""
+    return settings.data_dir / "cache" / "rules"
 
-    loaded = RuleSet.load(rule_roots(settings), pipeline=resolve_pipeline(settings.detection.pipeline))
+
+def _rule_cache(settings: Settings) -> Any:
+    """The compiled-rule cache under `data_dir` (None, logged, when it cannot be used safely)."""
+    from detection.cache import CacheError, RuleCache
+
+    try:
+        return RuleCache(rule_cache_dir(settings), report=lambda line: log.warning("rule_cache", detail=line))
+    except CacheError as exc:
+        log.warning("rule_cache_unusable", error=str(exc))
+        return None
+
+
+def load_detector(settings: Settings) -> Detector:
+    """Compile the configured rules once (through the compiled-rule cache); each rule that fails to
+    load is logged, the rest run."""
+    from detection.engine import RuleSet
+
+    loaded = RuleSet.load(
+        rule_roots(settings), pipeline=settings.detection.pipeline, cache=_rule_cache(settings)
+    )
+    if loaded.cache is not None:
+        log.info("rule_cache", detail=loaded.cache.line())
     for error in loaded.errors:
         log.error("rule_rejected", error=str(error))
     log.info(
@@ -181,8 +235,13 @@ def load_stream(settings: Settings, spool: Spool) -> StreamRunner:
     """The Flink job's runner over `spool`, configured from `[detection]` (the job is not started).
 
     Rule files are sent to the job as rule changes when it starts and on every tick; the job
-    validates each rule and reports rejections in its health records (`StreamRunner.health`).
+    validates each rule and reports rejections in its health records (`StreamRunner.health`). The
+    job's processes compile them through the compiled-rule cache under `data_dir`: they inherit its
+    location from this process's environment (`DATASOC_RULE_CACHE`, read by `RuleSet.load`).
     """
+    from detection.cache import ENVIRONMENT
+
+    os.environ[ENVIRONMENT] = str(rule_cache_dir(settings))
     from detection.stream.config import StreamConfig
     from soc_api.stream.runner import StreamRunner
 
@@ -292,6 +351,10 @@ def api_services(
 
     public = push_key(settings).public_key_pem() if settings.alerting.channel else None
     alerting = alerting_service(settings, platform.state, identity.audit, new_id=new_id, public_key=public)
+    from soc_api.webapi.alertfeed import SpoolAlertFeed
+    from soc_api.webapi.console import STATIC_DIR
+    from soc_api.webapi.rulesview import RulesView
+
     return ApiServices(
         identity=identity,
         config=config,
@@ -302,9 +365,33 @@ def api_services(
         alerting=alerting,
         cases=Cases(platform.state, identity.audit, new_id=new_id),
         settings_view=view,
+        alerts=SpoolAlertFeed(platform.spool),
+        rules=RulesView(tuple(rule_roots(settings)), lambda: engine_health(platform)),
+        console_dir=STATIC_DIR if (STATIC_DIR / "index.html").is_file() else None,
         clock=clock,
         new_id=new_id,
     )
+
+
+def engine_health(platform: Platform) -> EngineHealth:
+    """Per-rule figures and refused rule files of the engine `detection.engine` chose."""
+    from soc_api.service import rules_not_running
+    from soc_api.webapi.rulesview import EngineHealth, RuleFigures
+
+    rejected = rules_not_running(platform)
+    if platform.stream is not None:
+        totals: dict[str, list[int]] = {}
+        for lane in platform.stream.health.rules.values():  # per lane: rule -> [matches, ns, errors]
+            for ref, (matches, nanos, errors) in lane.items():
+                total = totals.setdefault(ref, [0, 0, 0])
+                total[0], total[1], total[2] = total[0] + matches, total[1] + nanos, total[2] + errors
+        figures = {r: RuleFigures(matches=m, nanos=n, errors=e) for r, (m, n, e) in totals.items()}
+        return EngineHealth("flink", platform.stream.progress, figures, rejected)
+    if platform.detector is None:
+        return EngineHealth("none", None, {}, rejected)
+    found = platform.detector.loop.figures
+    figures = {r: RuleFigures(matches=f.matches, nanos=f.nanos, errors=f.errors) for r, f in found.items()}
+    return EngineHealth("inprocess", None, figures, rejected)
 
 
 def open_keys(settings: Settings, now: datetime) -> KeyStore:

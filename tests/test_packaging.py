@@ -36,3 +36,6 @@ def test_wheel_ships_the_rule_pack_and_no_benchmarks_or_tests(tmp_path: Path) ->
     assert pack
     assert not [n for n in names if n.startswith(("benchmarks/", "tests/"))]
     assert "soc_api/platform.py" in names
+    if (REPO / "soc_api" / "webapi" / "static" / "index.html").is_file():  # built by `make console`
+        assert "soc_api/webapi/static/index.html" in names
+        assert any(n.startswith("soc_api/webapi/static/assets/") and n.endswith(".js") for n in names)

@@ -92,6 +92,7 @@ class ApiGatewayJsonParser(Parser):
     """API gateway access log: data users' queries and downloads, providers' dataset management."""
 
     name = "apigw_json"
+    service = "apigw"
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:
         record = json.loads(text)

@@ -150,6 +150,7 @@ class AuditdParser(Parser):
     """One Linux audit record per line (RAW or ENRICHED log format)."""
 
     name = "auditd"
+    service = "host"
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:
         raw, _, enriched_text = text.partition("\x1d")

@@ -28,8 +28,10 @@ from collectors.catalog import Catalog
 from collectors.enrichment import Enrichment, EnrichmentSource, FixedEnrichment
 from collectors.errors import ParseError
 from collectors.parsers.lifecycle import ACTIONS
+from collectors.parsers.logsource import CATEGORIES
 from datasoc.errors import EventValidationError
 from datasoc.event import Event, format_timestamp, parse_timestamp
+from datasoc.logsource import CATEGORY_FIELD, DATASOC_PRODUCT, PRODUCT_FIELD, SERVICE_FIELD
 
 # China Standard Time has had no daylight saving since 1991, so a fixed offset is exact and
 # needs no tz database on the host.
@@ -79,9 +81,15 @@ def _zone(value: tzinfo | str) -> tzinfo:
 
 
 class Parser(ABC):
-    """Base of all parsers; subclasses set `name` and implement `_fields`."""
+    """Base of all parsers; subclasses set `name` and `service` and implement `_fields`.
+
+    `service` is the Sigma logsource service of every event the parser writes (product `datasoc`,
+    one of `datasoc.logsource.DATASOC_SERVICES`); the category follows from the action
+    (`collectors.parsers.logsource.CATEGORIES`).
+    """
 
     name: ClassVar[str]
+    service: ClassVar[str]
 
     def __init__(
         self,
@@ -186,6 +194,9 @@ class Parser(ABC):
                 "event.dataset": self.name,
                 "observer.collector": self.collector,
                 "log.original": text,
+                PRODUCT_FIELD: DATASOC_PRODUCT,
+                SERVICE_FIELD: self.service,
+                CATEGORY_FIELD: CATEGORIES[action],
             }
         )
         stage = ACTIONS[action]

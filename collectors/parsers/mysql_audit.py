@@ -61,6 +61,7 @@ class MySqlAuditJsonParser(Parser):
     """Percona audit_log JSON records: DBA sessions, statements, grants, audit switches."""
 
     name = "mysql_audit_json"
+    service = "database"
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:
         doc = json.loads(text)

@@ -75,6 +75,7 @@ class PgAuditCsvParser(Parser):
     """pgaudit session and object audit records in PostgreSQL csvlog."""
 
     name = "pgaudit_csv"
+    service = "database"
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:
         try:

@@ -105,6 +105,7 @@ class ProviderPortalParser(Parser):
     """Provider portal operation log: publish, update, withdraw, delete, grade and share datasets."""
 
     name = "provider_json"
+    service = "provider"
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:
         record = json.loads(text)

@@ -116,6 +116,7 @@ class LinuxSyslogParser(Parser):
     """auth/authpriv syslog lines from sshd, sudo and PAM (RFC 3164 and RFC 5424 headers)."""
 
     name = "linux_syslog"
+    service = "host"
 
     def __init__(
         self,

@@ -150,6 +150,7 @@ class WindowsEventParser(Parser):
     """One evtx_dump JSON record to an event with the flattened native fields kept."""
 
     name = "windows_evtx"
+    service = "windows"
 
     def _fields(self, text: str, now: datetime) -> dict[str, Any]:
         record = json.loads(text)

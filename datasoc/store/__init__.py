@@ -1,22 +1,25 @@
 """The event store: interface, query models, the SQLite backend and the retention job.
 
-`BACKENDS` lists the implementations by the name configuration uses; the application picks one
-once, at start-up. OpenSearch and Elasticsearch join it later, against the same contract tests.
+`BACKENDS` lists the implementations by the name configuration uses (`store.backend`); the
+application picks one once, at start-up (`soc_api.platform.open_store`). The OpenSearch and
+Elasticsearch stores (`datasoc.store.search`) pass the same contract tests as SQLite.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from datasoc.store.base import EncodedEvent, EventStore
+from datasoc.store.base import EncodedEvent, EventStore, InsertResult, RejectedEvent
 from datasoc.store.errors import (
     CorruptEventError,
     CursorError,
     QueryError,
+    RejectedEventsError,
     RetentionPolicyError,
     StorageError,
     StoreClosedError,
     StoreError,
+    StoreUnavailableError,
     TextQueryError,
 )
 from datasoc.store.query import Bucket, FieldFilter, SearchPage, SearchQuery
@@ -26,9 +29,14 @@ from datasoc.store.retention import (
     PurgeReport,
     RetentionJob,
 )
+from datasoc.store.search import ElasticsearchEventStore, OpenSearchEventStore
 from datasoc.store.sqlite import SQLiteEventStore
 
-BACKENDS: Final[dict[str, type[EventStore]]] = {"sqlite": SQLiteEventStore}
+BACKENDS: Final[dict[str, type[EventStore]]] = {
+    "sqlite": SQLiteEventStore,
+    "opensearch": OpenSearchEventStore,
+    "elasticsearch": ElasticsearchEventStore,
+}
 
 __all__ = [
     "BACKENDS",
@@ -37,11 +45,16 @@ __all__ = [
     "Bucket",
     "CorruptEventError",
     "CursorError",
+    "ElasticsearchEventStore",
     "EncodedEvent",
     "EventStore",
     "FieldFilter",
+    "InsertResult",
+    "OpenSearchEventStore",
     "PurgeReport",
     "QueryError",
+    "RejectedEvent",
+    "RejectedEventsError",
     "RetentionJob",
     "RetentionPolicyError",
     "SQLiteEventStore",
@@ -50,5 +63,6 @@ __all__ = [
     "StorageError",
     "StoreClosedError",
     "StoreError",
+    "StoreUnavailableError",
     "TextQueryError",
 ]

@@ -37,14 +37,40 @@ class EncodedEvent:
     doc: str
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """An event the backend refused for good (a mapping conflict, a reserved field name...)."""
+
+    event: Event
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    """What `insert_batch` did: how many events were new, and which were refused with why."""
+
+    inserted: int
+    rejected: tuple[RejectedEvent, ...] = ()
+
+
 class EventStore(ABC):
     """A searchable, append-only store of normalized events, keyed by `event.id`."""
 
-    def insert_encoded(self, events: Sequence[EncodedEvent]) -> int:
-        """`insert_many` for events already in wire form (see `EncodedEvent`); same idempotence.
+    def insert_encoded(self, events: Sequence[EncodedEvent]) -> InsertResult:
+        """`insert_batch` for events already in wire form (see `EncodedEvent`); same idempotence.
 
-        This default decodes each one; a backend that stores JSON overrides it to skip that."""
-        return self.insert_many([Event.from_dict(json.loads(e.doc)) for e in events])
+        This default decodes each one; a backend that stores the JSON as it is overrides it."""
+        return self.insert_batch([Event.from_dict(json.loads(e.doc)) for e in events])
+
+    def insert_batch(self, events: Sequence[Event]) -> InsertResult:
+        """Store `events`; return how many were new and the events the backend refused for good.
+
+        A refused event is not stored and never retried: the caller dead-letters it with its
+        reason. Everything else of the batch is stored. SQLite refuses nothing; the search
+        backends may (see `RejectedEvent`). Transient failures raise `StoreUnavailableError`
+        and store nothing that the caller should consider acknowledged.
+        """
+        return InsertResult(inserted=self.insert_many(events))
 
     @abstractmethod
     def insert_many(self, events: Sequence[Event]) -> int:
@@ -52,7 +78,8 @@ class EventStore(ABC):
 
         Idempotent on `event.id`: an id already stored (or repeated in the batch) is skipped, the
         first write wins and is never compared or replaced. So replaying a transport after a crash
-        is safe.
+        is safe. A backend that refuses some events stores the rest and raises
+        `RejectedEventsError` naming them (`insert_batch` returns them instead).
         """
 
     @abstractmethod

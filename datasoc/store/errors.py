@@ -6,7 +6,12 @@ do about it when an operator will read the message.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datasoc.errors import DatasocError
+
+if TYPE_CHECKING:
+    from datasoc.store.base import RejectedEvent
 
 
 class StoreError(DatasocError):
@@ -63,3 +68,27 @@ class StorageError(StoreError):
 
 class CorruptEventError(StorageError):
     """A stored document no longer validates as an Event (edited outside datasoc?)."""
+
+
+class StoreUnavailableError(StorageError):
+    """The search server could not be reached or kept answering "busy" after the retries.
+
+    Nothing of the failed call is acknowledged: the caller keeps its events (the indexer does not
+    commit its transport offset) and tries again later.
+    """
+
+
+class RejectedEventsError(StoreError):
+    """`insert_many` stored a batch except these events, which the backend refused for good.
+
+    `rejected` holds each refused event with the server's reason; `inserted` counts the new ones.
+    Callers that dead-letter rejects use `EventStore.insert_batch`, which returns them instead.
+    """
+
+    def __init__(self, inserted: int, rejected: tuple[RejectedEvent, ...]) -> None:
+        self.inserted = inserted
+        self.rejected = rejected
+        first = rejected[0]
+        super().__init__(
+            f"{len(rejected)} event(s) refused by the store, e.g. {first.event.event_id}: {first.reason}"
+        )

@@ -51,7 +51,7 @@ from typing import Any, Final, Literal
 
 from datasoc.errors import EventValidationError
 from datasoc.event import Event
-from datasoc.store.base import EncodedEvent, EventStore
+from datasoc.store.base import EncodedEvent, EventStore, InsertResult
 from datasoc.store.errors import (
     CorruptEventError,
     QueryError,
@@ -309,14 +309,14 @@ class SQLiteEventStore(EventStore):
             rows.append((event.event_id, to_micros(event.timestamp), _encode(event)))
         return self._insert_rows(rows)
 
-    def insert_encoded(self, events: Sequence[EncodedEvent]) -> int:
+    def insert_encoded(self, events: Sequence[EncodedEvent]) -> InsertResult:
         """Store events already in wire form as they are (no decode, validation or re-encoding)."""
         rows = []
         for index, event in enumerate(events):
             if not isinstance(event, EncodedEvent):
                 raise QueryError(f"events[{index}]", f"expected an EncodedEvent, got {type(event).__name__}")
             rows.append((event.event_id, event.timestamp_us, event.doc))
-        return self._insert_rows(rows)
+        return InsertResult(inserted=self._insert_rows(rows))
 
     def _insert_rows(self, rows: Sequence[tuple[str, int, str]]) -> int:
         if not rows:

@@ -1,4 +1,5 @@
-"""The transport seam (`Transport`, `Consumer`, `Record`) and its embedded implementation, the spool."""
+"""The transport seam (`Transport`, `Consumer`, `Record`), its embedded implementation (the spool)
+and the scale-out one (Kafka, `datasoc.transport.kafka`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from datasoc.transport.errors import (
     TransportError,
     UnknownTopicError,
 )
+from datasoc.transport.kafka import KafkaConfig, KafkaConsumer, KafkaTransport, TransportUnavailableError
 from datasoc.transport.retention import RetentionPolicy, RetentionReport, TopicRetention
 from datasoc.transport.segment_files import TailRepair
 from datasoc.transport.spool import Spool, SpoolConfig, SpoolConsumer
@@ -35,6 +37,9 @@ __all__ = [
     "EVENTS",
     "Consumer",
     "CorruptRecordError",
+    "KafkaConfig",
+    "KafkaConsumer",
+    "KafkaTransport",
     "OffsetOutOfRangeError",
     "Record",
     "RecordTooLargeError",
@@ -52,6 +57,7 @@ __all__ = [
     "Transport",
     "TransportClosedError",
     "TransportError",
+    "TransportUnavailableError",
     "UnknownTopicError",
     "validate_name",
 ]

@@ -16,15 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-
-from sigma.correlations import (
-    SigmaCorrelationCondition,
-    SigmaCorrelationRule,
-    SigmaCorrelationType,
-)
-from sigma.rule import SigmaRule, SigmaRuleBase
+from typing import TYPE_CHECKING
 
 from detection.correlation.errors import CorrelationLoadError
+
+if TYPE_CHECKING:  # imported where used: a rule set without correlations never needs pySigma here
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRuleBase
 
 
 class CorrelationType(StrEnum):
@@ -36,12 +34,17 @@ class CorrelationType(StrEnum):
     TEMPORAL_ORDERED = "temporal_ordered"
 
 
-_FROM_SIGMA: dict[SigmaCorrelationType, CorrelationType] = {
-    SigmaCorrelationType.EVENT_COUNT: CorrelationType.EVENT_COUNT,
-    SigmaCorrelationType.VALUE_COUNT: CorrelationType.VALUE_COUNT,
-    SigmaCorrelationType.TEMPORAL: CorrelationType.TEMPORAL,
-    SigmaCorrelationType.TEMPORAL_ORDERED: CorrelationType.TEMPORAL_ORDERED,
-}
+def _from_sigma(kind: object) -> CorrelationType | None:
+    from sigma.correlations import SigmaCorrelationType
+
+    known: dict[object, CorrelationType] = {
+        SigmaCorrelationType.EVENT_COUNT: CorrelationType.EVENT_COUNT,
+        SigmaCorrelationType.VALUE_COUNT: CorrelationType.VALUE_COUNT,
+        SigmaCorrelationType.TEMPORAL: CorrelationType.TEMPORAL,
+        SigmaCorrelationType.TEMPORAL_ORDERED: CorrelationType.TEMPORAL_ORDERED,
+    }
+    return known.get(kind)
+
 
 # Conditions that can be decided as soon as an event arrives: the measures are monotone (adding events
 # never lowers them), so once `gt`/`gte` holds it keeps holding. The others need the window to close.
@@ -124,6 +127,8 @@ class CorrelationSpec:
 
         Raises `CorrelationLoadError` naming the rule, file, line and reason.
         """
+        from sigma.correlations import SigmaCorrelationCondition
+
         label = _label(rule)
         path, line = _location(rule)
 
@@ -132,7 +137,7 @@ class CorrelationSpec:
 
         if rule.errors:
             raise fail("; ".join(str(e) for e in rule.errors))
-        ctype = _FROM_SIGMA.get(rule.type)
+        ctype = _from_sigma(rule.type)
         if ctype is None:
             raise fail(f"correlation type {rule.type!s} is not supported (spec v2.0 defines four types)")
         if not isinstance(rule.condition, SigmaCorrelationCondition):
@@ -223,6 +228,9 @@ def compile_correlations(rules: Iterable[SigmaRuleBase]) -> CorrelationRuleSet:
     a load error of that correlation here), or correlations whose references pySigma already resolved,
     such as `detection.loader.LoadResult.correlations`.
     """
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
     all_rules = list(rules)
     lookup: dict[str, SigmaRuleBase] = {}
     for r in all_rules:
@@ -269,6 +277,8 @@ def _dependency_order(
 
     A correlation that references a broken one, or sits on a reference cycle, fails with a load error.
     """
+    from sigma.correlations import SigmaCorrelationRule
+
     ordered: list[CorrelationSpec] = []
     state: dict[int, str] = {}  # "visiting" | "done" | "failed"
 
@@ -316,6 +326,8 @@ def _check_chained_fields(
     fail: _Fail,
 ) -> None:
     """A chained correlation's matches carry only its own group-by values, so only those can be read."""
+    from sigma.correlations import SigmaCorrelationRule
+
     for slot, fields in zip(slots, fields_per_slot, strict=False):
         inner = lookup[slot.reference]
         if not isinstance(inner, SigmaCorrelationRule):
@@ -330,6 +342,8 @@ def _check_chained_fields(
 
 
 def _slot(position: int, reference: str, lookup: Mapping[str, SigmaRuleBase], fail: _Fail) -> RuleSlot:
+    from sigma.correlations import SigmaCorrelationRule
+
     target = lookup.get(reference)
     if target is None:
         raise fail(f"referenced rule {reference!r} is not in the rule set")

@@ -403,9 +403,9 @@ def revoke(config: Path | None, data_dir: Path | None, token_id: str) -> None:
         click.echo(json.dumps(_show_token(cli.identity.tokens.revoke(cli.actor, token_id, now=_now()))))
 
 
-def print_demo_accounts(platform: Any, now: datetime) -> None:
+def print_demo_accounts(platform: Any, now: datetime, console: str | None = None) -> None:
     """`datasoc demo`: create (or reuse) one account per role and print its credentials
-    (development mode only; production mode says so and creates none)."""
+    (development mode only; production mode says so and creates none), and where the console is."""
     from soc_api.identity.actors import Actor
     from soc_api.identity.demo import ensure_demo_accounts
     from soc_api.platform import api_services
@@ -417,8 +417,8 @@ def print_demo_accounts(platform: Any, now: datetime) -> None:
         return
     identity = api_services(platform, clock=lambda: now, new_id=lambda: "").identity
     accounts = ensure_demo_accounts(identity, Actor.cli("demo"), now=now)
-    port = platform.settings.api.port
-    click.echo(f"\ndemo accounts (演示账户, development only; API on {platform.settings.api.host}:{port}):")
+    where = console or f"API on {platform.settings.api.host}:{platform.settings.api.port}"
+    click.echo(f"\ndemo accounts (演示账户, development only; {where}):")
     for account in accounts:
         mfa = f"  TOTP secret {account.totp_secret}" if account.totp_secret else ""
         click.echo(f"  {account.role.value:<15}{account.username:<22}password {account.password}{mfa}")

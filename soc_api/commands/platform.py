@@ -95,8 +95,19 @@ def _stop_on_signals(stop: Any) -> None:
     default=None,
     help="First demo day (default: `days` days before today).",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the platform and the console running after the demo until Ctrl-C (SIGINT/SIGTERM).",
+)
 def demo(
-    config: Path | None, data_dir: Path | None, seed: int, days: int, scale: float, start: datetime | None
+    config: Path | None,
+    data_dir: Path | None,
+    seed: int,
+    days: int,
+    scale: float,
+    start: datetime | None,
+    serve: bool,
 ) -> None:
     """Generate demo data and run it through the platform (演示：生成数据并走完整流程).
 
@@ -106,6 +117,10 @@ def demo(
     every event is indexed, traced and evaluated (the Flink job by default), closes the open
     correlation windows, and prints what arrived per source and grade, the alerts, the injected
     incidents, and an audit export verified as an auditor would.
+
+    The API and the console are served on `api.host:api.port` (port 0: any free port) while the
+    demo runs; the demo prints the console's address and the demo accounts to sign in with. It then
+    exits, unless `--serve` keeps everything running (a person looks at the console) until Ctrl-C.
     """
     import secrets
     import time
@@ -154,14 +169,15 @@ def demo(
     # Local receivers stand in for the duty robots, the SOC webhook and the upward cascade.
     settings, receivers = with_receivers(settings, settings.data_dir / "demo" / "receivers", now=now)
     try:
-        daemon = _open_daemon(settings, Roles(api=False))
+        daemon = _open_daemon(settings, Roles(api=settings.api.port is not None))
     except BaseException:
         receivers.stop()
         raise
     serving = ServingThread(daemon)
     try:
         _start(daemon)
-        host, port = serving.start()["http"]
+        addresses = serving.start()
+        host, port = addresses["http"]
         url = f"http://{host}:{port}/api/v1/ingest"
         before = _stored(daemon.platform)
         fed = feed(demo_dir, url, tokens, now=now, new_id=new_id)
@@ -181,13 +197,62 @@ def demo(
         _export_demo_bundle(platform, dataset, now)
         from soc_api.commands.identity import print_demo_accounts
 
-        print_demo_accounts(platform, _now())
+        console = _console_url(addresses.get("api"))
+        print_demo_accounts(platform, _now(), console=f"console {console}" if console else None)
+        # The accounts' own entries are covered by a signed checkpoint before anyone verifies.
+        platform.ledger.checkpoint_tail(now=_now())
+        _print_console(platform, console)
+        if serve and console:
+            click.echo("serving until Ctrl-C (按 Ctrl-C 结束)", err=True)
+            _wait_for_signal(serving)
     except FLOOR_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         serving.stop()
         daemon.close()
         receivers.stop()
+
+
+def _console_url(address: Any) -> str | None:
+    """`http://host:port/` of the served API (and console), or None when the API is off."""
+    if not address:
+        return None
+    host, port = address[0], address[1]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def _print_console(platform: Any, console: str | None) -> None:
+    """Where the console is and how to sign in (the administrators' second factor included)."""
+    from soc_api.webapi.console import STATIC_DIR
+
+    if console is None:
+        click.echo("\nconsole (控制台): off (api.port is off)")
+        return
+    built = (STATIC_DIR / "index.html").is_file()
+    click.echo(f"\nconsole (控制台): {console}" + ("" if built else "  (not built: run `make console`)"))
+    click.echo(
+        "  sign in with a demo account above (用上面的演示账户登录); administrators then enter the 6-digit\n"
+        '  code of their TOTP secret from an authenticator app (or `python -c "import pyotp; '
+        "print(pyotp.TOTP('<secret>').now())\"`)"
+    )
+    if not platform.settings.api.cookie_secure:
+        return
+    click.echo("  (the session cookie is Secure: browsers accept it on http://127.0.0.1 and localhost only)")
+
+
+def _wait_for_signal(serving: Any) -> None:
+    """Block until SIGINT or SIGTERM (the serving thread keeps the platform running meanwhile)."""
+    import threading
+
+    done = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not done.wait(1.0):
+            if serving.error is not None:
+                raise click.ClickException(f"serving stopped: {serving.error}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _print_alerts(platform: Any, evaluated: int) -> None:

@@ -7,6 +7,7 @@ import click
 from soc_api.commands.alerting import alerts, cases
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
+from soc_api.commands.hunt import hunt
 from soc_api.commands.identity import tokens, users
 from soc_api.commands.ledger import ledger, verify
 from soc_api.commands.platform import demo, run
@@ -20,6 +21,7 @@ COMMANDS: list[click.Command] = [
     ingest_token,
     detect,
     rules,
+    hunt,
     stream,
     schema,
     ledger,

@@ -95,3 +95,17 @@ class AuditUnavailableError(IdentityError):
 
     status = 503
     problem = "audit-unavailable"
+
+
+class TooManyStreamsError(IdentityError):
+    """A session holds as many live streams as it may (server-sent events are bounded per session)."""
+
+    status = 429
+    problem = "too-many-streams"
+
+
+class PayloadTooLargeError(IdentityError):
+    """An upload is larger than its cap (the bundle verifier reads at most `verify_max_bytes`)."""
+
+    status = 413
+    problem = "payload-too-large"

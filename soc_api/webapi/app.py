@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -26,6 +27,8 @@ from soc_api.identity import Identity
 if TYPE_CHECKING:
     from soc_api.alerting.cases import Cases
     from soc_api.alerting.service import Alerting
+    from soc_api.webapi.alertfeed import AlertFeed
+    from soc_api.webapi.rulesview import RulesView
 
 API_PREFIX = "/api/v1"
 OPENAPI_URL = f"{API_PREFIX}/openapi.json"
@@ -81,17 +84,59 @@ class ApiServices:
     #: How long one SSE request of `/alerts/stream` stays open before the client reconnects.
     sse_seconds: float = 25.0
     settings_view: dict[str, object] = field(default_factory=dict)
+    #: INTERIM (issue 17 replaces it): the alerts the console lists and streams.
+    alerts: AlertFeed | None = None
+    #: The rule files and the engine's per-rule figures.
+    rules: RulesView | None = None
+    #: The built console (`index.html` and `assets/`); None: `/` serves nothing.
+    console_dir: Path | None = None
+    #: Upload cap of `POST /api/v1/audit/verify` (bytes).
+    verify_max_bytes: int = 64 << 20
     clock: Callable[[], datetime] = field(default=_utc_now)
     new_id: Callable[[], str] = field(default=_uuid_hex)
 
 
 def create_api(services: ApiServices) -> FastAPI:
     """The FastAPI application over `services`."""
-    from soc_api.webapi import problems
     from soc_api.webapi.middleware import SecurityMiddleware
+
+    app = _bare_app()
+    app.state.services = services
+    # Sign-ins past this many wait on the event loop (see routes/session.py). More than the cores:
+    # a sign-in also waits for its ledger entry's fsync, and concurrent ones share one commit;
+    # argon2 itself is bounded to the cores in `Passwords`.
+    app.state.signin_slots = asyncio.Semaphore(4 * (os.cpu_count() or 2))
+    _assemble(app)
+    if services.console_dir is not None:
+        from soc_api.webapi.console import mount_console
+
+        mount_console(app, services.console_dir)
+    app.add_middleware(
+        SecurityMiddleware, new_id=services.new_id, trusted_proxies=services.config.trusted_proxies
+    )
+    return app
+
+
+def _assemble(app: FastAPI) -> None:
+    from soc_api.webapi import problems
     from soc_api.webapi.routes import ROUTERS, docs
 
-    app = FastAPI(
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    docs.install(app)
+
+
+def openapi_document() -> dict[str, object]:
+    """The served OpenAPI document, built without any service (`datasoc schema openapi`; the
+    console's typed client is generated from it)."""
+    app = _bare_app()
+    _assemble(app)
+    return app.openapi()
+
+
+def _bare_app() -> FastAPI:
+    return FastAPI(
         title="datasoc API",
         version="1",
         description=(
@@ -101,16 +146,3 @@ def create_api(services: ApiServices) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.services = services
-    # Sign-ins past this many wait on the event loop (see routes/session.py). More than the cores:
-    # a sign-in also waits for its ledger entry's fsync, and concurrent ones share one commit;
-    # argon2 itself is bounded to the cores in `Passwords`.
-    app.state.signin_slots = asyncio.Semaphore(4 * (os.cpu_count() or 2))
-    problems.install(app)
-    for router in ROUTERS:
-        app.include_router(router, responses=problems.PROBLEM_RESPONSES)
-    docs.install(app)
-    app.add_middleware(
-        SecurityMiddleware, new_id=services.new_id, trusted_proxies=services.config.trusted_proxies
-    )
-    return app

@@ -165,6 +165,11 @@ def test_invalid_detection_settings_name_the_key(variable: str, value: str, expe
     assert f"DATASOC_DETECTION__{variable}" in str(caught.value)
 
 
+def test_the_rule_cache_variable_is_not_a_setting() -> None:
+    # `datasoc run` names the compiled-rule cache for its job's processes in DATASOC_RULE_CACHE.
+    assert load_settings(None, {"DATASOC_RULE_CACHE": "/var/lib/datasoc/cache/rules"}) is not None
+
+
 def test_collector_sources_and_limits_from_file(tmp_path: Path) -> None:
     config = write(
         tmp_path,
@@ -217,3 +222,51 @@ expected_interval_seconds = 300
 def test_invalid_collector_tables_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
         load_settings(write(tmp_path, text), {})
+
+
+def test_search_store_settings_from_environment_keep_the_password_secret() -> None:
+    env = {
+        "DATASOC_STORE__BACKEND": "elasticsearch",
+        "DATASOC_STORE__URLS": "https://es-1:9200, https://es-2:9200",
+        "DATASOC_STORE__USERNAME": "writer",
+        "DATASOC_STORE__PASSWORD": "correct horse battery",
+        "DATASOC_STORE__REPLICAS": "2",
+    }
+    settings = load_settings(None, env)
+    assert settings.store.urls == ("https://es-1:9200", "https://es-2:9200")
+    assert settings.store.password is not None
+    assert settings.store.password.get_secret_value() == "correct horse battery"
+    assert "correct horse" not in repr(settings)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {**env, "DATASOC_STORE__SHARDS": "0"})
+    assert "store.shards" in str(caught.value)
+    assert "correct horse" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"DATASOC_STORE__URLS": "es-1:9200"}, r"store\.urls.*http:// or https://"),
+        ({"DATASOC_STORE__URLS": "https://user:pw@es-1:9200"}, r"credentials in store\.username"),
+        ({"DATASOC_STORE__INDEX_PREFIX": "Upper-"}, r"store\.index_prefix"),
+        ({"DATASOC_STORE__BACKEND": "mongodb"}, r"store\.backend"),
+    ],
+)
+def test_invalid_search_store_settings_name_the_key(variables: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(None, variables)
+
+
+def test_production_refuses_unverified_tls_and_credentials_over_http() -> None:
+    base = {"DATASOC_MODE": "production", "DATASOC_STORE__BACKEND": "opensearch", **STRONG}
+    with pytest.raises(ConfigError, match=r"store\.verify_tls"):
+        load_settings(
+            None, {**base, "DATASOC_STORE__VERIFY_TLS": "false", "DATASOC_STORE__URLS": "https://os:9200"}
+        )
+    with pytest.raises(ConfigError, match=r"plain http are refused"):
+        load_settings(
+            None, {**base, "DATASOC_STORE__PASSWORD": "p" * 20, "DATASOC_STORE__URLS": "http://os:9200"}
+        )
+    assert (
+        load_settings(None, {**base, "DATASOC_STORE__URLS": "https://os:9200"}).store.backend == "opensearch"
+    )

@@ -73,6 +73,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
             "DATASOC_DETECTION__ENGINE": None,
             "FLINK_LOG_DIR": None,
             "DATASOC_STORE__RETENTION_DAYS": "3650",
+            "DATASOC_COLLECT__HTTP_PORT": "0",
+            "DATASOC_API__PORT": "0",
         },
     )
     assert result.exit_code == 0, result.output

@@ -34,7 +34,13 @@ def all_events(store: SQLiteEventStore) -> list[Event]:
 
 # The in-process engine keeps these tests free of Flink (tests/soc_api/test_flink_engine.py has the job).
 # The demo of 2026-03-02 is older than the default 184 days of retention: keep it for ten years.
-INPROCESS = {"DATASOC_DETECTION__ENGINE": "inprocess", "DATASOC_STORE__RETENTION_DAYS": "3650"}
+# Any free port: another platform on this machine may hold the default ones.
+INPROCESS = {
+    "DATASOC_DETECTION__ENGINE": "inprocess",
+    "DATASOC_STORE__RETENTION_DAYS": "3650",
+    "DATASOC_COLLECT__HTTP_PORT": "0",
+    "DATASOC_API__PORT": "0",
+}
 
 
 def run_cli(*args: str) -> str:

@@ -34,6 +34,11 @@ def count(store: SQLiteEventStore, dataset: str) -> int:
     return int(store.count(query))
 
 
+def count_where(store: SQLiteEventStore, dataset: str, condition: FieldFilter) -> int:
+    filters = (FieldFilter.eq("event.dataset", dataset), condition)
+    return int(store.count(SearchQuery(start=FAR[0], end=FAR[1], filters=filters)))
+
+
 def send_tcp(port: int, lines: list[bytes], source: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((source, 0))
@@ -91,6 +96,10 @@ peer = ["127.0.0.3"]
 [[collect.token_source]]
 source = "quiet-gateway"
 expected_interval_seconds = 1
+
+[governance]
+catalog = "{demo["catalog.json"]}"
+approvals = "{demo["approvals.jsonl"]}"
 """,
         encoding="utf-8",
     )
@@ -134,6 +143,17 @@ expected_interval_seconds = 1
             if all(found.values()):
                 break
             time.sleep(0.3)
+        with SQLiteEventStore(tmp_path / "events.sqlite3") as store:
+            # Graded and joined with the approval register as they are parsed, in `run` too.
+            graded = {
+                name: count_where(
+                    store, name, FieldFilter.any_of("data.classification", ("core", "important", "general"))
+                )
+                for name in ("apigw_json", "mysql_audit_json", "pgaudit_csv")
+            }
+            with_approval = count_where(
+                store, "apigw_json", FieldFilter.any_of("approval.status", ("approved", "expired", "unknown"))
+            )
         answer = httpx.get(api, headers={"Authorization": f"Bearer {probe}"})
         assert answer.status_code == 200, answer.text
         sources = {s["name"]: s for s in answer.json()}
@@ -143,6 +163,8 @@ expected_interval_seconds = 1
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert all(found.values()), found
+    assert all(graded.values()), graded
+    assert with_approval > 0
     # Tails and evtx folders report into the same source health as the network inputs.
     assert sources["gateway-log"]["accepted_total"] > 0
     assert sources["audit-hosts"]["accepted_total"] == 1

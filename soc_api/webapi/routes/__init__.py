@@ -13,9 +13,12 @@ from soc_api.webapi.routes import (
     me,
     notifications,
     observe,
+    overview,
+    rules,
     session,
     tokens,
     users,
+    verify,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -30,4 +33,8 @@ ROUTERS: list[APIRouter] = [
     cases.router,
     notifications.router,
     bulletins.router,
+    # The console's pages (issue 15).
+    overview.router,
+    rules.router,
+    verify.router,
 ]

@@ -70,6 +70,14 @@ def listening(pid: int) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Addr
     return found
 
 
+def _is_flink_gateway(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"java" in command[0] and b"org.apache.flink.client.python.PythonGatewayServer" in command
+
+
 @pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc")
 def test_every_port_of_the_running_job_is_on_its_bind_address(stream: Platform) -> None:
     stream.wait_for("the job to run", lambda: stream.client.get_job_status().result().name == "RUNNING")
@@ -84,8 +92,11 @@ def test_every_port_of_the_running_job_is_on_its_bind_address(stream: Platform) 
 
 def test_the_rest_api_refuses_a_client_without_the_jobs_key(stream: Platform) -> None:
     job_id = str(stream.client.get_job_id())
-    java = [p for p in _descendants(os.getpid()) if b"java" in Path(f"/proc/{p}/cmdline").read_bytes()[:200]]
-    ports = [port for pid in java for _, port in listening(pid)]
+    # Only the gateway JVM that runs the job: the session's OpenSearch, Elasticsearch and Kafka servers
+    # (other tests' fixtures) are Java children of this process too, with their own HTTP APIs.
+    gateway = [p for p in _descendants(os.getpid()) if _is_flink_gateway(p)]
+    assert gateway, "the gateway JVM is a child of this process"
+    ports = [port for pid in gateway for _, port in listening(pid)]
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     answered = []

@@ -1,0 +1,79 @@
+// The console's page registry: one entry per page, read by the router and the menu.
+// Another issue's pages (governance: catalog, approvals, grants; alerting: cases, routing) are
+// added here with their permission, menu key (in both catalogs) and icon; nothing else changes.
+import { lazy, type ComponentType, type LazyExoticComponent, type ReactNode } from "react";
+import {
+  AlertOutlined,
+  AuditOutlined,
+  DashboardOutlined,
+  FileSearchOutlined,
+  SafetyCertificateOutlined,
+  SearchOutlined,
+  TeamOutlined,
+} from "@ant-design/icons";
+import type { MessageKey } from "../i18n";
+
+export type PageDef = {
+  /** Route path (react-router syntax). */
+  path: string;
+  /** Menu entry (omit for pages reached from another page, e.g. a detail). */
+  menu?: { key: MessageKey; icon: ReactNode; group?: "operate" | "audit" | "admin" };
+  /** The permission the page needs (`soc_api/identity/roles.py`); without it, the denied page. */
+  permission?: string;
+  component: LazyExoticComponent<ComponentType>;
+};
+
+export const PAGES: PageDef[] = [
+  {
+    path: "/overview",
+    menu: { key: "menu.overview", icon: <DashboardOutlined />, group: "operate" },
+    permission: "sources.read",
+    component: lazy(() => import("../pages/Overview")),
+  },
+  {
+    path: "/alerts",
+    menu: { key: "menu.alerts", icon: <AlertOutlined />, group: "operate" },
+    permission: "alerts.read",
+    component: lazy(() => import("../pages/Alerts")),
+  },
+  {
+    path: "/alerts/:alertId",
+    permission: "alerts.read",
+    component: lazy(() => import("../pages/AlertDetail")),
+  },
+  {
+    path: "/events",
+    menu: { key: "menu.events", icon: <SearchOutlined />, group: "operate" },
+    permission: "events.read",
+    component: lazy(() => import("../pages/Events")),
+  },
+  {
+    path: "/rules",
+    menu: { key: "menu.rules", icon: <FileSearchOutlined />, group: "operate" },
+    permission: "alerts.read",
+    component: lazy(() => import("../pages/Rules")),
+  },
+  {
+    path: "/ledger",
+    menu: { key: "menu.ledger", icon: <AuditOutlined />, group: "audit" },
+    permission: "audit.read",
+    component: lazy(() => import("../pages/Ledger")),
+  },
+  {
+    path: "/verify",
+    menu: { key: "menu.verify", icon: <SafetyCertificateOutlined />, group: "audit" },
+    permission: "audit.read",
+    component: lazy(() => import("../pages/Verify")),
+  },
+  {
+    path: "/accounts",
+    menu: { key: "menu.accounts", icon: <TeamOutlined />, group: "admin" },
+    permission: "users.read",
+    component: lazy(() => import("../pages/Accounts")),
+  },
+];
+
+/** The first menu page the session may see (where `/` and sign-in lead). */
+export function homePath(can: (permission: string | undefined) => boolean): string {
+  return PAGES.find((p) => p.menu && can(p.permission))?.path ?? "/denied";
+}

@@ -1,0 +1,132 @@
+// 审计账本: search the platform's audit entries, export a verifiable bundle (audit
+// administrator), and download the ledger's public key to verify it with.
+import { useState } from "react";
+import type { Dayjs } from "dayjs";
+import { Alert, App, Button, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
+import { DownloadOutlined, ExportOutlined } from "@ant-design/icons";
+import { api, rawFetch, unwrap, ApiError, type Schemas } from "../api/client";
+import { useSession } from "../app/session";
+import { useT } from "../i18n";
+import { saveResponse } from "../lib/download";
+import { formatTime, zoneLabel } from "../lib/time";
+
+type Entry = Schemas["AuditEntryPublic"];
+type Criteria = { actor?: string; action?: string; target?: string; outcome?: "success" | "denied" | "failed"; range?: [Dayjs, Dayjs] };
+
+function toQuery(criteria: Criteria): Record<string, string> {
+  const q: Record<string, string> = {};
+  for (const key of ["actor", "action", "target", "outcome"] as const) {
+    const value = criteria[key];
+    if (value) q[key] = value;
+  }
+  if (criteria.range) {
+    q.start = criteria.range[0].toISOString();
+    q.end = criteria.range[1].toISOString();
+  }
+  return q;
+}
+
+export default function Ledger() {
+  const { t, locale } = useT();
+  const { can } = useSession();
+  const { message } = App.useApp();
+  const [form] = Form.useForm<Criteria>();
+  const [items, setItems] = useState<Entry[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [exporting, setExporting] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const search = async (criteria: Criteria, after?: string | null) => {
+    setLoading(true);
+    setError(null);
+    try {
+      const page = unwrap(await api.GET("/api/v1/audit/entries", { params: { query: { ...toQuery(criteria), limit: 50, cursor: after ?? undefined } } }));
+      setItems((current) => (after ? [...current, ...page.items] : page.items));
+      setCursor(page.next_cursor ?? null);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setLoading(false);
+    }
+  };
+
+  const exportBundle = async () => {
+    setExporting(true);
+    try {
+      const response = await rawFetch(`/api/v1/audit/export?${new URLSearchParams(toQuery(form.getFieldsValue()))}`);
+      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
+      message.success(t("ledger.exported", { name: await saveResponse(response, "audit-export.zip") }));
+    } catch (e) {
+      message.error((e as Error).message);
+    } finally {
+      setExporting(false);
+    }
+  };
+
+  const publicKey = async () => {
+    const response = await rawFetch("/api/v1/audit/public-key");
+    if (response.ok) await saveResponse(response, "ledger-pub.pem");
+  };
+
+  return (
+    <Space direction="vertical" style={{ width: "100%" }}>
+      <Typography.Title level={3}>{t("ledger.entries")}</Typography.Title>
+      <Form form={form} layout="inline" onFinish={(v) => void search(v)} style={{ rowGap: 8 }}>
+        <Form.Item name="actor">
+          <Input aria-label={t("ledger.actor")} placeholder={t("ledger.actor")} allowClear style={{ width: 160 }} />
+        </Form.Item>
+        <Form.Item name="action">
+          <Input aria-label={t("ledger.action")} placeholder={t("ledger.action")} allowClear style={{ width: 180 }} />
+        </Form.Item>
+        <Form.Item name="target">
+          <Input aria-label={t("ledger.target")} placeholder={t("ledger.target")} allowClear style={{ width: 160 }} />
+        </Form.Item>
+        <Form.Item name="outcome">
+          <Select
+            aria-label={t("ledger.outcome")}
+            placeholder={t("ledger.outcome")}
+            allowClear
+            style={{ width: 120 }}
+            options={["success", "denied", "failed"].map((o) => ({ value: o, label: o }))}
+          />
+        </Form.Item>
+        <Form.Item name="range">
+          <DatePicker.RangePicker showTime />
+        </Form.Item>
+        <Button type="primary" htmlType="submit" loading={loading}>
+          {t("ledger.search")}
+        </Button>
+      </Form>
+      <Space>
+        {can("audit.export") && (
+          <Button icon={<ExportOutlined />} onClick={() => void exportBundle()} loading={exporting} data-testid="export">
+            {exporting ? t("ledger.exporting") : t("ledger.export")}
+          </Button>
+        )}
+        <Button icon={<DownloadOutlined />} onClick={() => void publicKey()} data-testid="public-key">
+          {t("ledger.publicKey")}
+        </Button>
+      </Space>
+      <Typography.Text type="secondary">{t("ledger.exportNote")}</Typography.Text>
+      {error && <Alert type="error" showIcon message={error} />}
+      <Table<Entry>
+        size="small"
+        rowKey="seq"
+        loading={loading}
+        dataSource={items}
+        pagination={false}
+        expandable={{ expandedRowRender: (e) => <pre className="mono original">{JSON.stringify(e.payload, null, 2)}</pre> }}
+        columns={[
+          { title: t("ledger.seq"), dataIndex: "seq", width: 90 },
+          { title: `${t("ledger.time")} · ${zoneLabel()}`, dataIndex: "ts", width: 210, render: (v: string) => formatTime(v, locale) },
+          { title: t("ledger.action"), dataIndex: "action", render: (a: string) => <Tag>{a}</Tag> },
+          { title: t("ledger.actor"), dataIndex: "actor" },
+          { title: t("ledger.target"), dataIndex: "target" },
+          { title: t("ledger.outcome"), dataIndex: "outcome", render: (o: string) => <Tag color={o === "success" ? "green" : o === "denied" ? "orange" : "red"}>{o}</Tag> },
+        ]}
+      />
+      {cursor && <Button onClick={() => void search(form.getFieldsValue(), cursor)}>{t("events.more")}</Button>}
+    </Space>
+  );
+}

@@ -1,0 +1,481 @@
+"""`Transport` on Kafka (confluent-kafka / librdkafka): the scale-out replacement of the spool.
+
+Each datasoc topic is one Kafka topic `<prefix><name>` with one partition, so a topic's offsets
+are a single ordered sequence, as the `Transport` contract has them (a partitioned events topic
+would need partition-aware offsets in the contract; not yet). The transport creates missing
+topics at open, with `min.insync.replicas` = min(2, replication) and, on a single broker,
+`flush.messages=1` (the broker fsyncs every append, as the spool does; with replicas, the
+replication is the durability).
+
+- `append` produces with an idempotent producer (`enable.idempotence`, `acks=all`: broker retries
+  never duplicate or reorder) and returns the offsets only after the broker acknowledged every
+  record of the batch. A batch the broker did not acknowledge within `delivery_timeout_s` raises
+  `TransportUnavailableError`: the caller acknowledges nothing (collectors answer with
+  back-pressure). Some of such a batch may still have been stored: the records are at-least-once
+  from the sender's view, and `event.id` makes a resent event harmless downstream.
+- Consumers are consumer groups: `consumer(name, topic)` keeps its committed offset in Kafka under
+  the group `<group_prefix><name>` (committed synchronously; Kafka's convention is the next offset
+  to read, as the spool's). The partition is assigned, not subscribed: one process per consumer
+  name, as with the spool. Reads are `read_committed`, so aborted transactions (Flink's
+  exactly-once sink) are never seen; offsets then skip the transaction markers.
+- `auto.offset.reset=error`: a consumer behind retention gets `OffsetOutOfRangeError` and must
+  `reset_to_start()`, which counts what it skipped (never a silent jump).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pydantic import SecretStr
+
+from datasoc.transport.base import DEFAULT_TOPICS, Consumer, Record, TopicRange, Transport, validate_name
+from datasoc.transport.errors import (
+    OffsetOutOfRangeError,
+    RecordTooLargeError,
+    TransportClosedError,
+    TransportError,
+    UnknownTopicError,
+)
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class TransportUnavailableError(TransportError):
+    """The broker did not acknowledge (down, unreachable, or the local queue is full): retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    """Where the brokers are, how topics are named and made, and how long to wait."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = "datasoc."
+    group_prefix: str = "datasoc."
+    replication: int = 1
+    retention_hours: int = 7 * 24
+    max_record_bytes: int = 1024 * 1024
+    delivery_timeout_s: float = 15.0
+    request_timeout_s: float = 10.0
+    #: SASL/TLS (`security.protocol` etc.); empty for PLAINTEXT on a private network.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: str | None = None
+    topics: tuple[str, ...] = field(default=DEFAULT_TOPICS)
+
+    def client(self) -> dict[str, Any]:
+        """librdkafka settings every client of this transport shares (secrets only in here)."""
+        settings: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+            "socket.timeout.ms": int(self.request_timeout_s * 1000),
+        }
+        if self.sasl_mechanism:
+            settings["sasl.mechanism"] = self.sasl_mechanism
+        if self.username is not None:
+            settings["sasl.username"] = self.username
+            settings["sasl.password"] = self.password.get_secret_value() if self.password else ""
+        if self.ca_file:
+            settings["ssl.ca.location"] = self.ca_file
+        return settings
+
+
+def _quiet_logger() -> logging.Logger:
+    # librdkafka's own log lines (connection refused while a broker restarts...) go to Python
+    # logging at debug level, not to stderr; errors reach callers as exceptions.
+    logger = logging.getLogger("datasoc.transport.kafka.librdkafka")
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
+def _when(message: Any) -> datetime:
+    _, ms = message.timestamp()
+    return _EPOCH + timedelta(milliseconds=ms if ms and ms > 0 else 0)
+
+
+class KafkaTransport(Transport):
+    """Topics on Kafka (see module docstring)."""
+
+    def __init__(self, config: KafkaConfig | None = None) -> None:
+        from confluent_kafka import Consumer as RdConsumer
+        from confluent_kafka import Producer
+
+        self.config = config or KafkaConfig()
+        self._topics = tuple(validate_name(t) for t in self.config.topics)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._ensure_topics()
+        self._producer = Producer(
+            {
+                **self.config.client(),
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "message.max.bytes": self.config.max_record_bytes + 64 * 1024,
+                "delivery.timeout.ms": int(self.config.delivery_timeout_s * 1000),
+                "queue.buffering.max.messages": 200_000,
+            },
+            logger=_quiet_logger(),
+        )
+        self._reader = _Reader(RdConsumer(self._consumer_settings("reader"), logger=_quiet_logger()), self)
+        # One librdkafka consumer per (name, topic), reused: the indexer asks for its consumer on
+        # every pass, and each new one would hold threads and connections until close.
+        self._consumers: dict[tuple[str, str], KafkaConsumer] = {}
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def kafka_topic(self, topic: str) -> str:
+        """The Kafka topic behind datasoc topic `topic`."""
+        if topic not in self._topics:
+            raise UnknownTopicError(topic, self._topics)
+        return f"{self.config.topic_prefix}{topic}"
+
+    def _consumer_settings(self, group: str) -> dict[str, Any]:
+        return {
+            **self.config.client(),
+            "group.id": f"{self.config.group_prefix}{group}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "error",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+
+    def _ensure_topics(self) -> None:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (  # type: ignore[attr-defined]
+            AdminClient,
+            NewTopic,
+        )
+
+        admin = AdminClient(self.config.client(), logger=_quiet_logger())
+        try:
+            existing = admin.list_topics(timeout=self.config.request_timeout_s).topics
+        except KafkaException as exc:
+            raise TransportUnavailableError(
+                f"kafka {self.config.bootstrap}: cannot list topics: {exc}"
+            ) from None
+        rf = self.config.replication
+        settings = {
+            "min.insync.replicas": str(min(2, rf)),
+            "retention.ms": str(self.config.retention_hours * 3600 * 1000),
+            "max.message.bytes": str(self.config.max_record_bytes + 64 * 1024),
+            "message.timestamp.type": "CreateTime",
+        }
+        if rf == 1:
+            settings["flush.messages"] = "1"  # one broker: fsync each append, as the spool does
+        wanted = [
+            NewTopic(
+                f"{self.config.topic_prefix}{t}", num_partitions=1, replication_factor=rf, config=settings
+            )
+            for t in self._topics
+            if f"{self.config.topic_prefix}{t}" not in existing
+        ]
+        for name, future in (admin.create_topics(wanted) if wanted else {}).items():
+            try:
+                future.result(self.config.request_timeout_s)
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise TransportError(f"kafka: cannot create topic {name}: {exc}") from None
+        for t in self._topics:
+            name = f"{self.config.topic_prefix}{t}"
+            known = existing.get(name)
+            if known is not None and len(known.partitions) != 1:
+                raise TransportError(
+                    f"kafka topic {name} has {len(known.partitions)} partitions; datasoc topics have one"
+                )
+        if wanted:
+            self._await_leaders(admin, [topic.topic for topic in wanted])
+
+    def _await_leaders(self, admin: Any, names: list[str]) -> None:
+        """A new topic answers "not leader" until its partition has one: wait for it (bounded)."""
+        deadline = time.monotonic() + self.config.request_timeout_s * 3
+        while time.monotonic() < deadline:
+            topics = admin.list_topics(timeout=self.config.request_timeout_s).topics
+            ready = [n for n in names if n in topics and topics[n].partitions.get(0) is not None]
+            if len(ready) == len(names) and all(topics[n].partitions[0].leader >= 0 for n in ready):
+                return
+            time.sleep(0.1)
+        raise TransportUnavailableError(f"kafka: no leader for {names} after creating them")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportClosedError("kafka transport is closed")
+
+    # -- Transport ----------------------------------------------------------------------------
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return self._topics
+
+    def append(self, topic: str, payloads: Sequence[bytes], *, now: datetime) -> list[int]:
+        """Produce a batch; return its offsets once the broker acknowledged all of it."""
+        self._check_open()
+        name = self.kafka_topic(topic)
+        for index, payload in enumerate(payloads):
+            if len(payload) > self.config.max_record_bytes:
+                raise RecordTooLargeError(topic, index, len(payload), self.config.max_record_bytes)
+        if not payloads:
+            return []
+        stamp = int((now - _EPOCH).total_seconds() * 1000)
+        offsets: list[int | None] = [None] * len(payloads)
+        errors: list[str] = []
+        done = [0]
+
+        def delivered(error: Any, message: Any, *, position: int) -> None:
+            if error is not None:
+                errors.append(str(error))
+            else:
+                offsets[position] = message.offset()
+            done[0] += 1
+
+        deadline = time.monotonic() + self.config.delivery_timeout_s
+        for position, payload in enumerate(payloads):
+            while True:
+                try:
+                    self._producer.produce(
+                        name,
+                        value=payload,
+                        partition=0,
+                        timestamp=stamp,
+                        on_delivery=functools.partial(delivered, position=position),
+                    )
+                    break
+                except BufferError:  # the local queue is full: the broker is slow or away
+                    if time.monotonic() > deadline:
+                        raise TransportUnavailableError(
+                            f"kafka {self.config.bootstrap}: producer queue full; {topic} not appended"
+                        ) from None
+                    self._producer.poll(0.05)
+        while done[0] < len(payloads):
+            self._producer.poll(0.05)
+            if time.monotonic() > deadline + 5:  # librdkafka times out each record itself first
+                break
+        if errors or any(offset is None for offset in offsets):
+            first = errors[0] if errors else "no acknowledgement in time"
+            raise TransportUnavailableError(
+                f"kafka {self.config.bootstrap}: {topic}: {len(errors) or 'some'} of {len(payloads)} records "
+                f"not acknowledged ({first}); nothing of this batch is acknowledged"
+            )
+        return [offset for offset in offsets if offset is not None]
+
+    def read(self, topic: str, from_offset: int, max_records: int) -> list[Record]:
+        """Up to `max_records` acknowledged records from `from_offset`, in order."""
+        self._check_open()
+        with self._lock:
+            return self._reader.fetch(topic, from_offset, max_records, consumer="")
+
+    def range(self, topic: str) -> TopicRange:
+        """Retained offsets (low and high watermarks) of `topic`."""
+        self._check_open()
+        with self._lock:
+            low, high = _watermarks(self._reader.client, self, topic)
+        return TopicRange(start=low, end=high)
+
+    def consumer(self, name: str, topic: str) -> KafkaConsumer:
+        """A consumer group member at its committed offset (the retained start for a new group)."""
+        self._check_open()
+        validate_name(name, kind="consumer")
+        self.kafka_topic(topic)
+        known = self._consumers.get((name, topic))
+        if known is not None and not known.closed:
+            known.seek_committed()
+            return known
+        consumer = KafkaConsumer(self, name, topic)
+        self._consumers[(name, topic)] = consumer
+        return consumer
+
+    def close(self) -> None:
+        """Deliver what is queued (bounded wait), close every client; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._producer.flush(self.config.delivery_timeout_s)
+        for consumer in self._consumers.values():
+            consumer.close()
+        self._reader.client.close()
+
+
+_TRANSIENT: Final = (
+    "NOT_LEADER",
+    "LEADER_NOT_AVAILABLE",
+    "UNKNOWN_TOPIC_OR_PART",
+    "_TRANSPORT",
+    "_TIMED_OUT",
+)
+
+
+def _watermarks(client: Any, transport: KafkaTransport, topic: str) -> tuple[int, int]:
+    """`(low, high)` of `topic`, retrying what a leader election or a restart makes transient."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    name = transport.kafka_topic(topic)
+    timeout = transport.config.request_timeout_s
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = client.get_watermark_offsets(TopicPartition(name, 0), timeout=timeout, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if not any(word in str(exc) for word in _TRANSIENT) or time.monotonic() > deadline:
+                raise TransportUnavailableError(f"kafka: offsets of {topic}: {exc}") from None
+            time.sleep(0.1)
+
+
+class _Reader:
+    """One librdkafka consumer reading one partition at a time; it keeps fetching where the last
+    read stopped (re-assigning would drop what it prefetched), and checks the watermarks only when
+    it (re)starts somewhere else or finds nothing new."""
+
+    def __init__(self, client: Any, transport: KafkaTransport) -> None:
+        self.client = client
+        self._transport = transport
+        self._at: tuple[str, int] | None = None
+
+    def fetch(self, topic: str, start: int, limit: int, *, consumer: str) -> list[Record]:
+        """Records `[start, ...)` of `topic`, up to `limit`; [] at the end of the topic."""
+        from confluent_kafka import KafkaError, TopicPartition
+
+        name = self._transport.kafka_topic(topic)
+        if limit <= 0:
+            return []
+        if self._at != (name, start):
+            low, high = _watermarks(self.client, self._transport, topic)
+            if start < low or start > high:
+                raise OffsetOutOfRangeError(topic, start, low, high, consumer=consumer)
+            if start == high:
+                return []
+            self.client.assign([TopicPartition(name, 0, start)])
+            self._at = (name, start)
+        records: list[Record] = []
+        deadline = time.monotonic() + self._transport.config.request_timeout_s
+        at_end = False
+        while len(records) < limit and not at_end and time.monotonic() < deadline:
+            batch = self.client.consume(num_messages=limit - len(records), timeout=0.1)
+            if not batch:
+                if records:
+                    break
+                low, high = _watermarks(self.client, self._transport, topic)
+                if start >= high:
+                    break
+                continue
+            for message in batch:
+                error = message.error()
+                if error is None:
+                    records.append(Record(topic, message.offset(), _when(message), message.value() or b""))
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end = True
+                elif error.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                    self._at = None
+                    low, high = _watermarks(self.client, self._transport, topic)
+                    raise OffsetOutOfRangeError(topic, start, low, high, consumer=consumer)
+                else:
+                    self._at = None
+                    raise TransportUnavailableError(f"kafka: reading {topic}: {error}")
+        if records:
+            self._at = (name, records[-1].offset + 1)
+        return records
+
+    def forget(self) -> None:
+        """The next fetch starts with a fresh assignment."""
+        self._at = None
+
+
+class KafkaConsumer(Consumer):
+    """One consumer group of one topic, its committed offset kept by Kafka."""
+
+    def __init__(self, transport: KafkaTransport, name: str, topic: str) -> None:
+        from confluent_kafka import Consumer as RdConsumer
+        from confluent_kafka import KafkaException, TopicPartition
+
+        self._transport = transport
+        self._name = name
+        self._topic = topic
+        self._kafka_topic = transport.kafka_topic(topic)
+        self._client = RdConsumer(transport._consumer_settings(name), logger=_quiet_logger())
+        try:
+            [found] = self._client.committed(
+                [TopicPartition(self._kafka_topic, 0)], timeout=transport.config.request_timeout_s
+            )
+        except KafkaException as exc:
+            self._client.close()
+            raise TransportUnavailableError(f"kafka: committed offset of {name}: {exc}") from None
+        self._reader = _Reader(self._client, transport)
+        self._committed = found.offset if found.offset >= 0 else transport.range(topic).start
+        self._position = self._committed
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    @property
+    def committed(self) -> int:
+        return self._committed
+
+    def poll(self, max_records: int) -> list[Record]:
+        """Up to `max_records` records from `position`, advancing it past the last one."""
+        records = self._reader.fetch(self._topic, self._position, max_records, consumer=self._name)
+        if records:
+            self._position = records[-1].offset + 1
+        return records
+
+    def commit(self, offset: int | None = None) -> None:
+        """Commit `offset` (default: `position`) to the group, synchronously."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        target = self._position if offset is None else offset
+        span = self._transport.range(self._topic)
+        if not span.start <= target <= span.end:
+            raise OffsetOutOfRangeError(self._topic, target, span.start, span.end, consumer=self._name)
+        try:
+            self._client.commit(offsets=[TopicPartition(self._kafka_topic, 0, target)], asynchronous=False)
+        except KafkaException as exc:
+            raise TransportUnavailableError(f"kafka: commit of {self._name}: {exc}") from None
+        self._committed = target
+
+    def seek(self, offset: int) -> None:
+        """Move `position` within the retained range; the committed offset is unchanged."""
+        span = self._transport.range(self._topic)
+        if not span.start <= offset <= span.end:
+            raise OffsetOutOfRangeError(self._topic, offset, span.start, span.end, consumer=self._name)
+        self._position = offset
+
+    def reset_to_start(self) -> int:
+        """Jump to the retained start if the position fell behind it; return records skipped."""
+        start = self._transport.range(self._topic).start
+        skipped = max(0, start - self._position)
+        self._position = max(self._position, start)
+        return skipped
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` ran."""
+        return self._closed
+
+    def seek_committed(self) -> None:
+        """Back to the committed offset (what a freshly opened consumer would start from)."""
+        self._position = self._committed
+
+    def close(self) -> None:
+        """Leave (the committed offset stays with the group); idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._client.close()
