@@ -351,7 +351,6 @@ def api_services(
 
     public = push_key(settings).public_key_pem() if settings.alerting.channel else None
     alerting = alerting_service(settings, platform.state, identity.audit, new_id=new_id, public_key=public)
-    from soc_api.webapi.alertfeed import SpoolAlertFeed
     from soc_api.webapi.console import STATIC_DIR
     from soc_api.webapi.rulesview import RulesView
 
@@ -365,7 +364,6 @@ def api_services(
         alerting=alerting,
         cases=Cases(platform.state, identity.audit, new_id=new_id),
         settings_view=view,
-        alerts=SpoolAlertFeed(platform.spool),
         rules=RulesView(tuple(rule_roots(settings)), lambda: engine_health(platform)),
         console_dir=STATIC_DIR if (STATIC_DIR / "index.html").is_file() else None,
         clock=clock,

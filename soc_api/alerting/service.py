@@ -79,6 +79,16 @@ class Alerting:
                 tuple(outbox.list_notifications(conn, alert_id=alert_id, limit=200)),
             )
 
+    def get_many(self, alert_ids: Sequence[str]) -> dict[str, AlertRecord]:
+        """The alerts of `alert_ids` that exist, by id (the SSE stream sends each change's alert)."""
+        with self.state.read() as conn:
+            return store.get_many(conn, alert_ids)
+
+    def stamps(self, start: datetime, end: datetime) -> list[store.AlertStamp]:
+        """Queue alerts last seen in `[start, end)` (the dashboard's counts)."""
+        with self.state.read() as conn:
+            return store.stamps(conn, start, end)
+
     def changes_after(self, seq: int, limit: int = 200) -> list[Change]:
         """Changes of every alert after `seq` (the SSE stream)."""
         with self.state.read() as conn:

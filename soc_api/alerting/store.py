@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from soc_api.alerting.facts import AlertFacts
-from soc_api.alerting.records import AlertRecord, Change, Member, dumps, ts
+from soc_api.alerting.records import AlertRecord, Change, Member, dumps, need_ts, ts
 from soc_api.alerting.routing import Route
 from soc_api.alerting.suppression import Condition, Suppression
 
@@ -182,6 +182,40 @@ def get(conn: sqlite3.Connection, alert_id: str) -> AlertRecord | None:
     """One alert."""
     row = conn.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
     return None if row is None else AlertRecord.from_row(row)
+
+
+def get_many(conn: sqlite3.Connection, alert_ids: Sequence[str]) -> dict[str, AlertRecord]:
+    """The alerts of `alert_ids` that exist, by id (at most `_LIMIT_MAX` asked at once)."""
+    wanted = list(dict.fromkeys(alert_ids))[:_LIMIT_MAX]
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        f"SELECT * FROM alerts WHERE id IN ({','.join('?' * len(wanted))})",  # noqa: S608 - placeholders only
+        wanted,
+    ).fetchall()
+    return {r["id"]: AlertRecord.from_row(r) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStamp:
+    """What the dashboard counts of an alert: its level, rule and when it was last seen."""
+
+    warning_level: str
+    rule_id: str
+    rule_title: str
+    last_seen: datetime
+
+
+def stamps(
+    conn: sqlite3.Connection, start: datetime, end: datetime, *, limit: int = 100_000
+) -> list[AlertStamp]:
+    """Alerts of the queue (not suppressed) last seen in `[start, end)`, at most `limit`, newest first."""
+    rows = conn.execute(
+        "SELECT warning_level, rule_id, rule_title, last_seen FROM alerts"
+        " WHERE suppressed_by IS NULL AND last_seen >= ? AND last_seen < ? ORDER BY last_seen DESC LIMIT ?",
+        (ts(start), ts(end), limit),
+    ).fetchall()
+    return [AlertStamp(r[0], r[1], r[2], need_ts(r[3])) for r in rows]
 
 
 def update(conn: sqlite3.Connection, alert_id: str, **columns: Any) -> None:

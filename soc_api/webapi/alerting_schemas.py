@@ -12,6 +12,7 @@ from soc_api.alerting.case_records import Attachment, Case, CaseDetail, Task, Ti
 from soc_api.alerting.records import AlertRecord, Change, Member, NotificationRecord
 from soc_api.alerting.routing import Route
 from soc_api.alerting.suppression import Suppression
+from soc_api.webapi.alertevidence import AlertEvidencePublic
 from soc_api.webapi.pagination import Instant
 
 Level = Literal["red", "orange", "yellow", "blue"]
@@ -155,13 +156,21 @@ class NotificationPublic(BaseModel):
         )
 
 
+class ChangeEventPublic(ChangePublic):
+    """An SSE event's data: the change and the alert as it stands (None: gone since)."""
+
+    alert: AlertPublic | None
+
+
 class AlertDetailPublic(BaseModel):
-    """An alert with its detection alerts, history and notifications."""
+    """An alert with its detection alerts, history, notifications, and its evidence (the rule,
+    the events, the fields the rule tests that they carry)."""
 
     alert: AlertPublic
     members: list[MemberPublic]
     history: list[ChangePublic]
     notifications: list[NotificationPublic]
+    evidence: AlertEvidencePublic
 
 
 class StartBody(BaseModel):

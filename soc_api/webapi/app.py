@@ -27,7 +27,6 @@ from soc_api.identity import Identity
 if TYPE_CHECKING:
     from soc_api.alerting.cases import Cases
     from soc_api.alerting.service import Alerting
-    from soc_api.webapi.alertfeed import AlertFeed
     from soc_api.webapi.rulesview import RulesView
 
 API_PREFIX = "/api/v1"
@@ -84,8 +83,6 @@ class ApiServices:
     #: How long one SSE request of `/alerts/stream` stays open before the client reconnects.
     sse_seconds: float = 25.0
     settings_view: dict[str, object] = field(default_factory=dict)
-    #: INTERIM (issue 17 replaces it): the alerts the console lists and streams.
-    alerts: AlertFeed | None = None
     #: The rule files and the engine's per-rule figures.
     rules: RulesView | None = None
     #: The built console (`index.html` and `assets/`); None: `/` serves nothing.

@@ -3,32 +3,41 @@
 stream of alert changes the console's queue follows.
 
 SSE (`GET /api/v1/alerts/stream`): `text/event-stream`, one `event: alert` per change with
-`id: <seq>` (the change's sequence number) and the change as JSON `data`; it starts after
-`Last-Event-ID` (or `?after=`), so a browser's `EventSource` resumes where it left off. Each
-request stays open at most `sse_seconds` (then the client reconnects: `retry: 2000`).
+`id: <seq>` (the change's sequence number) and the change with the alert as it stands as JSON
+`data`; it starts after `Last-Event-ID` (or `?after=`), so a browser's `EventSource` resumes where
+it left off. Bounded: at most `STREAMS_PER_SESSION` at once per session or token, a heartbeat
+comment every `HEARTBEAT_SECONDS` with the session re-checked (a signed-out or expired session
+ends its stream with an `expired` event), and each request stays open at most `sse_seconds`
+(then the client reconnects: `retry: 2000`, authenticated again).
+
+One alert's detail also carries its evidence (`soc_api.webapi.alertevidence`), and
+`GET /alerts/{id}/proof` the ledger proof of its events' access traces.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from soc_api.alerting import store
 from soc_api.alerting.records import ts
 from soc_api.alerting.service import Alerting
 from soc_api.identity.actors import Actor
-from soc_api.identity.errors import NotFoundError
+from soc_api.identity.errors import IdentityError, NotFoundError, TooManyStreamsError
 from soc_api.identity.roles import Permission
+from soc_api.webapi.alertevidence import AlertProof, event_ids, evidence, proofs, read_events
 from soc_api.webapi.alerting_schemas import (
     AlertDetailPublic,
     AlertPublic,
     AssignBody,
+    ChangeEventPublic,
     ChangePublic,
     CloseBody,
     CommentBody,
@@ -46,6 +55,10 @@ router = APIRouter(prefix=f"{API_PREFIX}/alerts", tags=["alerts"])
 AlertId = Annotated[str, Query(max_length=128)]
 _STATUSES = "^(new|notified|in_progress|closed)$"
 _LEVELS = "^(red|orange|yellow|blue)$"
+#: Live streams one session (or token) may hold at once.
+STREAMS_PER_SESSION = 3
+HEARTBEAT_SECONDS = 15.0
+POLL_SECONDS = 0.5
 
 
 def alerting_of(services: ApiServices) -> Alerting:
@@ -98,60 +111,134 @@ def list_alerts(
     )
 
 
+def _stream_slots(request: Request) -> tuple[threading.Lock, dict[str, int]]:
+    state = request.app.state
+    if not hasattr(state, "alert_streams"):
+        state.alert_streams = (threading.Lock(), {})
+    slots: tuple[threading.Lock, dict[str, int]] = state.alert_streams
+    return slots
+
+
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "SSE"}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Server-sent events: `alert` (data: a ChangeEventPublic), `expired`, heartbeats",
+        }
+    },
 )
 async def stream_changes(
+    request: Request,
     who: Annotated[Actor, require(Permission.ALERTS_READ)],
     services: Services,
     after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
-    """Server-sent events of alert changes (告警变化推送), after `Last-Event-ID` or `after`."""
+    """Server-sent events of alert changes (告警变化推送), after `Last-Event-ID` or `after`; each
+    carries the alert as it stands, so a queue inserts or updates its row from the event alone."""
     alerting = alerting_of(services)
     start = after
     if start is None and last_event_id is not None and last_event_id.isdigit():
         start = int(last_event_id)
     if start is None:
         start = await asyncio.to_thread(alerting.last_change)
-    seconds = services.sse_seconds
+    key = who.session or f"{who.kind}:{who.id}"
+    lock, open_streams = _stream_slots(request)
+    with lock:
+        if open_streams.get(key, 0) >= STREAMS_PER_SESSION:
+            raise TooManyStreamsError(
+                f"同一会话最多 {STREAMS_PER_SESSION} 个实时连接 / "
+                f"at most {STREAMS_PER_SESSION} live streams per session"
+            )
+        open_streams[key] = open_streams.get(key, 0) + 1
+    session_id = request.cookies.get(services.config.cookie_name) if who.session else None
+    return StreamingResponse(
+        _events(request, services, alerting, start, key, session_id),
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no"},
+    )
 
-    async def events() -> AsyncIterator[bytes]:
-        seq = start
+
+async def _events(
+    request: Request, services: ApiServices, alerting: Alerting, seq: int, key: str, session_id: str | None
+) -> AsyncIterator[bytes]:
+    """The stream's body: at most `sse_seconds` long, a heartbeat (and the session re-checked)
+    every `HEARTBEAT_SECONDS`; the slot is given back however it ends."""
+    try:
         yield b"retry: 2000\n\n"
-        deadline = time.monotonic() + seconds
-        quiet = time.monotonic()
+        deadline = time.monotonic() + services.sse_seconds
+        beat = time.monotonic()
         while time.monotonic() < deadline:
+            if await request.is_disconnected():
+                return
             changes = await asyncio.to_thread(alerting.changes_after, seq, 200)
-            for change in changes:
-                data = json.dumps(ChangePublic.of(change).model_dump(mode="json"), ensure_ascii=False)
-                yield f"id: {change.seq}\nevent: alert\ndata: {data}\n\n".encode()
-                seq = change.seq
             if changes:
-                quiet = time.monotonic()
+                alerts = await asyncio.to_thread(alerting.get_many, [c.alert_id for c in changes])
+                for change in changes:
+                    found = alerts.get(change.alert_id)
+                    event = ChangeEventPublic(
+                        **ChangePublic.of(change).model_dump(), alert=AlertPublic.of(found) if found else None
+                    )
+                    data = json.dumps(event.model_dump(mode="json"), ensure_ascii=False)
+                    yield f"id: {change.seq}\nevent: alert\ndata: {data}\n\n".encode()
+                    seq = change.seq
                 continue
-            if time.monotonic() - quiet > 10:
-                yield b": keepalive\n\n"
-                quiet = time.monotonic()
-            await asyncio.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
+            if time.monotonic() - beat >= HEARTBEAT_SECONDS:
+                beat = time.monotonic()
+                if session_id is not None and not _session_alive(services, session_id):
+                    yield b"event: expired\ndata: {}\n\n"
+                    return
+                yield b": heartbeat\n\n"
+            await asyncio.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+    finally:
+        lock, open_streams = _stream_slots(request)
+        with lock:
+            left = open_streams.get(key, 1) - 1
+            if left > 0:
+                open_streams[key] = left
+            else:
+                open_streams.pop(key, None)
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+
+def _session_alive(services: ApiServices, session_id: str) -> bool:
+    """Whether the session still stands (not signed out, not expired); does not touch its idle clock."""
+    try:
+        services.identity.signin.session_of(session_id, services.clock())
+    except IdentityError:
+        return False
+    return True
 
 
 @router.get("/{alert_id}", response_model=AlertDetailPublic)
 def get_alert(
     alert_id: str, who: Annotated[Actor, require(Permission.ALERTS_READ)], services: Services
 ) -> AlertDetailPublic:
-    """One alert with its detection alerts, history and notifications."""
+    """One alert (告警详情) with its detection alerts, history and notifications, the rule that
+    raised it, its events (at most 10, read from the event store and ledgered; none for someone
+    who may not read events) and the fields the rule tests that they carry."""
     detail = alerting_of(services).get(alert_id[:128])
     return AlertDetailPublic(
         alert=AlertPublic.of(detail.alert),
         members=[MemberPublic.of(m) for m in detail.members],
         history=[ChangePublic.of(c) for c in detail.changes],
         notifications=[NotificationPublic.of(n) for n in detail.notifications],
+        evidence=evidence(services, who, detail.alert, detail.members),
     )
+
+
+@router.get("/{alert_id}/proof", response_model=AlertProof)
+def alert_proof(
+    alert_id: str, who: Annotated[Actor, require(Permission.ALERTS_READ)], services: Services
+) -> AlertProof:
+    """The ledger proof (账本证明) that each of the alert's events (at most 10) was traced: the
+    access entry, its inclusion under the latest SM2-signed checkpoint, each step checked."""
+    detail = alerting_of(services).get(alert_id[:128])
+    if services.ledger is None or services.signer is None:
+        raise NotFoundError("this process does not hold the ledger")
+    events = read_events(services, who, detail.alert.id, event_ids(detail.members))
+    return proofs(services.ledger, services.signer.public_key_pem(), detail.alert.id, events)
 
 
 @router.post("/{alert_id}/start", response_model=AlertPublic)
