@@ -1,7 +1,9 @@
 // English catalog: exactly the keys of `zh.ts` (the type makes a missing or extra key a build error).
 import type { MessageKey } from "./zh";
+import { alertingEn } from "./alerting";
 
 export const en: Record<MessageKey, string> = {
+  ...alertingEn,
   "app.title": "Security Operations Console",
   "app.short": "datasoc",
   "app.language": "Language",
@@ -12,7 +14,7 @@ export const en: Record<MessageKey, string> = {
   "app.retry": "Retry",
   "app.skip": "Skip to main content",
   "app.sessionExpired": "Your session has expired: please sign in again",
-  "app.shortcuts": "Shortcuts: j/k move, a acknowledge, / search, Enter open",
+  "app.shortcuts": "Shortcuts: j/k move, a start handling, / search, Enter open",
 
   "menu.overview": "Overview",
   "menu.alerts": "Alerts",
@@ -82,10 +84,7 @@ export const en: Record<MessageKey, string> = {
   "level.yellow": "Yellow",
   "level.blue": "Blue",
   "status.new": "New",
-  "status.acknowledged": "Acknowledged",
-  "status.in_progress": "In progress",
-  "status.resolved": "Resolved",
-  "status.false_positive": "False positive",
+  "status.in_progress": "Handling",
 
   "source.name": "Source",
   "source.lastSeen": "Last seen",
@@ -133,7 +132,6 @@ export const en: Record<MessageKey, string> = {
   "alerts.viewName": "View name",
   "alerts.deleteView": "Delete view",
   "alerts.allAlerts": "All alerts",
-  "alerts.ackUnavailable": "Acknowledging comes with the alert store (issue 17); this queue is read-only for now",
   "alerts.open": "Open",
   "alerts.detail": "Alert detail",
   "alerts.matched": "Matched fields (highlighted)",
