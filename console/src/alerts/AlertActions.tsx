@@ -38,7 +38,8 @@ export function AlertActions({ alert, onChange }: { alert: AlertItem; onChange: 
   };
 
   const submit = async () => {
-    const v = await form.validateFields();
+    const v = await form.validateFields().catch(() => null); // the form shows what is missing
+    if (!v) return;
     if (dialog === "assign") await run(() => alertActions.assign(alert.id, v.assignee?.trim() || null));
     if (dialog === "comment") await run(() => alertActions.comment(alert.id, v.text ?? ""));
     if (dialog === "close") await run(() => alertActions.close(alert.id, v.resolution ?? "resolved", v.note ?? ""));

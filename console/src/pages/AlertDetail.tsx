@@ -180,13 +180,13 @@ export default function AlertDetail() {
           />
         )}
       </Card>
-      <Card title={t("alerts.history")} size="small">
+      <Card title={t("alerts.history")} size="small" data-testid="history">
         <Table
           size="small"
           rowKey="seq"
           pagination={false}
           dataSource={history}
-          data-testid="history"
+          rowClassName={() => "history-row"}
           columns={[
             { title: t("alerts.at"), dataIndex: "at", width: 200, render: (v: string) => formatTime(v, locale) },
             { title: t("alerts.actor"), dataIndex: "actor", width: 200 },

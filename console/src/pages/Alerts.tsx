@@ -191,6 +191,8 @@ export function AlertQueue({ source = storeAlerts }: { source?: AlertSource }) {
         dataSource={items}
         pagination={false}
         locale={{ emptyText: t("alerts.none") }}
+        tableLayout="fixed"
+        scroll={{ x: 1480 }}
         rowClassName={(_, index) => (index === selected ? "selected-row" : "")}
         onRow={(alert, index) => ({
           onClick: () => setSelected(index ?? 0),
@@ -202,6 +204,8 @@ export function AlertQueue({ source = storeAlerts }: { source?: AlertSource }) {
           {
             title: t("alerts.rule"),
             dataIndex: "rule_title",
+            width: 340,
+            ellipsis: { showTitle: true },
             render: (title: string, alert) => (
               <Typography.Link onClick={() => open(alert)} data-testid="alert-link">
                 {title}

@@ -5,7 +5,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { Alert, App, Button, Card, Col, DatePicker, Descriptions, Form, Input, Modal, Row, Space, Spin, Table, Tag, Typography } from "antd";
 import { ArrowLeftOutlined, DownloadOutlined } from "@ant-design/icons";
 import type { Dayjs } from "dayjs";
-import { api, rawFetch, unwrap, ApiError } from "../api/client";
+import { api, expectOk, rawFetch, unwrap, ApiError } from "../api/client";
 import { useSession } from "../app/session";
 import { LevelTag, StatusTag } from "../components/Labels";
 import { useT, type MessageKey } from "../i18n";
@@ -38,9 +38,10 @@ export default function CaseDetail() {
   const handle = can("cases.handle");
 
   const submit = async () => {
-    const v = await form.validateFields();
+    const v = await form.validateFields().catch(() => null); // the form shows what is missing
+    if (!v) return;
     try {
-      if (dialog === "note") unwrap(await api.POST("/api/v1/cases/{case_id}/notes", { ...path, body: { text: v.text ?? "" } }));
+      if (dialog === "note") expectOk(await api.POST("/api/v1/cases/{case_id}/notes", { ...path, body: { text: v.text ?? "" } }));
       if (dialog === "task")
         unwrap(
           await api.POST("/api/v1/cases/{case_id}/tasks", {
@@ -68,7 +69,7 @@ export default function CaseDetail() {
 
   const done = async (taskId: string) => {
     try {
-      unwrap(await api.POST("/api/v1/cases/{case_id}/tasks/{task_id}/done", { params: { path: { case_id: caseId, task_id: taskId } } }));
+      expectOk(await api.POST("/api/v1/cases/{case_id}/tasks/{task_id}/done", { params: { path: { case_id: caseId, task_id: taskId } } }));
       void reload();
     } catch (e) {
       message.error((e as Error).message);
@@ -184,13 +185,12 @@ export default function CaseDetail() {
           </Card>
         </Col>
       </Row>
-      <Card size="small" title={t("cases.notes")}>
+      <Card size="small" title={t("cases.notes")} data-testid="case-timeline">
         <Table
           size="small"
           rowKey="seq"
           pagination={false}
           dataSource={data.timeline}
-          data-testid="case-timeline"
           columns={[
             { title: t("alerts.at"), dataIndex: "at", width: 200, render: (v: string) => formatTime(v, locale) },
             { title: t("alerts.actor"), dataIndex: "actor", width: 180 },

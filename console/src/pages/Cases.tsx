@@ -33,7 +33,8 @@ export default function Cases() {
     [status],
   );
   const create = async () => {
-    const v = await form.validateFields();
+    const v = await form.validateFields().catch(() => null); // the form shows what is missing
+    if (!v) return;
     try {
       const ids = (v.alert_ids ?? "").split(/[\s,，]+/).filter(Boolean);
       const made = unwrap(

@@ -4,7 +4,7 @@ import { useState } from "react";
 import { App, Button, DatePicker, Form, Input, Modal, Popconfirm, Row, Select, Space, Table, Tag, Typography } from "antd";
 import { PlusOutlined } from "@ant-design/icons";
 import type { Dayjs } from "dayjs";
-import { api, unwrap, type Schemas } from "../api/client";
+import { api, expectOk, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
 import { useT } from "../i18n";
 import { formatTime, zoneLabel } from "../lib/time";
@@ -30,7 +30,8 @@ export default function Suppressions() {
   const now = Date.now();
 
   const create = async () => {
-    const v = await form.validateFields();
+    const v = await form.validateFields().catch(() => null); // the form shows what is missing
+    if (!v) return;
     const values = (v.values ?? "").split(/[,，]/).map((x) => x.trim()).filter(Boolean);
     try {
       unwrap(
@@ -55,7 +56,7 @@ export default function Suppressions() {
 
   const revoke = async (id: string) => {
     try {
-      unwrap(await api.DELETE("/api/v1/suppressions/{suppression_id}", { params: { path: { suppression_id: id } } }));
+      expectOk(await api.DELETE("/api/v1/suppressions/{suppression_id}", { params: { path: { suppression_id: id } } }));
       void reload();
     } catch (e) {
       message.error((e as Error).message);
