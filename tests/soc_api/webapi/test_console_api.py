@@ -15,7 +15,8 @@ from crypto.recipes import SigningKey
 from datasoc.event import Event
 from soc_api.alerting.intake import LedgerRecorder, take_in
 from soc_api.alerting.store import AlertQuery
-from soc_api.identity.roles import Role
+from soc_api.identity.actors import Actor
+from soc_api.identity.roles import Permission, Role
 from soc_api.webapi import create_api
 from soc_api.webapi.app import openapi_document
 from soc_api.webapi.rulesview import EngineHealth, RuleFigures, RulesView
@@ -111,6 +112,21 @@ def test_an_alerts_detail_carries_its_rule_events_and_matched_fields(
     overview = client.get("/api/v1/overview", params={"hours": 3}).json()
     assert sum(v for s in overview["alerts_by_level"] for _t, v in s["points"]) == 3
     assert overview["top_rules"][0]["count"] == 3
+
+
+def test_without_events_read_the_detail_lists_event_ids_only(harness: Harness, tmp_path: Path) -> None:
+    ids = _with_alerts(harness, tmp_path)
+    env = harness.env
+    made = env.identity.tokens.create(
+        Actor.cli("op"), name="wall", kind="api", scopes=[Permission.ALERTS_READ], now=env.clock()
+    )
+    wall = harness.client()
+    wall.headers["Authorization"] = f"Bearer {made.secret}"
+    evidence = wall.get(f"/api/v1/alerts/{ids[0]}").json()["evidence"]
+    assert len(evidence["event_ids"]) == 2
+    assert evidence["events"] == []
+    assert evidence["matched_fields"] == []
+    assert env.entries("read.alert_events") == []  # nothing read, nothing ledgered
 
 
 def test_the_stream_carries_each_changes_alert(harness: Harness, tmp_path: Path) -> None:
