@@ -2,7 +2,8 @@
 // changes over server-sent events, and keyboard shortcuts (j/k move, Enter open, a 开始处置, / search).
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useNavigate } from "react-router-dom";
-import { App, Badge, Button, Checkbox, Input, Row, Select, Space, Table, Tooltip, Typography, type InputRef } from "antd";
+import { App, Badge, Button, Checkbox, Input, Modal, Row, Select, Space, Table, Tooltip, Typography, type InputRef } from "antd";
+import { api, unwrap } from "../api/client";
 import {
   LEVELS,
   OPEN_STATUSES,
@@ -46,6 +47,19 @@ export function AlertQueue({ source = storeAlerts }: { source?: AlertSource }) {
   const [views, setViews] = useState<SavedView[]>(loadViews);
   const search = useRef<InputRef>(null);
   const me = session?.username ?? "";
+  const [picked, setPicked] = useState<string[]>([]);
+  const [caseTitle, setCaseTitle] = useState<string | null>(null);
+
+  const openCase = async () => {
+    if (!caseTitle?.trim()) return;
+    try {
+      const made = unwrap(await api.POST("/api/v1/cases", { body: { title: caseTitle.trim(), alert_ids: picked, description: "", owner: me || null } }));
+      message.success(t("cases.opened", { id: made.id }));
+      navigate(`/cases/${made.id}`);
+    } catch (e) {
+      message.error((e as Error).message);
+    }
+  };
 
   useEffect(() => {
     let stop = () => undefined as void;
@@ -183,7 +197,22 @@ export function AlertQueue({ source = storeAlerts }: { source?: AlertSource }) {
           options={views.map((v) => ({ value: v.name, label: v.name }))}
         />
         <Button onClick={saveView}>{t("alerts.saveView")}</Button>
+        {can("cases.handle") && picked.length > 0 && (
+          <Button type="primary" onClick={() => setCaseTitle(items.find((a) => a.id === picked[0])?.rule_title ?? "")} data-testid="queue-case">
+            {`${t("alerts.openCase")} (${picked.length})`}
+          </Button>
+        )}
       </Space>
+      <Modal
+        open={caseTitle !== null}
+        title={t("alerts.openCase")}
+        okText={t("alerts.submit")}
+        cancelText={t("alerts.cancel")}
+        onOk={() => void openCase()}
+        onCancel={() => setCaseTitle(null)}
+      >
+        <Input aria-label={t("alerts.caseTitle")} placeholder={t("alerts.caseTitle")} value={caseTitle ?? ""} onChange={(e) => setCaseTitle(e.target.value)} />
+      </Modal>
       <Table<AlertItem>
         size="small"
         loading={loading}
@@ -192,6 +221,7 @@ export function AlertQueue({ source = storeAlerts }: { source?: AlertSource }) {
         pagination={false}
         locale={{ emptyText: t("alerts.none") }}
         tableLayout="fixed"
+        rowSelection={can("cases.handle") ? { selectedRowKeys: picked, onChange: (keys) => setPicked(keys as string[]) } : undefined}
         scroll={{ x: 1480 }}
         rowClassName={(_, index) => (index === selected ? "selected-row" : "")}
         onRow={(alert, index) => ({
