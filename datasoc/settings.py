@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from datasoc.errors import ConfigError
+from datasoc.settings_alerting import AlertingSettings
 
 #: Placeholder secrets that only development mode accepts.
 DEV_SECRET = "dev-only-insecure-change-me"  # noqa: S105 - a marker refused outside development
@@ -418,6 +419,7 @@ class Settings(BaseSettings):
     detection: DetectionSettings = DetectionSettings()
     governance: GovernanceSettings = GovernanceSettings()
     platform: PlatformSettings = PlatformSettings()
+    alerting: AlertingSettings = AlertingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -451,6 +453,11 @@ class Settings(BaseSettings):
                 "api.cookie_secure: production mode needs Secure session cookies (serve the API over TLS, "
                 "or behind a TLS proxy listed in api.trusted_proxies); only development may turn it off"
             )
+        for channel in self.alerting.channel:
+            if channel.type == "smtp" and not channel.starttls:
+                raise ValueError(
+                    f"alerting.channel: {channel.name}: production mode sends mail only over STARTTLS"
+                )
         if self.store.backend != "sqlite" and not self.store.verify_tls:
             raise ValueError("store.verify_tls: must stay true in production mode")
         if self.store.backend != "sqlite" and (self.store.password or self.store.api_key):

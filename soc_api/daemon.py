@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit.entry import EntryDraft
 from collectors.enrichment import EnrichmentSource
@@ -50,6 +50,9 @@ from soc_api.steps import (
 )
 from soc_api.supervisor import Readiness, Step, Supervisor
 from soc_api.trail import Trail
+
+if TYPE_CHECKING:
+    from soc_api.alerting.runtime import AlertingSteps
 
 log = get_logger("daemon")
 #: How long `wait_caught_up` and `drain` wait by default (the job's start-up alone is 10 to 15 s).
@@ -116,6 +119,7 @@ class Daemon:
         self.store_enrichment = StoreEnrichment(self.governance.catalog, self.governance.grants)
         self.enrichment: EnrichmentSource = self.store_enrichment
         self._detect_lock = threading.Lock()
+        self.alerting: AlertingSteps | None = None
         self.steps = self._steps(settings)
         self.supervisor = Supervisor(list(self.steps.values()), clock=clock)
         self._detection_started = False
@@ -174,6 +178,20 @@ class Daemon:
                     platform.detector, platform.spool, self._gap, interval=interval, lag_bound=bound
                 )
                 steps["detection"] = _Locked(step, self._detect_lock)
+        if self.roles.consumers and settings.alerting.enabled and platform.state is not None:
+            from soc_api.alerting.runtime import alerting_steps
+
+            # Alert store, notifier, SLA timers and bulletins; each wakes the notifier when it
+            # wrote notifications into the outbox.
+            self.alerting = alerting_steps(
+                platform,
+                clock=self.clock,
+                on_gap=self._gap,
+                wake=self._wake,
+                interval=interval,
+                lag_bound=bound,
+            )
+            steps.update(self.alerting.steps)
         if self.roles.consumers or self.roles.inputs:
             steps["security"] = CallStep("security", self._ledger_security_events, interval=1.0)
             # CLI commands audit into the state store's outbox while this process holds the ledger.
@@ -188,6 +206,10 @@ class Daemon:
         if self.roles.consumers or self.roles.inputs:
             steps["governance"] = CallStep("governance", self._governance_round, interval=1.0)
         return steps
+
+    def _wake(self, name: str) -> None:
+        if name in self.steps:
+            self.supervisor.wake(name)
 
     def _ledger_security_events(self, now: datetime, *, final: bool = False) -> int:
         """Ledger the security summaries due at `now` (every open one when `final`): one entry per
@@ -300,6 +322,8 @@ class Daemon:
     def close(self) -> None:
         """Stop the steps (bounded), cancel the job (checkpoints stay), close the parts."""
         late = self.supervisor.stop(self.platform.settings.platform.stop_timeout_seconds)
+        if self.alerting is not None:
+            self.alerting.close()
         if "security" in self.steps and "security" not in late:
             try:
                 self._ledger_security_events(self.clock(), final=True)  # what the last window held
@@ -372,6 +396,30 @@ class Daemon:
             if not fresh or status.lag is None or status.lag > 0:
                 behind.append(status.name)
         return behind
+
+    def settle_alerts(
+        self, clock: Callable[[], datetime], sleep: Callable[[float], None], *, timeout: timedelta = JOB_WAIT
+    ) -> bool:
+        """Wait until the alert store has taken in every committed alert and the outbox has nothing
+        pending (demo, tests); False when `timeout` passed first (a receiver down: retries go on)."""
+        if self.alerting is None:
+            return True
+        from datasoc.transport import ALERTS
+
+        end = self.platform.spool.range(ALERTS).end
+        deadline = clock() + timeout
+        while clock() < deadline:
+            self.supervisor.wake("alert_store")
+            self.supervisor.wake("notifier")
+            taken = self.alerting.intake.committed >= end
+            with self.platform.state.read() as conn:  # type: ignore[union-attr]
+                pending = conn.execute(
+                    "SELECT count(*) FROM notifications WHERE status = 'pending'"
+                ).fetchone()[0]
+            if taken and not pending:
+                return True
+            sleep(_POLL_SECONDS)
+        return False
 
     def drain(
         self,

@@ -304,12 +304,13 @@ def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
 
 def open_state(settings: Settings, now: datetime) -> StateStore:
     """The state store under `data_dir`, migrated to this code's schemas."""
+    from soc_api.alerting import MIGRATIONS as ALERTING_MIGRATIONS
     from soc_api.governance import GOVERNANCE_MIGRATIONS
     from soc_api.identity import MIGRATIONS
 
     state = StateStore.open(settings.data_dir / "state.sqlite3")
     try:
-        state.migrate((*MIGRATIONS, *GOVERNANCE_MIGRATIONS), now=lambda: now)
+        state.migrate((*MIGRATIONS, *GOVERNANCE_MIGRATIONS, *ALERTING_MIGRATIONS), now=lambda: now)
     except BaseException:
         state.close()
         raise
@@ -360,10 +361,20 @@ def api_services(
         trusted_proxies=frozenset(settings.api.trusted_proxies),
         scrape_token_digest=hash_token(scrape.get_secret_value()) if scrape is not None else None,
     )
+    # Channels hold secrets and robots' URLs hold their tokens: listed by the notifications API only.
     view = settings.model_dump(
-        mode="json", exclude={"api": {"secret_key", "scrape_token"}, "ledger": {"key_passphrase"}}
+        mode="json",
+        exclude={
+            "api": {"secret_key", "scrape_token"},
+            "ledger": {"key_passphrase"},
+            "alerting": {"channel"},
+        },
     )
-    from soc_api.webapi.alertfeed import SpoolAlertFeed
+    from soc_api.alerting.cases import Cases
+    from soc_api.alerting.runtime import alerting_service, push_key
+
+    public = push_key(settings).public_key_pem() if settings.alerting.channel else None
+    alerting = alerting_service(settings, platform.state, identity.audit, new_id=new_id, public_key=public)
     from soc_api.webapi.console import STATIC_DIR
     from soc_api.webapi.rulesview import RulesView
 
@@ -374,9 +385,10 @@ def api_services(
         collector=collector,
         ledger=platform.ledger,
         signer=platform.keys.signing_key,
+        alerting=alerting,
+        cases=Cases(platform.state, identity.audit, new_id=new_id),
         settings_view=view,
         governance=Governance.build(platform.state, audit, trail=LedgerFigures(platform.ledger)),
-        alerts=SpoolAlertFeed(platform.spool),
         rules=RulesView(tuple(rule_roots(settings)), lambda: engine_health(platform)),
         console_dir=STATIC_DIR if (STATIC_DIR / "index.html").is_file() else None,
         clock=clock,

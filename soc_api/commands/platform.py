@@ -162,7 +162,15 @@ def demo(
             ),
         }
     )
-    daemon = _open_daemon(settings, Roles(api=settings.api.port is not None))
+    from soc_api.demo.alerting import alert_lines, receiver_lines, with_receivers
+
+    # Local receivers stand in for the duty robots, the SOC webhook and the upward cascade.
+    settings, receivers = with_receivers(settings, settings.data_dir / "demo" / "receivers", now=now)
+    try:
+        daemon = _open_daemon(settings, Roles(api=settings.api.port is not None))
+    except BaseException:
+        receivers.stop()
+        raise
     serving = ServingThread(daemon)
     try:
         identity = api_services(daemon.platform, clock=_now, new_id=new_id).identity
@@ -192,6 +200,9 @@ def demo(
         evaluated = {s.name: s.work for s in daemon.supervisor.statuses()}.get("detection", 0)
         _print_governance(platform, daemon.governance, made)
         _print_alerts(platform, evaluated)
+        daemon.settle_alerts(_now, time.sleep, timeout=timedelta(seconds=60))
+        for line in alert_lines(platform, dataset.ground_truth["incidents"]) + receiver_lines(receivers):
+            click.echo(line)
         _export_demo_bundle(platform, daemon.governance, dataset, made.audit_admin)
         from soc_api.commands.identity import print_demo_accounts
 
@@ -208,6 +219,7 @@ def demo(
     finally:
         serving.stop()
         daemon.close()
+        receivers.stop()
 
 
 def _console_url(address: Any) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from soc_api.commands.access import access, grants, trail
+from soc_api.commands.alerting import alerts, cases
 from soc_api.commands.catalog import catalog
 from soc_api.commands.collect import collect, ingest_token
 from soc_api.commands.detect import detect, rules
@@ -33,6 +34,8 @@ COMMANDS: list[click.Command] = [
     access,
     grants,
     trail,
+    alerts,
+    cases,
 ]
 
 

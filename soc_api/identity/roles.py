@@ -71,6 +71,12 @@ class Permission(StrEnum):
     CLASSIFICATION_MANAGE = "classification.manage"
     POLICIES_MANAGE = "policies.manage"
     ALERT_ROUTING_MANAGE = "alert_routing.manage"
+    #: An upper platform's acknowledgement of a notification (a machine token's scope).
+    ALERTS_RECEIPT = "alerts.receipt"
+    CASES_HANDLE = "cases.handle"
+    SUPPRESSIONS_MANAGE = "suppressions.manage"
+    BULLETINS_READ = "bulletins.read"
+    BULLETINS_MANAGE = "bulletins.manage"
     APPROVALS_READ = "approvals.read"
     APPROVALS_DECIDE = "approvals.decide"
     CATALOG_READ = "catalog.read"
@@ -120,6 +126,11 @@ MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.GRANTS_MANAGE,
                 P.ALERTS_READ,
                 P.ALERTS_HANDLE,
+                P.ALERTS_RECEIPT,
+                P.CASES_HANDLE,
+                P.SUPPRESSIONS_MANAGE,
+                P.BULLETINS_READ,
+                P.BULLETINS_MANAGE,
                 P.EVENTS_READ,
                 P.EVENTS_READ_ORIGINAL,
                 P.SOURCES_READ,
@@ -145,6 +156,8 @@ MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.EVENTS_READ_ORIGINAL,
                 P.ALERTS_READ,
                 P.ALERTS_HANDLE,
+                P.CASES_HANDLE,
+                P.BULLETINS_READ,
                 P.SOURCES_READ,
                 P.CATALOG_READ,
             }
@@ -163,7 +176,9 @@ MATRIX: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             }
         ),
         Role.DATA_USER: frozenset({P.CATALOG_READ, P.ACCESS_REQUEST}),
-        Role.VIEWER: frozenset({P.EVENTS_READ, P.ALERTS_READ, P.SOURCES_READ, P.CATALOG_READ}),
+        Role.VIEWER: frozenset(
+            {P.EVENTS_READ, P.ALERTS_READ, P.BULLETINS_READ, P.SOURCES_READ, P.CATALOG_READ}
+        ),
     }
 )
 #: Scopes a machine token may carry: every permission a person may hold, plus `ingest`.

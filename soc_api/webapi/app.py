@@ -26,7 +26,8 @@ from soc_api.governance import Governance
 from soc_api.identity import Identity
 
 if TYPE_CHECKING:
-    from soc_api.webapi.alertfeed import AlertFeed
+    from soc_api.alerting.cases import Cases
+    from soc_api.alerting.service import Alerting
     from soc_api.webapi.rulesview import RulesView
 
 API_PREFIX = "/api/v1"
@@ -77,11 +78,14 @@ class ApiServices:
     ledger: Ledger | None = None
     #: Signs export manifests (the ledger's SM2 key; it never leaves the process).
     signer: SigningKey | None = None
+    #: Alerting and response (alerts, suppressions, routes, the outbox), cases, and bulletins.
+    alerting: Alerting | None = None
+    cases: Cases | None = None
+    #: How long one SSE request of `/alerts/stream` stays open before the client reconnects.
+    sse_seconds: float = 25.0
     settings_view: dict[str, object] = field(default_factory=dict)
     #: Data governance (catalog, access requests, grants, trail review); None: not served.
     governance: Governance | None = None
-    #: INTERIM (issue 17 replaces it): the alerts the console lists and streams.
-    alerts: AlertFeed | None = None
     #: The rule files and the engine's per-rule figures.
     rules: RulesView | None = None
     #: The built console (`index.html` and `assets/`); None: `/` serves nothing.

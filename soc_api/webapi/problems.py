@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from datasoc.logging import get_logger
 from datasoc.state import StateUnavailableError
+from soc_api.alerting.errors import AlertingError
 from soc_api.identity.errors import IdentityError, PasswordPolicyError
 
 log = get_logger("api")
@@ -87,6 +88,10 @@ def install(app: FastAPI) -> None:
         return problem(
             request, exc.status, slug=exc.problem, detail=exc.detail, errors=errors, headers=headers
         )
+
+    @app.exception_handler(AlertingError)
+    async def alerting_error(request: Request, exc: AlertingError) -> Response:
+        return problem(request, exc.status, slug=exc.problem, detail=exc.detail)
 
     @app.exception_handler(StateUnavailableError)
     async def state_unavailable(request: Request, exc: StateUnavailableError) -> Response:

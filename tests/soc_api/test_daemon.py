@@ -75,6 +75,10 @@ def test_one_round_of_each_step_indexes_traces_detects_checkpoints_and_runs_rete
             "trail",
             "proposals",
             "detection",
+            "alert_store",
+            "notifier",
+            "sla",
+            "bulletins",
             "security",
             "audit_outbox",
             "checkpoint",
@@ -92,6 +96,9 @@ def test_one_round_of_each_step_indexes_traces_detects_checkpoints_and_runs_rete
         assert (status["trail"].work, status["detection"].work) == (4, 4)
         alerts = [decode_alert(r.payload) for r in daemon.platform.spool.read(ALERTS, 0, 10)]
         assert [a.event_ids for a in alerts] == [("off-1",)]
+        # The alert store took the committed alert in (one round after detection's).
+        assert (status["alert_store"].work, status["alert_store"].lag) == (1, 0)
+        assert _kinds(daemon).count("alert.new") == 1
         assert _kinds(daemon).count("access") == 3
         assert _kinds(daemon).count("purge") == 1
         signed = daemon.platform.ledger.store.latest_checkpoint()

@@ -77,11 +77,33 @@ def test_demo_runs_data_through_spool_into_store(tmp_path: Path) -> None:
     assert int(summary.group(1)) >= 8
     assert "红 red" in summary.group(2)
     assert "管理员关闭审计 / Auditing switched off" in output
+    # The alert store grouped them: INC-01's twelve downloads are one alert with a count of 12, and
+    # every notification reached the demo's local receivers once (none pending, none dead).
+    store_line = re.search(r"alert store \(预警, grouped\): (\d+) alerts from (\d+) detection alerts", output)
+    assert store_line is not None, output
+    grouped, detections = int(store_line.group(1)), int(store_line.group(2))
+    assert detections == int(summary.group(1))
+    assert grouped < detections
+    assert re.search(r"×12 +核心或重要数据批量导出 / Bulk export of core or important data .*luowen", output)
+    incident = re.search(r"INC-01 \(luowen\): .*核心或重要数据批量导出 ×12", output)
+    assert incident is not None, output
+    delivered = re.search(
+        r"notifications \(通报\): delivered (\d+) .*, pending 0, dead-lettered 0, receipts (\d+)", output
+    )
+    assert delivered is not None, output
+    received = re.search(r"local receivers \(本地接收端\): processed (\d+) .*duplicates 0, refused 0", output)
+    assert received is not None, output
+    assert int(received.group(1)) == int(delivered.group(1)) > 0
+    assert int(delivered.group(2)) > 0  # the city command system acknowledged the red alerts
     # Running the demo again replays the same events: the store keeps each once.
     again = run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--seed", "7")
     assert f"accepted {read}, newly stored 0, dead-lettered {dead}, in store {total}" in again
     # Same events, same alert ids: the alert count does not grow on a replay.
     assert re.search(r"alerts \(告警\): (\d+)", again).group(1) == summary.group(1)  # type: ignore[union-attr]
+    # Same alert ids: the store takes none in twice, and nothing is notified twice.
+    assert f"alert store (预警, grouped): {grouped} alerts from {detections} detection alerts" in again
+    assert f"delivered {delivered.group(1)} " in again
+    assert re.search(r"local receivers \(本地接收端\): processed 0 ", again)
 
 
 def test_run_once_indexes_pending_and_exits(tmp_path: Path) -> None:

@@ -76,3 +76,10 @@ export async function rawFetch(path: string, init: RequestInit = {}): Promise<Re
   if (response.status === 401) expiredListeners.forEach((listener) => listener());
   return response;
 }
+
+/** Nothing but success expected (204 No Content answers have no data), or throw its problem. */
+export function expectOk(answer: { error?: unknown; response: Response }): void {
+  if (!answer.response.ok) {
+    throw new ApiError(answer.response.status, answer.error as Partial<Problem> | undefined);
+  }
+}

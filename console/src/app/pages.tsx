@@ -4,16 +4,21 @@
 import { lazy, type ComponentType, type LazyExoticComponent, type ReactNode } from "react";
 import {
   AlertOutlined,
+  ApartmentOutlined,
   AuditOutlined,
   CheckSquareOutlined,
+  ContainerOutlined,
   DashboardOutlined,
   DatabaseOutlined,
   FileProtectOutlined,
+  FileSearchOutlined,
+  FileTextOutlined,
   FormOutlined,
   KeyOutlined,
-  FileSearchOutlined,
+  NotificationOutlined,
   SafetyCertificateOutlined,
   SearchOutlined,
+  StopOutlined,
   TeamOutlined,
 } from "@ant-design/icons";
 import type { MessageKey } from "../i18n";
@@ -45,6 +50,41 @@ export const PAGES: PageDef[] = [
     path: "/alerts/:alertId",
     permission: "alerts.read",
     component: lazy(() => import("../pages/AlertDetail")),
+  },
+  {
+    path: "/cases",
+    menu: { key: "menu.cases", icon: <ContainerOutlined />, group: "operate" },
+    permission: "alerts.read",
+    component: lazy(() => import("../pages/Cases")),
+  },
+  {
+    path: "/cases/:caseId",
+    permission: "alerts.read",
+    component: lazy(() => import("../pages/CaseDetail")),
+  },
+  {
+    path: "/suppressions",
+    menu: { key: "menu.suppressions", icon: <StopOutlined />, group: "operate" },
+    permission: "alerts.read",
+    component: lazy(() => import("../pages/Suppressions")),
+  },
+  {
+    path: "/notifications",
+    menu: { key: "menu.notifications", icon: <NotificationOutlined />, group: "operate" },
+    permission: "alerts.read",
+    component: lazy(() => import("../pages/Notifications")),
+  },
+  {
+    path: "/bulletins",
+    menu: { key: "menu.bulletins", icon: <FileTextOutlined />, group: "operate" },
+    permission: "bulletins.read",
+    component: lazy(() => import("../pages/Bulletins")),
+  },
+  {
+    path: "/routes",
+    menu: { key: "menu.routes", icon: <ApartmentOutlined />, group: "admin" },
+    permission: "alert_routing.manage",
+    component: lazy(() => import("../pages/Routes")),
   },
   {
     path: "/events",

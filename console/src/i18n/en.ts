@@ -1,9 +1,11 @@
 // English catalog: exactly the keys of `zh.ts` (the type makes a missing or extra key a build error).
+import { alertingEn } from "./alerting";
 import { governanceEn } from "./governance";
 import type { MessageKey } from "./zh";
 
 export const en: Record<MessageKey, string> = {
   ...governanceEn,
+  ...alertingEn,
   "app.title": "Security Operations Console",
   "app.short": "datasoc",
   "app.language": "Language",
@@ -14,7 +16,7 @@ export const en: Record<MessageKey, string> = {
   "app.retry": "Retry",
   "app.skip": "Skip to main content",
   "app.sessionExpired": "Your session has expired: please sign in again",
-  "app.shortcuts": "Shortcuts: j/k move, a acknowledge, / search, Enter open",
+  "app.shortcuts": "Shortcuts: j/k move, a start handling, / search, Enter open",
 
   "menu.overview": "Overview",
   "menu.alerts": "Alerts",
@@ -84,10 +86,7 @@ export const en: Record<MessageKey, string> = {
   "level.yellow": "Yellow",
   "level.blue": "Blue",
   "status.new": "New",
-  "status.acknowledged": "Acknowledged",
-  "status.in_progress": "In progress",
-  "status.resolved": "Resolved",
-  "status.false_positive": "False positive",
+  "status.in_progress": "Handling",
 
   "source.name": "Source",
   "source.lastSeen": "Last seen",
@@ -135,7 +134,6 @@ export const en: Record<MessageKey, string> = {
   "alerts.viewName": "View name",
   "alerts.deleteView": "Delete view",
   "alerts.allAlerts": "All alerts",
-  "alerts.ackUnavailable": "Acknowledging comes with the alert store (issue 17); this queue is read-only for now",
   "alerts.open": "Open",
   "alerts.detail": "Alert detail",
   "alerts.matched": "Matched fields (highlighted)",

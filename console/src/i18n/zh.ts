@@ -1,9 +1,11 @@
 // 中文消息目录（默认语言）。Every user-facing string lives here and in `en.ts`; the compiler
 // checks that `en.ts` has exactly these keys, and tests/i18n.test.ts that no page hard-codes text.
+import { alertingZh } from "./alerting";
 import { governanceZh } from "./governance";
 
 export const zh = {
   ...governanceZh,
+  ...alertingZh,
   "app.title": "数据安全运营控制台",
   "app.short": "datasoc",
   "app.language": "语言",
@@ -14,7 +16,7 @@ export const zh = {
   "app.retry": "重试",
   "app.skip": "跳到主要内容",
   "app.sessionExpired": "会话已过期，请重新登录",
-  "app.shortcuts": "快捷键：j/k 上下移动，a 确认，/ 搜索，Enter 打开",
+  "app.shortcuts": "快捷键：j/k 上下移动，a 开始处置，/ 搜索，Enter 打开",
 
   "menu.overview": "态势总览",
   "menu.alerts": "告警",
@@ -83,11 +85,8 @@ export const zh = {
   "level.orange": "橙色",
   "level.yellow": "黄色",
   "level.blue": "蓝色",
-  "status.new": "新告警",
-  "status.acknowledged": "已确认",
+  "status.new": "新预警",
   "status.in_progress": "处置中",
-  "status.resolved": "已解决",
-  "status.false_positive": "误报",
 
   "source.name": "来源",
   "source.lastSeen": "最近接收",
@@ -135,7 +134,6 @@ export const zh = {
   "alerts.viewName": "视图名称",
   "alerts.deleteView": "删除视图",
   "alerts.allAlerts": "全部告警",
-  "alerts.ackUnavailable": "告警确认将由告警存储提供（issue 17），当前为只读队列",
   "alerts.open": "打开",
   "alerts.detail": "告警详情",
   "alerts.matched": "命中字段（高亮）",

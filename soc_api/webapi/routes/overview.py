@@ -2,7 +2,8 @@
 
 Aggregates only (counts, never events): events per second by source over time, the grade heat map
 (core / important / general by lifecycle stage), source health, the ledger's size and its latest
-signed checkpoint; alert counts by warning level over time and the top rules only for someone who
+signed checkpoint; alert counts by warning level over time and the top rules (from the alert
+store: queue alerts, suppressed ones left out, by when they were last seen) only for someone who
 may read alerts. Times are buckets of the event time, aligned on the window's start.
 """
 
@@ -20,7 +21,6 @@ from datasoc.store import FieldFilter
 from soc_api.identity.actors import Actor
 from soc_api.identity.errors import InvalidRequestError
 from soc_api.identity.roles import Permission
-from soc_api.webapi.alertfeed import AlertQuery
 from soc_api.webapi.app import API_PREFIX, ApiServices
 from soc_api.webapi.deps import Services, require
 from soc_api.webapi.pagination import Instant
@@ -128,16 +128,13 @@ def overview(
             counts = Counter({str(b.value): b.count for b in stages})
             grades.extend(GradeCell(classification=grade, lifecycle=s, count=counts[s]) for s in LIFECYCLE)
     by_level = top = None
-    if who.can(Permission.ALERTS_READ) and services.alerts is not None:
+    if who.can(Permission.ALERTS_READ) and services.alerting is not None:
         levels: dict[str, Counter[datetime]] = {w: Counter() for w in ("red", "orange", "yellow", "blue")}
         rules: Counter[tuple[str, str]] = Counter()
-        for fed in services.alerts.search(AlertQuery(since=start, limit=100_000)):
-            seen = fed.alert.last_seen
-            if not start <= seen < stop:
-                continue
-            slot = start + bucket * int((seen - start) / bucket)
-            levels[fed.alert.warning_level][slot] += 1
-            rules[(fed.alert.rule_id, fed.alert.rule_title)] += 1
+        for stamp in services.alerting.stamps(start, stop):
+            slot = start + bucket * int((stamp.last_seen - start) / bucket)
+            levels.setdefault(stamp.warning_level, Counter())[slot] += 1
+            rules[(stamp.rule_id, stamp.rule_title)] += 1
         by_level = [Series(name=w, points=sorted(c.items())) for w, c in levels.items()]
         top = [RuleCount(rule_id=r, rule_title=t, count=n) for (r, t), n in rules.most_common(10)]
     sources = None

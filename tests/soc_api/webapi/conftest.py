@@ -11,6 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from datasoc.store import SQLiteEventStore
+from soc_api.alerting import MIGRATIONS as ALERTING_MIGRATIONS
+from soc_api.alerting.cases import Cases
+from soc_api.alerting.config import default_config
+from soc_api.alerting.service import Alerting, ChannelInfo
 from soc_api.governance import GOVERNANCE_MIGRATIONS, Governance
 from soc_api.identity import totp
 from soc_api.identity.actors import Actor
@@ -64,7 +68,21 @@ def build(root: Path, **config: object) -> Harness:
     env = open_env(root)
     env.state.migrate(GOVERNANCE_MIGRATIONS, now=env.clock)
     governance = Governance.build(env.state, LedgerAudit(env.ledger, env.state, env.clock))
+    env.state.migrate(ALERTING_MIGRATIONS, now=env.clock)
     events = SQLiteEventStore(root / "events.sqlite3")
+    ids = iter(range(10**9))
+
+    def new_id() -> str:
+        return f"{next(ids):08d}"
+
+    alerting = Alerting(
+        env.state,
+        env.identity.audit,
+        default_config(),
+        channels={"hook": ChannelInfo("hook", "webhook", "delivery", "127.0.0.1:9")},
+        new_id=new_id,
+        push_public_key=env.keys.signing_key.public_key_pem(),
+    )
     services = ApiServices(
         identity=env.identity,
         config=ApiConfig(**config),  # type: ignore[arg-type]
@@ -72,6 +90,9 @@ def build(root: Path, **config: object) -> Harness:
         collector=CollectorView(),
         ledger=env.ledger,
         signer=env.keys.signing_key,
+        alerting=alerting,
+        cases=Cases(env.state, env.identity.audit, new_id=new_id),
+        sse_seconds=0.3,
         settings_view={"mode": "development"},
         governance=governance,
         clock=env.clock,

@@ -1,25 +1,27 @@
-"""The API behind the console: the OpenAPI document it is typed from, the served build, alerts and
-their live stream, the bundle verifier, and the rules list."""
+"""The API behind the console: the OpenAPI document it is typed from, the served build, an alert's
+evidence and ledger proof, the live stream's bounds, the dashboard's alert figures, the bundle
+verifier, and the rules list."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from crypto.recipes import SigningKey
 from datasoc.alert import Alert
-from datasoc.transport import ALERTS, Spool
-from soc_api.detector import encode_alert
-from soc_api.identity.roles import Role
+from datasoc.event import Event
+from soc_api.alerting.intake import LedgerRecorder, take_in
+from soc_api.alerting.store import AlertQuery
+from soc_api.identity.actors import Actor
+from soc_api.identity.roles import Permission, Role
 from soc_api.webapi import create_api
-from soc_api.webapi.alertfeed import AlertQuery, SpoolAlertFeed
 from soc_api.webapi.app import openapi_document
 from soc_api.webapi.rulesview import EngineHealth, RuleFigures, RulesView
+from tests.soc_api.alerting.conftest import RULE, detection_alert
 from tests.soc_api.webapi.conftest import Harness
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,124 +36,145 @@ def test_the_consoles_openapi_copy_is_the_served_document() -> None:
     )
 
 
-def _alert(n: int, *, level: str = "high", when: datetime) -> Alert:
-    return Alert.from_dict(
-        {
-            "alert.id": f"al-{n:032x}",
-            "rule.id": "rule-a" if n % 2 else "rule-b",
-            "rule.title": f"规则 {n} / rule {n}",
-            "rule.level": level,
-            "rule.tags": [],
-            "warning_level": "orange",
-            "group": {"user.name": f"user{n}"},
-            "event_ids": [f"ev-{n}"],
-            "events": [{"event.id": f"ev-{n}", "user.name": f"user{n}", "data.classification": "core"}],
-            "first_seen": when.isoformat(),
-            "last_seen": when.isoformat(),
-            "count": 1,
-        }
-    )
+RULE_FILE = """title: 批量导出 / Bulk export
+id: {rule}
+status: test
+level: high
+description: 测试规则 / a test rule
+tags: [attack.exfiltration]
+logsource: {{product: datasoc}}
+detection:
+    sel:
+        event.action: dataset.download
+        data.classification: core
+    condition: sel
+"""
 
 
-@pytest.fixture
-def spool(tmp_path: Path) -> Iterator[Spool]:
-    opened = Spool.open(tmp_path / "spool")
-    yield opened
-    opened.close()
-
-
-def test_the_alert_feed_dedups_pages_newest_first_and_follows_new_arrivals(spool: Spool) -> None:
-    t0 = datetime(2026, 12, 1, tzinfo=UTC)
-    alerts = [_alert(n, when=t0 + timedelta(minutes=n)) for n in range(5)]
-    spool.append(ALERTS, [encode_alert(a) for a in alerts] + [encode_alert(alerts[0]), b"not json"], now=t0)
-    feed = SpoolAlertFeed(spool)
-    found = feed.search(AlertQuery(limit=10))
-    assert [f.alert.alert_id for f in found] == [a.alert_id for a in reversed(alerts)]  # no copy twice
-    assert feed.invalid == 1  # counted, never silent
-    assert [f.alert.rule_id for f in feed.search(AlertQuery(rule_id="rule-a"))] == ["rule-a", "rule-a"]
-    page = feed.search(AlertQuery(before=found[1].position, limit=2))
-    assert [f.alert.alert_id for f in page] == [alerts[2].alert_id, alerts[1].alert_id]
-    head = feed.head()
-    spool.append(ALERTS, [encode_alert(_alert(9, when=t0))], now=t0)
-    assert [f.alert.alert_id for f in feed.after(head, 10)] == [_alert(9, when=t0).alert_id]
-
-
-@pytest.fixture(autouse=True)
-def short_streams(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Streams end within a second here (the test client cannot signal a disconnect)."""
-    from soc_api.webapi.routes import alerts as alert_routes
-
-    monkeypatch.setattr(alert_routes, "STREAM_SECONDS", 1.0)
-    monkeypatch.setattr(alert_routes, "POLL_SECONDS", 0.05)
-
-
-def _with_alerts(harness: Harness, spool: Spool) -> Harness:
+def _with_alerts(harness: Harness, tmp_path: Path) -> list[str]:
+    """Three users' alerts in the store, their events in the event store, and a rule file for them."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bulk.yml").write_text(RULE_FILE.format(rule=RULE), encoding="utf-8")
     services = harness.services
-    services.alerts = SpoolAlertFeed(spool)
     services.rules = RulesView(
-        (ROOT / "rules",), lambda: EngineHealth("inprocess", 100, {"rule-a": RuleFigures(3, 0, 5000)}, {})
+        (rules,), lambda: EngineHealth("inprocess", 100, {RULE: RuleFigures(3, 0, 5000)}, {})
     )
     harness.app = create_api(services)
-    return harness
+    env = harness.env
+    detections = [
+        detection_alert(n, user=f"user{n % 3}", at=env.clock() - timedelta(hours=1)) for n in range(6)
+    ]
+    assert services.events is not None
+    assert services.alerting is not None
+    services.events.insert_many(
+        [
+            Event.from_dict({**e, "event.outcome": "success", "log.original": "{}"}, now=env.clock())
+            for a in detections
+            for e in a.events
+        ]
+    )
+    take_in(
+        env.state,
+        LedgerRecorder(env.ledger, env.clock),
+        services.alerting.config,
+        detections,
+        now=env.clock(),
+    )
+    return [a.id for a in services.alerting.find(AlertQuery())]
 
 
-def test_alerts_list_detail_and_a_live_stream(harness: Harness, spool: Spool) -> None:
-    t0 = harness.env.clock()
-    spool.append(ALERTS, [encode_alert(_alert(n, when=t0)) for n in range(3)], now=t0)
-    _with_alerts(harness, spool)
+def test_an_alerts_detail_carries_its_rule_events_and_matched_fields(
+    harness: Harness, tmp_path: Path
+) -> None:
+    ids = _with_alerts(harness, tmp_path)
     harness.add("analyst", Role.ANALYST)
     client = harness.sign_in("analyst")
-    listed = client.get("/api/v1/alerts", params={"limit": 2})
-    assert listed.status_code == 200, listed.text
-    body = listed.json()
-    assert [a["id"] for a in body["items"]] == [_alert(2, when=t0).alert_id, _alert(1, when=t0).alert_id]
-    assert body["items"][0]["classification"] == "core"
-    rest = client.get("/api/v1/alerts", params={"cursor": body["next_cursor"]}).json()
-    assert [a["id"] for a in rest["items"]] == [_alert(0, when=t0).alert_id]
-    detail = client.get(f"/api/v1/alerts/{_alert(1, when=t0).alert_id}").json()
-    assert detail["events"][0]["user.name"] == "user1"
-    assert client.get("/api/v1/alerts/al-nope").status_code == 404
-    # The stream from before the first alert sends all three as `alert` events with their positions.
-    with client.stream("GET", "/api/v1/alerts/stream", params={"after": -1}) as stream:
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        seen: list[dict[str, object]] = []
-        for line in stream.iter_lines():
-            if line.startswith("data: "):
-                seen.append(json.loads(line[6:]))
-            if len(seen) == 3:
-                break
-    assert [s["rule_title"] for s in seen] == [f"规则 {n} / rule {n}" for n in range(3)]
+    detail = client.get(f"/api/v1/alerts/{ids[0]}")
+    assert detail.status_code == 200, detail.text
+    body = detail.json()
+    evidence = body["evidence"]
+    assert evidence["rule"]["key"] == "bulk.yml"
+    assert evidence["rule"]["description"] == "测试规则 / a test rule"
+    assert sorted(evidence["matched_fields"]) == ["data.classification", "event.action"]
+    assert len(evidence["event_ids"]) == 2 == len(evidence["events"])  # two detection alerts rolled up
+    assert {e["event.id"] for e in evidence["events"]} == set(evidence["event_ids"])
+    assert all("log.original" not in e for e in evidence["events"])
+    assert body["alert"]["count"] == 2
+    # Reading people's activity through an alert is ledgered like any event read.
+    reads = harness.env.entries("read.alert_events")
+    assert [(e["actor"], e["subject"]) for e in reads] == [("user:analyst", f"alert:{ids[0]}")]
+    # The proof: these events were never traced by the trail, and the proof says so at step one.
+    proof = client.get(f"/api/v1/alerts/{ids[0]}/proof").json()
+    assert [p["ok"] for p in proof["proofs"]] == [False, False]
+    assert proof["proofs"][0]["steps"][0]["name_en"] == "find the access entry"
+    assert client.get("/api/v1/alerts/al-nope/proof").status_code == 404
+    # The dashboard counts the store's alerts by level, and its top rule.
+    overview = client.get("/api/v1/overview", params={"hours": 3}).json()
+    assert sum(v for s in overview["alerts_by_level"] for _t, v in s["points"]) == 3
+    assert overview["top_rules"][0]["count"] == 3
 
 
-def test_a_trace_alert_shows_the_fields_the_trace_judged(harness: Harness, spool: Spool) -> None:
+def test_without_events_read_the_detail_lists_event_ids_only(harness: Harness, tmp_path: Path) -> None:
+    ids = _with_alerts(harness, tmp_path)
+    env = harness.env
+    made = env.identity.tokens.create(
+        Actor.cli("op"), name="wall", kind="api", scopes=[Permission.ALERTS_READ], now=env.clock()
+    )
+    wall = harness.client()
+    wall.headers["Authorization"] = f"Bearer {made.secret}"
+    evidence = wall.get(f"/api/v1/alerts/{ids[0]}").json()["evidence"]
+    assert len(evidence["event_ids"]) == 2
+    assert evidence["events"] == []
+    assert evidence["matched_fields"] == []
+    assert env.entries("read.alert_events") == []  # nothing read, nothing ledgered
+
+
+def test_the_stream_carries_each_changes_alert(harness: Harness, tmp_path: Path) -> None:
+    ids = _with_alerts(harness, tmp_path)
+    harness.add("analyst", Role.ANALYST)
+    client = harness.sign_in("analyst")
+    client.post(f"/api/v1/alerts/{ids[0]}/start", json={})
+    answer = client.get("/api/v1/alerts/stream", params={"after": 0})
+    data = [json.loads(line[6:]) for line in answer.text.splitlines() if line.startswith("data: ")]
+    started = [d for d in data if d["action"] == "started"]
+    assert [(d["alert_id"], d["alert"]["status"], d["alert"]["assignee"]) for d in started] == [
+        (ids[0], "in_progress", "analyst")
+    ]
+
+
+def test_a_trace_alert_shows_the_fields_the_trace_judged(harness: Harness, tmp_path: Path) -> None:
     # A trace alert has no rule file to read its fields from: it names those the trace judges by.
     from detection.trace import OVER_CAP, TRACE_RULES
 
-    t0 = harness.env.clock()
+    _with_alerts(harness, tmp_path)
+    env = harness.env
+    services = harness.services
+    assert services.events is not None
+    assert services.alerting is not None
     rule = TRACE_RULES[OVER_CAP]
-    event = {"event.id": "ev-9", "user.name": "wangwei", "approval.id": "SQ-1", "data.asset.id": "ds-x"}
-    alert = Alert.from_dict(
-        {
-            **_alert(9, when=t0).to_dict(),
-            "rule.id": rule.id,
-            "rule.title": rule.title,
-            "events": [{**event, "data.records": 700, "http.request.method": "GET"}],
-        }
+    traced = detection_alert(9, rule=rule.id, title=rule.title, at=env.clock() - timedelta(hours=1))
+    event = {**traced.events[0], "approval.id": "SQ-1", "data.records": 700, "http.request.method": "GET"}
+    alert = Alert.from_dict({**traced.to_dict(), "events": [event]})
+    services.events.insert_many(
+        [Event.from_dict({**event, "event.outcome": "success", "log.original": "{}"}, now=env.clock())]
     )
-    spool.append(ALERTS, [encode_alert(alert)], now=t0)
-    _with_alerts(harness, spool)
+    take_in(
+        env.state, LedgerRecorder(env.ledger, env.clock), services.alerting.config, [alert], now=env.clock()
+    )
+    (found,) = [a.id for a in services.alerting.find(AlertQuery()) if a.rule_id == rule.id]
     harness.add("analyst", Role.ANALYST)
-    detail = harness.sign_in("analyst").get(f"/api/v1/alerts/{alert.alert_id}").json()
+    detail = harness.sign_in("analyst").get(f"/api/v1/alerts/{found}").json()["evidence"]
     assert detail["rule"]["key"] is None
     assert detail["matched_fields"] == ["approval.id", "user.name", "data.asset.id", "data.records"]
 
 
-def test_a_session_holds_a_bounded_number_of_streams(harness: Harness, spool: Spool) -> None:
+def test_a_session_holds_a_bounded_number_of_streams(harness: Harness, tmp_path: Path) -> None:
     import threading
 
     from soc_api.webapi.routes import alerts as alert_routes
 
-    _with_alerts(harness, spool)
+    _with_alerts(harness, tmp_path)
     harness.add("analyst", Role.ANALYST)
     client = harness.sign_in("analyst")
     assert client.get("/api/v1/alerts/stream").status_code == 200
@@ -166,6 +189,32 @@ def test_a_session_holds_a_bounded_number_of_streams(harness: Harness, spool: Sp
     refused = client.get("/api/v1/alerts/stream")
     assert refused.status_code == 429
     assert refused.json()["type"].endswith("/too-many-streams")
+
+
+def test_a_signed_out_session_ends_its_stream(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from soc_api.webapi.routes import alerts as alert_routes
+
+    monkeypatch.setattr(alert_routes, "HEARTBEAT_SECONDS", 0.0)
+    _with_alerts(harness, tmp_path)
+    harness.add("analyst", Role.ANALYST)
+    client = harness.sign_in("analyst")
+    harness.services.sse_seconds = 20.0
+    other = harness.client()  # the same session in another tab, which signs out mid-stream
+    other.cookies.update(client.cookies)
+    other.headers["X-CSRF-Token"] = client.headers["X-CSRF-Token"]
+    timer = threading.Timer(0.5, lambda: other.delete("/api/v1/session"))
+    started = time.monotonic()
+    timer.start()
+    with client.stream("GET", "/api/v1/alerts/stream") as stream:
+        body = "".join(stream.iter_text())
+    timer.join()
+    assert "event: expired" in body
+    assert time.monotonic() - started < 15  # ended by the sign-out, not by its time limit
 
 
 def test_the_verifier_shows_each_step_and_names_the_failing_one(harness: Harness) -> None:
@@ -199,8 +248,9 @@ def test_the_verifier_shows_each_step_and_names_the_failing_one(harness: Harness
     assert not_pem.status_code == 422
 
 
-def test_rules_list_the_pack_with_tests_and_engine_figures(harness: Harness, spool: Spool) -> None:
-    _with_alerts(harness, spool)
+def test_rules_list_the_pack_with_tests_and_engine_figures(harness: Harness) -> None:
+    harness.services.rules = RulesView((ROOT / "rules",), lambda: EngineHealth("inprocess", 100, {}, {}))
+    harness.app = create_api(harness.services)
     harness.add("analyst", Role.ANALYST)
     client = harness.sign_in("analyst")
     listed = client.get("/api/v1/rules")

@@ -36,6 +36,7 @@ from soc_api.webapi.console import STATIC_DIR
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRED = os.environ.get("BROWSER_REQUIRED") == "1"
 OUTPUT = Path(__file__).resolve().parents[3] / "test-output" / "console"
+DOCS_SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 PASSWORD = "Demo-Datasoc-2026!"
 #: What a first visit is expected to log: the session probe before anyone signed in.
 _EXPECTED_ERRORS = re.compile(
@@ -393,6 +394,68 @@ def test_a_role_is_refused_a_page_it_may_not_see(browser: Browser, demo: Demo) -
     page.get_by_text("English").click()
     page.get_by_text("Access denied").wait_for()
     shot(browser, "13-denied-english")
+
+
+def doc_shot(b: Browser, name: str) -> None:
+    """A screenshot of the alerting walk, kept in `docs/screenshots/` (the README shows them)."""
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    b.page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=False)
+
+
+def test_an_incident_alert_walked_from_the_queue_to_closure(browser: Browser, demo: Demo) -> None:
+    """Issue 17's walk: the demo's incident alert (access to graded data without an approval) taken
+    in hand from the queue by keyboard, assigned, opened as a case, noted there, and closed (闭环)
+    with a required disposition note."""
+    page = browser.page
+    sign_in(browser, demo, "demo-analyst")
+    page.goto(demo.console + "alerts")
+    page.get_by_text("实时", exact=True).wait_for()
+    page.keyboard.press("/")  # focuses the search
+    page.keyboard.type("无审批访问")
+    page.keyboard.press("Enter")
+    rows = page.locator("tr[data-alert-id]", has_text="无审批访问")
+    rows.first.wait_for()
+    alert_id = rows.first.get_attribute("data-alert-id")
+    page.locator("main").click(position={"x": 5, "y": 5})  # leave the search field: keys act on the list
+    page.keyboard.press("a")  # 开始处置 on the selected (first) alert
+    rows.first.get_by_text("处置中").wait_for()
+    assert "demo-analyst" in rows.first.inner_text()
+    doc_shot(browser, "alerting-1-queue-started")
+    page.keyboard.press("Enter")
+    page.get_by_test_id("lifecycle").wait_for()
+    assert page.url.endswith(f"/alerts/{alert_id}")
+
+    page.get_by_test_id("action-assign").click()
+    page.get_by_label("分派给（账户名，留空为取消分派）").fill("demo-analyst")
+    page.get_by_role("button", name=re.compile("提.?交")).click()
+    page.get_by_test_id("history").get_by_text("分派", exact=True).wait_for()
+    doc_shot(browser, "alerting-2-assigned")
+
+    page.get_by_test_id("action-case").click()
+    page.get_by_role("button", name=re.compile("提.?交")).click()
+    page.get_by_test_id("case-status").wait_for()
+    assert "/cases/" in page.url
+    assert page.get_by_text("处理中").count() >= 1
+    page.get_by_test_id("case-note").click()
+    note = "已联系数据使用方孙辉，确认为补录审批前的查询 / the query preceded a late approval"
+    page.get_by_label("记录内容").fill(note)
+    page.get_by_role("button", name=re.compile("提.?交")).click()
+    page.get_by_test_id("case-timeline").get_by_text(note, exact=False).wait_for()
+    doc_shot(browser, "alerting-3-case-note")
+
+    page.locator(f"a[href='/alerts/{alert_id}']").first.click()
+    page.get_by_test_id("lifecycle").wait_for()
+    assert page.get_by_test_id("alert-case").count() == 1  # the alert links back to its case
+    page.get_by_test_id("action-close").click()
+    page.get_by_role("button", name=re.compile("提.?交")).click()  # no note: refused in the form
+    page.locator(".ant-form-item-explain-error").first.wait_for()
+    doc_shot(browser, "alerting-4-close-needs-a-note")
+    page.get_by_label("处置说明（必填）").fill("审批已补录，属流程延迟；已提醒数据使用方先审批后查询")
+    page.get_by_role("button", name=re.compile("提.?交")).click()
+    page.get_by_test_id("alert-status").get_by_text("已闭环").wait_for()
+    page.get_by_test_id("history").get_by_text("闭环", exact=True).wait_for()
+    assert page.get_by_test_id("action-reopen").count() == 1
+    doc_shot(browser, "alerting-5-closed")
 
 
 def _other_key() -> str:

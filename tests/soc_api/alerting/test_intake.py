@@ -1,0 +1,47 @@
+"""Intake: exactly once by detection alert id, grouped by rule and key within the window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from soc_api.alerting import store
+from tests.soc_api.alerting.conftest import AlertEnv, detection_alert
+
+
+def test_twelve_downloads_roll_up_into_one_alert_with_a_count(alerting: AlertEnv) -> None:
+    alerts = [detection_alert(n) for n in range(12)]
+    report = alerting.take(alerts[:5])
+    assert (report.created, report.grouped) == (1, 4)
+    report = alerting.take(alerts)  # a replay of the first five with seven more
+    assert (report.created, report.grouped, report.duplicates) == (0, 7, 5)
+    listed = alerting.service.find(store.AlertQuery())
+    assert len(listed) == 1
+    alert = listed[0]
+    assert alert.count == 12
+    assert alert.events == 12
+    assert alert.first_seen == alerts[0].first_seen
+    assert alert.last_seen == alerts[-1].last_seen
+    assert alert.warning_level == "red"  # high rule on core data
+    assert alert.event_class == "data_security"
+    assert alert.grade == "core"
+    assert dict(alert.group) == {
+        "user.name": "luowen",
+        "source.ip": "10.23.4.5",
+        "data.asset.id": "ds-core-1",
+    }
+    detail = alerting.service.get(alert.id)
+    assert len(detail.members) == 12
+    assert [c.action for c in detail.changes] == ["new"] + ["grouped"] * 11
+    # One notification for the new alert, none for the roll-ups.
+    assert [n.kind for n in detail.notifications] == ["alert"]
+    kinds = [e["kind"] for e in alerting.env.entries("alert.")]
+    assert kinds.count("alert.new") == 1
+    assert kinds.count("alert.grouped") == 11
+
+
+def test_other_keys_and_gaps_beyond_the_window_make_new_alerts(alerting: AlertEnv) -> None:
+    alerting.take([detection_alert(0), detection_alert(1, user="someone-else")])
+    later = detection_alert(2, at=alerting.env.clock() + timedelta(hours=3))
+    report = alerting.take([later])
+    assert report.created == 1
+    assert len(alerting.service.find(store.AlertQuery())) == 3
