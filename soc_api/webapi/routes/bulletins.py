@@ -82,7 +82,7 @@ def make_bulletin(
         now=now,
         actor=who.label,
         record=service.audit.record,
-        bulletin_id="blt-adhoc-" + services.new_id()[:32],
+        bulletin_id="blt-adhoc-" + service.new_id()[:32],
     )
     row = next(r for r in bulletins.listed(service.state, limit=10) if r.id == made.id)
     return BulletinPublic.model_validate(row, from_attributes=True)
