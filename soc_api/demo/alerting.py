@@ -77,8 +77,11 @@ def alert_lines(platform: Any, incidents: list[dict[str, Any]]) -> list[str]:
         actor = incident.get("actor")
         mine = [a for a in alerts if any(v == actor for _f, v in a.group)]
         if mine:
-            parts = ", ".join(f"{a.rule_title.split(' / ')[0]} ×{a.count}" for a in mine[:4])
-            out.append(f"  {incident['id']} ({actor}): {len(mine)} alerts — {parts}")
+            # The most severe first, so a truncated line still names what matters.
+            mine.sort(key=lambda a: (order.index(a.warning_level), -a.count, a.rule_title))
+            parts = ", ".join(f"{a.rule_title.split(' / ')[0]} ×{a.count}" for a in mine[:6])
+            more = f", … {len(mine) - 6} more" if len(mine) > 6 else ""
+            out.append(f"  {incident['id']} ({actor}): {len(mine)} alerts — {parts}{more}")
     return out
 
 

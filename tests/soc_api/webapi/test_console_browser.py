@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -397,9 +398,12 @@ def test_a_role_is_refused_a_page_it_may_not_see(browser: Browser, demo: Demo) -
 
 
 def doc_shot(b: Browser, name: str) -> None:
-    """A screenshot of the alerting walk, kept in `docs/screenshots/` (the README shows them)."""
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    b.page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=False)
+    """A screenshot of the alerting walk in the test output; also the README's copy in
+    `docs/screenshots/` with `UPDATE_SCREENSHOTS=1` (a test run never changes tracked files by itself)."""
+    path = shot(b, name)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SHOTS / f"{name}.png")
 
 
 def test_an_incident_alert_walked_from_the_queue_to_closure(browser: Browser, demo: Demo) -> None:
@@ -411,9 +415,9 @@ def test_an_incident_alert_walked_from_the_queue_to_closure(browser: Browser, de
     page.goto(demo.console + "alerts")
     page.get_by_text("实时", exact=True).wait_for()
     page.keyboard.press("/")  # focuses the search
-    page.keyboard.type("无审批访问")
+    page.keyboard.type("无授权访问")
     page.keyboard.press("Enter")
-    rows = page.locator("tr[data-alert-id]", has_text="无审批访问")
+    rows = page.locator("tr[data-alert-id]", has_text="无授权访问")
     rows.first.wait_for()
     alert_id = rows.first.get_attribute("data-alert-id")
     page.locator("main").click(position={"x": 5, "y": 5})  # leave the search field: keys act on the list
