@@ -45,6 +45,8 @@ from datasoc.transport.errors import (
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: Bound of each round trip of `consumer_offsets` (the collectors' lag check runs on their loop).
+_OFFSETS_TIMEOUT_S: Final = 2.0
 
 
 class TransportUnavailableError(TransportError):
@@ -127,6 +129,7 @@ class KafkaTransport(Transport):
             logger=_quiet_logger(),
         )
         self._reader = _Reader(RdConsumer(self._consumer_settings("reader"), logger=_quiet_logger()), self)
+        self._admin = self._make_admin()
         # One librdkafka consumer per (name, topic), reused: the indexer asks for its consumer on
         # every pass, and each new one would hold threads and connections until close.
         self._consumers: dict[tuple[str, str], KafkaConsumer] = {}
@@ -150,14 +153,16 @@ class KafkaTransport(Transport):
             "enable.partition.eof": True,
         }
 
+    def _make_admin(self) -> Any:
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient(self.config.client(), logger=_quiet_logger())
+
     def _ensure_topics(self) -> None:
         from confluent_kafka import KafkaException
-        from confluent_kafka.admin import (  # type: ignore[attr-defined]
-            AdminClient,
-            NewTopic,
-        )
+        from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-        admin = AdminClient(self.config.client(), logger=_quiet_logger())
+        admin = self._make_admin()
         try:
             existing = admin.list_topics(timeout=self.config.request_timeout_s).topics
         except KafkaException as exc:
@@ -280,6 +285,35 @@ class KafkaTransport(Transport):
         with self._lock:
             low, high = _watermarks(self._reader.client, self, topic)
         return TopicRange(start=low, end=high)
+
+    def consumer_offsets(self, topic: str) -> dict[str, int]:
+        """Committed offsets of the datasoc consumer groups (`<group_prefix><name>`) on `topic`.
+
+        Two round trips to the group coordinator (bounded by `_OFFSETS_TIMEOUT_S` each, since the
+        collectors' back-pressure asks from their event loop); `TransportUnavailableError` when the
+        brokers do not answer."""
+        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+
+        self._check_open()
+        name = self.kafka_topic(topic)
+        prefix = self.config.group_prefix
+        timeout = min(self.config.request_timeout_s, _OFFSETS_TIMEOUT_S)
+        try:
+            listed = self._admin.list_consumer_groups(request_timeout=timeout).result(timeout)
+            groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
+            offsets: dict[str, int] = {}
+            for group in groups:
+                consumer = group[len(prefix) :]
+                if consumer == "reader":  # the transport's own offset-less reader
+                    continue
+                request = [ConsumerGroupTopicPartitions(group, [TopicPartition(name, 0)])]
+                futures = self._admin.list_consumer_group_offsets(request, request_timeout=timeout)
+                for found in futures[group].result(timeout).topic_partitions:
+                    if found.topic == name and found.offset >= 0:
+                        offsets[consumer] = int(found.offset)
+        except (KafkaException, TimeoutError) as exc:
+            raise TransportUnavailableError(f"kafka: consumer offsets of {topic}: {exc}") from None
+        return offsets
 
     def consumer(self, name: str, topic: str) -> KafkaConsumer:
         """A consumer group member at its committed offset (the retained start for a new group)."""
