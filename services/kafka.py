@@ -143,7 +143,9 @@ class Kafka(Server):
 
 def _cluster_id(seed: str) -> str:
     """A valid cluster id (22 characters of URL-safe base64 of 16 bytes) derived from `seed`."""
-    return base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()[:16]).decode().rstrip("=")
+    encoded = base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()[:16]).decode().rstrip("=")
+    # One leading "-" in 64 made the storage tool take the id for an option and refuse to format.
+    return "A" + encoded[1:] if encoded.startswith("-") else encoded
 
 
 _LOG4J = """status = error

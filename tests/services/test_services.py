@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -144,3 +145,13 @@ def test_reap_orphans_stops_only_recorded_servers_of_dead_owners(tmp_path: Path)
         for process in servers:
             process.kill()
             process.wait()
+
+
+def test_kafka_cluster_ids_never_look_like_an_option() -> None:
+    from services.kafka import _cluster_id
+
+    # "kafka-6" encodes to an id with a leading "-", which the storage tool took for an option.
+    made = _cluster_id("kafka-6")
+    assert not made.startswith("-")
+    assert len(base64.urlsafe_b64decode(made + "==")) == 16
+    assert _cluster_id("kafka-6") == made  # stable: a kept instance keeps its id
