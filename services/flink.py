@@ -19,7 +19,9 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import yaml
 
 from services.base import Server, listing
 from services.errors import FetchError
@@ -51,6 +53,11 @@ class Flink(Server):
     VERSION: ClassVar[str] = "2.3.0"
     #: Process sizes (Flink's own memory model, not a heap): the TaskManagers run the job's Python
     #: operators in thread mode inside their JVMs.
+    #: The TaskManagers run the project's Python (`-pyexec`: the client's own interpreter, so both
+    #: sides run the same code); here and in CI it lives under /root (pyenv), which `nobody` cannot
+    #: enter (measured: "Cannot run program .../python: Permission denied"). So the cluster runs as
+    #: the user who starts it; its listeners are on 127.0.0.1 all the same.
+    DROP_ROOT: ClassVar[bool] = False
     JOBMANAGER_MB: ClassVar[int] = 768
     TASKMANAGER_MB: ClassVar[int] = 1280
 
@@ -87,7 +94,7 @@ class Flink(Server):
 
     def _configure(self) -> None:
         tmp = str(self.tmp)
-        config = {
+        config: dict[str, Any] = {
             "jobmanager": {
                 "rpc": {"address": "127.0.0.1", "port": self.ports["rpc"]},
                 "bind-host": "127.0.0.1",
@@ -102,14 +109,21 @@ class Flink(Server):
             "rest": {"address": "127.0.0.1", "bind-address": "127.0.0.1", "port": self.ports["rest"]},
             "blob": {"server": {"port": str(self.ports["blob"])}},
             "io": {"tmp": {"dirs": tmp}},
-            "env": {"java": {"opts": {"all": f"-Djava.io.tmpdir={tmp} -Dfile.encoding=UTF-8"}}},
             "parallelism": {"default": 1},
+            # The cluster's own checkpoints (a job with Kafka in and out needs no other storage);
+            # one machine here, a shared store (S3, HDFS) across hosts in production.
+            "execution": {"checkpointing": {"dir": (self.data / "checkpoints").as_uri()}},
             # Nothing is submitted through the dashboard; `flink run` uses the REST job API.
             "web": {"submit": {"enable": False}, "cancel": {"enable": True}},
         }
-        # Flink's config.yaml is YAML 1.2; JSON is a subset of it.
-        (self.config / "config.yaml").write_text(json.dumps(config, indent=2), encoding="utf-8")
         wheel_conf = wheel_home() / "conf"
+        # The wheel's own configuration underneath: its `env.java.opts.all` opens the JDK modules
+        # Flink reflects into (without them `flink run` fails in the client, measured).
+        base = yaml.safe_load((wheel_conf / "config.yaml").read_text(encoding="utf-8")) or {}
+        opens = str(base.get("env", {}).get("java", {}).get("opts", {}).get("all", ""))
+        config["env"] = {"java": {"opts": {"all": f"{opens} -Djava.io.tmpdir={tmp} -Dfile.encoding=UTF-8"}}}
+        merged = _merge(base, config)
+        (self.config / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=True), encoding="utf-8")
         for name in ("log4j-console.properties", "logback-console.xml"):
             (self.config / name).write_bytes((wheel_conf / name).read_bytes())
         (self.config / "cluster.sh").write_text(
@@ -156,6 +170,16 @@ class Flink(Server):
         return len(managers) >= TASK_MANAGERS and all(
             m.get("slotsNumber") == SLOTS_PER_TASK_MANAGER for m in managers
         )
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 # The process group's leader. `wait -n` returns when any member exits: then the rest are stopped,
