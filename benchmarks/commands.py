@@ -626,19 +626,32 @@ def _stream_runs(
             )
     if servers is not None:
         kafka, flink = servers
+
+        def fresh_cluster() -> bool:
+            # PyFlink's thread mode loads its native library once per TaskManager JVM: a second
+            # Python job on the same TaskManagers fails (`NoSuchFieldException:
+            # loadedLibraryNames`, measured on Java 17). Each run gets restarted TaskManagers.
+            flink.stop()
+            flink.start()
+            flink.wait_ready()
+            return False
+
         for parallelism in parallelisms:
             runs.append(
-                lambda parallelism=parallelism: run_cluster_job(
-                    label,
-                    texts,
-                    lines,
-                    expected,
-                    bootstrap=kafka.address,
-                    jobmanager=flink.address,
-                    client_environment=flink.client_environment(),
-                    parallelism=parallelism,
-                    allowed_lateness=lateness,
-                    in_process_rate=rate,
+                lambda parallelism=parallelism: (
+                    fresh_cluster()
+                    or run_cluster_job(
+                        label,
+                        texts,
+                        lines,
+                        expected,
+                        bootstrap=kafka.address,
+                        jobmanager=flink.address,
+                        client_environment=flink.client_environment(),
+                        parallelism=parallelism,
+                        allowed_lateness=lateness,
+                        in_process_rate=rate,
+                    )
                 )
             )
     for run in runs:
