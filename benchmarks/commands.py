@@ -506,6 +506,11 @@ def _demo_events() -> Path:
     metavar="SECONDS",
     help="Correlation lateness of both engines (default: detection.allowed_lateness_seconds).",
 )
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="Also run the Kafka job on a standalone Flink cluster (started from services/, with a broker).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Also print every figure as JSON lines.")
 def bench_stream(
     n_events: int,
@@ -517,11 +522,12 @@ def bench_stream(
     latency_rate: int,
     latency_seconds: float,
     allowed_lateness: float | None,
+    cluster: bool,
     as_json: bool,
 ) -> None:
     """Events/s through the Flink job vs the in-process engine; alert latency p50/p95 (流式检测基准)."""
     from benchmarks.detect import SIGMA_RULE_DIRS, read_events, replicate
-    from benchmarks.stream import continued, engine_rate, run_job, synthetic_events, with_envelope
+    from benchmarks.stream import continued, engine_rate, synthetic_events, with_envelope
     from datasoc.settings import DetectionSettings
     from soc_api.stream.rules import rule_texts
 
@@ -549,26 +555,110 @@ def bench_stream(
     lateness = timedelta(
         seconds=DetectionSettings().allowed_lateness_seconds if allowed_lateness is None else allowed_lateness
     )
-    for label, texts, lines in workloads:
-        rate, expected = engine_rate(texts, "default", lines, allowed_lateness=lateness)
-        click.echo(f"{label}: {len(texts)} rule files, {len(lines)} events, in-process {rate:,.0f} ev/s")
-        for mode in modes:
-            for parallelism in parallelisms:
-                figures = run_job(
+    with contextlib.ExitStack() as stack:
+        servers = _cluster_servers(stack) if cluster else None
+        for label, texts, lines in workloads:
+            rate, expected = engine_rate(texts, "default", lines, allowed_lateness=lateness)
+            click.echo(f"{label}: {len(texts)} rule files, {len(lines)} events, in-process {rate:,.0f} ev/s")
+            _stream_runs(
+                label,
+                texts,
+                lines,
+                expected,
+                rate,
+                modes,
+                parallelisms,
+                lateness,
+                servers,
+                as_json,
+                latency_rate if label == "pack-synth" else 0,
+                latency_seconds,
+            )
+
+
+def _cluster_servers(stack: contextlib.ExitStack) -> tuple[Any, Any]:
+    """A broker and a standalone Flink cluster from services/, stopped when `stack` closes."""
+    from services import create
+
+    kafka, flink = create("kafka"), create("flink")
+    for server in (kafka, flink):
+        stack.callback(server.close)
+        server.start()
+    for server in (kafka, flink):
+        click.echo(f"{server.name} ready after {server.wait_ready():.1f} s at {server.address}")
+    return kafka, flink
+
+
+def _stream_runs(
+    label: str,
+    texts: dict[str, str],
+    lines: list[bytes],
+    expected: int,
+    rate: float,
+    modes: tuple[str, ...],
+    parallelisms: tuple[int, ...],
+    lateness: timedelta,
+    servers: tuple[Any, Any] | None,
+    as_json: bool,
+    latency_rate: int,
+    latency_seconds: float,
+) -> None:
+    """The MiniCluster runs of one workload, then the cluster's (at each parallelism)."""
+    from benchmarks.stream import run_job
+    from benchmarks.stream_cluster import run_cluster_job
+
+    runs: list[Any] = []
+    for mode in modes:
+        for parallelism in parallelisms:
+            runs.append(
+                lambda mode=mode, parallelism=parallelism: run_job(
                     label,
                     texts,
                     lines,
                     expected,
                     parallelism=parallelism,
-                    mode=mode,  # type: ignore[arg-type]
+                    mode=mode,
                     allowed_lateness=lateness,
-                    latency_rate=latency_rate if label == "pack-synth" else 0,
+                    latency_rate=latency_rate,
                     latency_seconds=latency_seconds,
                     in_process_rate=rate,
                 )
-                click.echo("  " + figures.line())
-                if as_json:
-                    click.echo(json.dumps({**figures.__dict__, "rate": figures.rate, "ratio": figures.ratio}))
+            )
+    if servers is not None:
+        kafka, flink = servers
+
+        def fresh_cluster() -> bool:
+            # PyFlink's thread mode loads its native library once per TaskManager JVM: a second
+            # Python job on the same TaskManagers fails (`NoSuchFieldException:
+            # loadedLibraryNames`, measured on Java 17). Each run gets restarted TaskManagers.
+            flink.stop()
+            flink.start()
+            flink.wait_ready()
+            return False
+
+        for parallelism in parallelisms:
+            runs.append(
+                lambda parallelism=parallelism: (
+                    fresh_cluster()
+                    or run_cluster_job(
+                        label,
+                        texts,
+                        lines,
+                        expected,
+                        bootstrap=kafka.address,
+                        jobmanager=flink.address,
+                        client_environment=flink.client_environment(),
+                        parallelism=parallelism,
+                        allowed_lateness=lateness,
+                        in_process_rate=rate,
+                    )
+                )
+            )
+    for run in runs:
+        figures = run()
+        click.echo("  " + figures.line())
+        if as_json:
+            click.echo(json.dumps({**figures.__dict__, "rate": figures.rate, "ratio": figures.ratio}))
 
 
 @click.command("signin")
@@ -598,31 +688,62 @@ def bench_signin(concurrency: int, rounds: int, as_json: bool) -> None:
 @click.option("--clients", type=click.IntRange(1), default=2, show_default=True, help="Connections.")
 @click.option("--lag-seconds", type=click.FloatRange(0.5), default=5.0, show_default=True)
 @click.option("--engine", type=click.Choice(["flink", "inprocess"]), default="flink", show_default=True)
+@click.option(
+    "--transport",
+    "transports",
+    multiple=True,
+    type=click.Choice(["spool", "kafka"]),
+    default=("spool",),
+    show_default=True,
+    help="Repeat to run each side by side.",
+)
+@click.option(
+    "--bootstrap", default=None, help="Kafka host:port (default: start a test broker from services/)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Also print every figure as JSON lines.")
 def bench_platform(
-    rates: str, seconds: float, batch: int, clients: int, lag_seconds: float, engine: str, as_json: bool
+    rates: str,
+    seconds: float,
+    batch: int,
+    clients: int,
+    lag_seconds: float,
+    engine: str,
+    transports: tuple[str, ...],
+    bootstrap: str | None,
+    as_json: bool,
 ) -> None:
     """The whole `datasoc run` process at constant rates: highest sustained rate, and p50/p95/p99 from
-    acknowledgement to searchable, ledgered and alerted (平台整体基准)."""
+    acknowledgement to searchable, ledgered and alerted, on the spool and/or Kafka (平台整体基准)."""
     import dataclasses
 
     from benchmarks.platform import format_results, run_rates
 
     wanted = [int(r) for r in rates.split(",") if r.strip()]
-    with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
-        results = run_rates(
-            Path(directory),
-            wanted,
-            seconds=seconds,
-            batch=batch,
-            lag_seconds=lag_seconds,
-            engine=engine,
-            clients=clients,
-        )
-    click.echo(format_results(results, engine))
-    if as_json:
-        for result in results:
-            click.echo(json.dumps(dataclasses.asdict(result)))
+    with contextlib.ExitStack() as stack:
+        if "kafka" in transports and bootstrap is None:
+            from services import create
+
+            broker = create("kafka")
+            stack.callback(broker.close)
+            broker.start()
+            broker.wait_ready()
+            bootstrap = broker.address
+        for transport in transports:
+            with tempfile.TemporaryDirectory(prefix=".datasoc-bench-", dir=Path.cwd()) as directory:
+                results = run_rates(
+                    Path(directory),
+                    wanted,
+                    seconds=seconds,
+                    batch=batch,
+                    lag_seconds=lag_seconds,
+                    engine=engine,
+                    clients=clients,
+                    kafka=bootstrap if transport == "kafka" else None,
+                )
+            click.echo(format_results(results, engine, transport))
+            if as_json:
+                for result in results:
+                    click.echo(json.dumps({"transport": transport, **dataclasses.asdict(result)}))
 
 
 @click.command("discovery")

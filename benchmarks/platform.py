@@ -80,10 +80,13 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
 class Watcher(threading.Thread):
     """Polls the store, the ledger and the alerts topic (read-only) for probes not yet seen."""
 
-    def __init__(self, data: Path, probes: Probes) -> None:
+    def __init__(self, data: Path, probes: Probes, kafka: Any = None) -> None:
         super().__init__(daemon=True)
         self.data = data
         self.probes = probes
+        #: The platform's transport when it is Kafka (a `KafkaTransport` reading its alerts topic).
+        self.kafka = kafka
+        self._kafka_at = 0
         self.stop = threading.Event()
         self._ledger_at = 0
         self._alert_files: dict[Path, tuple[int, int]] = {}
@@ -130,6 +133,9 @@ class Watcher(threading.Thread):
                 self.probes.ledgered.setdefault(event_id, now)
 
     def _alerts(self, now: float) -> None:
+        if self.kafka is not None:
+            self._kafka_alerts(now)
+            return
         for path in sorted((self.data / "spool" / "alerts").glob("*.seg")):
             data = path.read_bytes()
             if len(data) < HEADER_SIZE:
@@ -147,6 +153,16 @@ class Watcher(threading.Thread):
                     for event_id in json.loads(frame.payload).get("event_ids", []):
                         if event_id.startswith("probe-"):
                             self.probes.alerted.setdefault(event_id, now)
+
+    def _kafka_alerts(self, now: float) -> None:
+        records = self.kafka.read("alerts", self._kafka_at, 10_000)
+        if records:
+            self._kafka_at = records[-1].offset + 1
+        with self.probes.lock:
+            for record in records:
+                for event_id in json.loads(record.payload).get("event_ids", []):
+                    if event_id.startswith("probe-"):
+                        self.probes.alerted.setdefault(event_id, now)
 
 
 def _readyz(base: str) -> dict[str, Any]:
@@ -219,20 +235,38 @@ def run_rates(
     lag_seconds: float = 5.0,
     engine: str = "flink",
     clients: int = 2,
+    kafka: str | None = None,
 ) -> list[RateResult]:
-    """Start `datasoc run` over `work` and measure each rate in turn (see module docstring)."""
+    """Start `datasoc run` over `work` and measure each rate in turn (see module docstring); with
+    `kafka` (a bootstrap `host:port`) its transport is Kafka, under a topic prefix of its own."""
     data = work / "var"
     data.mkdir(parents=True)
     write_tokens(data / "tokens.json", {BENCH_TOKEN: {"source": "bench", "parser": None}})
     env = {
         "DATASOC_DATA_DIR": str(data),
         "DATASOC_COLLECT__HTTP_PORT": "0",
+        # A free port: another platform on this machine may hold the default 8600.
+        "DATASOC_API__PORT": "0",
         "DATASOC_COLLECT__TOKENS_FILE": "tokens.json",
         "DATASOC_LOG__LEVEL": "warning",
         "DATASOC_DETECTION__ENGINE": engine,
         "DATASOC_COLLECT__LAG_LIMIT": "5000000",
         "PATH": "/usr/bin:/bin",
     }
+    reader = None
+    if kafka is not None:
+        from datasoc.transport import KafkaConfig, KafkaTransport
+
+        prefix = f"bench{time.time_ns() % 10**9}."
+        env.update(
+            {
+                "DATASOC_TRANSPORT__BACKEND": "kafka",
+                "DATASOC_TRANSPORT__BOOTSTRAP": kafka,
+                "DATASOC_TRANSPORT__TOPIC_PREFIX": prefix,
+                "DATASOC_TRANSPORT__GROUP_PREFIX": prefix,
+            }
+        )
+        reader = KafkaTransport(KafkaConfig(bootstrap=kafka, topic_prefix=prefix, group_prefix=prefix))
     datasoc = Path(sys.executable).with_name("datasoc")
     proc = subprocess.Popen(  # noqa: S603 - this interpreter's own datasoc
         [str(datasoc), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
@@ -246,12 +280,25 @@ def run_rates(
     base_body = b"\n".join(make_event(i, 500, prefix="bg") for i in range(batch - 1)) + b"\n"
     try:
         return [
-            _measure(base, data, rate, seconds, batch, lag_seconds, clients, base_body, first=k * 100_000_000)
+            _measure(
+                base,
+                data,
+                rate,
+                seconds,
+                batch,
+                lag_seconds,
+                clients,
+                base_body,
+                first=k * 100_000_000,
+                kafka=reader,
+            )
             for k, rate in enumerate(rates)
         ]
     finally:
         proc.terminate()
         proc.communicate(timeout=120)
+        if reader is not None:
+            reader.close()
 
 
 def _measure(
@@ -265,9 +312,10 @@ def _measure(
     base_body: bytes,
     *,
     first: int,
+    kafka: Any = None,
 ) -> RateResult:
     probes = Probes()
-    watcher = Watcher(data, probes)
+    watcher = Watcher(data, probes, kafka)
     watcher.start()
     lags: list[tuple[float, dict[str, int]]] = []
     done = threading.Event()
@@ -320,7 +368,7 @@ def _measure(
     )
 
 
-def format_results(results: Sequence[RateResult], engine: str) -> str:
+def format_results(results: Sequence[RateResult], engine: str, transport: str = "spool") -> str:
     """The table `datasoc bench platform` prints."""
 
     def ms(value: float | None) -> str:
@@ -329,7 +377,8 @@ def format_results(results: Sequence[RateResult], engine: str) -> str:
     head = f"{'target/s':>9} {'achieved/s':>11} {'sustained':>9}  "
     head += f"{'searchable':>18}  {'ledgered':>18}  {'alerted':>18}  max lag"
     lines = [
-        f"datasoc run ({engine} detection), constant load; ms from acknowledgement (p50/p95/p99)",
+        f"datasoc run ({engine} detection, {transport} transport), constant load; "
+        "ms from acknowledgement (p50/p95/p99)",
         head,
     ]
     for r in results:

@@ -57,6 +57,44 @@ class SpoolSettings(_Section):
     retention_bytes: int = Field(default=10 * 1024**3, ge=1024 * 1024)
 
 
+_BROKER = r"[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5}"
+_BROKERS = rf"^{_BROKER}(,{_BROKER})*$"
+
+
+class TransportSettings(_Section):
+    """Where collectors put events and the consumers read them: the embedded spool (`[spool]`)
+    or Kafka (the keys below; `[spool]` is then unused)."""
+
+    backend: Literal["spool", "kafka"] = "spool"
+    #: Kafka: `host:port` of one or more brokers, comma-separated.
+    bootstrap: str = Field(default="127.0.0.1:9092", pattern=_BROKERS)
+    #: Kafka topics are `<topic_prefix>events`, `...alerts`, `...deadletter` (one partition each).
+    topic_prefix: str = Field(default="datasoc.", pattern=r"^[A-Za-z0-9._-]{0,100}$")
+    #: Each platform consumer is the group `<group_prefix><consumer>` (`indexer`, `trail`, `detector`).
+    group_prefix: str = Field(default="datasoc.", pattern=r"^[A-Za-z0-9._-]{0,100}$")
+    #: Replicas of each topic datasoc creates (`min.insync.replicas` is min(2, replication)).
+    replication: int = Field(default=1, ge=1, le=16)
+    #: Topic retention datasoc sets when it creates a topic (the broker deletes; not datasoc).
+    retention_hours: int = Field(default=7 * 24, ge=1)
+    #: An append the brokers did not acknowledge within this is refused (HTTP 503 to the sender).
+    delivery_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    #: CA bundle of the brokers' TLS certificates (relative to `data_dir`).
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials_need_sasl(self) -> TransportSettings:
+        if self.username is not None and not self.security_protocol.startswith("SASL"):
+            raise ValueError(
+                "transport.username: credentials need security_protocol SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        return self
+
+
 class StoreSettings(_Section):
     #: `sqlite` (embedded, `path`); `opensearch` or `elasticsearch` (a cluster at `urls`).
     backend: Literal["sqlite", "opensearch", "elasticsearch"] = "sqlite"
@@ -412,6 +450,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     log: LogSettings = LogSettings()
     spool: SpoolSettings = SpoolSettings()
+    transport: TransportSettings = TransportSettings()
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
     ledger: LedgerSettings = LedgerSettings()
@@ -466,6 +505,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"store.urls: credentials over plain http are refused in production ({plain[0]})"
                 )
+        t = self.transport
+        if t.backend == "kafka" and t.password is not None and t.security_protocol != "SASL_SSL":
+            raise ValueError(
+                f"transport.security_protocol: a Kafka password over {t.security_protocol} is "
+                "refused in production; use SASL_SSL"
+            )
         if self.store.retention_days < MIN_RETENTION_DAYS:
             raise ValueError(
                 f"store.retention_days: {self.store.retention_days} is below {MIN_RETENTION_DAYS}; "

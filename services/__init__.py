@@ -15,6 +15,7 @@ from typing import Final
 from services.base import Server, instance_dir, reap_orphans, services_dir
 from services.elasticsearch import Elasticsearch
 from services.errors import FetchError, ServiceError, StartError, ToolMissingError
+from services.flink import Flink
 from services.java import find_java, find_maven
 from services.kafka import Kafka
 from services.opensearch import OpenSearch
@@ -32,6 +33,7 @@ SPECS: Final[dict[str, Spec]] = {
     "opensearch": Spec(OpenSearch, {"http": 9200, "transport": 9300}),
     "elasticsearch": Spec(Elasticsearch, {"http": 9201, "transport": 9301}),
     "kafka": Spec(Kafka, {"broker": 9092, "controller": 9093}),
+    "flink": Spec(Flink, {"rest": 8081, "rpc": 6123, "blob": 6124}),
 }
 #: `SERVICES_<NAME>_VERSION` picks another version (e.g. OpenSearch 3.9.0); CI uses the defaults.
 VERSION_ENV = "SERVICES_{}_VERSION"

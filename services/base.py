@@ -95,10 +95,11 @@ def instance_dir(label: str, *, temporary: bool) -> Path:
     return folder
 
 
-def run_as_prefix() -> list[str]:
-    """`setpriv` words that drop root to `nobody` and stop the server when its starter dies."""
+def run_as_prefix(*, drop_root: bool = True) -> list[str]:
+    """`setpriv` words that drop root to `nobody` (unless not `drop_root`) and stop the server when
+    its starter dies."""
     words = ["setpriv", "--pdeathsig", "TERM"]
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and drop_root:
         user = pwd.getpwnam(RUN_AS)
         group = grp.getgrgid(user.pw_gid).gr_name
         words[1:1] = [f"--reuid={RUN_AS}", f"--regid={group}", "--clear-groups"]
@@ -194,6 +195,8 @@ class Server(ABC):
     RECIPE: ClassVar[int] = 1
     #: Default JVM heap.
     HEAP_MB: ClassVar[int] = 512
+    #: Run as `nobody` when started by root (OpenSearch and Elasticsearch refuse root).
+    DROP_ROOT: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -349,7 +352,7 @@ class Server(ABC):
             self._log = self.log_file.open("ab")
         stdin = self._stdin()
         self._process = subprocess.Popen(  # noqa: S603 - argv from the recipe, no shell
-            [*run_as_prefix(), *self._argv()],
+            [*run_as_prefix(drop_root=self.DROP_ROOT), *self._argv()],
             cwd=self.instance,
             env=self._environment(),
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,

@@ -19,7 +19,7 @@ from datasoc.logging import get_logger
 from datasoc.settings import CollectSettings, Settings
 from datasoc.state import StateStore
 from datasoc.store import EventStore, PurgeReport, RetentionJob, SQLiteEventStore
-from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConfig
+from datasoc.transport import RetentionPolicy, RetentionReport, Spool, SpoolConfig, Transport
 from soc_api.detector import Detector
 
 if TYPE_CHECKING:
@@ -37,12 +37,14 @@ BUNDLED_RULES = _WHEEL_RULES if _WHEEL_RULES.is_dir() else Path(__file__).resolv
 
 @dataclass
 class Platform:
-    """The opened embedded parts: spool (transport), event store, key store and audit ledger, and
+    """The opened parts: transport (`spool`: the on-disk spool or Kafka, by `transport.backend`), event
+    store, key store and audit ledger, and
     the detection engine chosen by `detection.engine`: exactly one of `stream` (the Flink job's
     runner, not yet started: `datasoc run` and `datasoc demo` start it) and `detector` is set."""
 
     settings: Settings
-    spool: Spool
+    #: The transport (named `spool` from when the spool was the only one).
+    spool: Transport
     store: EventStore
     keys: KeyStore
     ledger: Ledger
@@ -61,14 +63,7 @@ class Platform:
         run_self_test()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         keys = _open_keys(settings, now)
-        config = SpoolConfig(
-            segment_bytes=settings.spool.segment_bytes,
-            retention=RetentionPolicy(
-                max_age=timedelta(hours=settings.spool.retention_hours),
-                max_bytes=settings.spool.retention_bytes,
-            ),
-        )
-        spool = Spool.open(settings.data_dir / "spool", config=config)
+        spool = open_transport(settings)
         try:
             store = open_store(settings)
         except BaseException:
@@ -115,6 +110,7 @@ class Platform:
         log.info(
             "platform_open",
             data_dir=str(settings.data_dir),
+            transport=settings.transport.backend,
             store=settings.store.backend,
             detection=settings.detection.engine,
         )
@@ -147,7 +143,9 @@ class Platform:
             on_purge=ledger_purge,
             allow_short_retention=self.settings.mode == "development",
         )
-        return job.run(now), self.spool.apply_retention(now)
+        # Kafka's brokers delete by the topics' `retention.ms` themselves.
+        spooled = self.spool.apply_retention(now) if isinstance(self.spool, Spool) else RetentionReport(())
+        return job.run(now), spooled
 
     def close(self) -> None:
         """Close ledger, store, spool and the state store."""
@@ -160,6 +158,38 @@ class Platform:
                 self.store.close()
             finally:
                 self.spool.close()
+
+
+def open_transport(settings: Settings) -> Transport:
+    """The one place the transport is chosen (`transport.backend`): the spool under `data_dir`, or
+    Kafka (topics created when missing; `TransportUnavailableError` when no broker answers)."""
+    t = settings.transport
+    if t.backend == "kafka":
+        from datasoc.transport import KafkaConfig, KafkaTransport
+
+        config = KafkaConfig(
+            bootstrap=t.bootstrap,
+            topic_prefix=t.topic_prefix,
+            group_prefix=t.group_prefix,
+            replication=t.replication,
+            retention_hours=t.retention_hours,
+            delivery_timeout_s=t.delivery_timeout_seconds,
+            request_timeout_s=t.request_timeout_seconds,
+            security_protocol=t.security_protocol,
+            sasl_mechanism=t.sasl_mechanism,
+            username=t.username,
+            password=t.password,
+            ca_file=str(settings.resolve(t.ca_file)) if t.ca_file is not None else None,
+        )
+        return KafkaTransport(config)
+    spool_config = SpoolConfig(
+        segment_bytes=settings.spool.segment_bytes,
+        retention=RetentionPolicy(
+            max_age=timedelta(hours=settings.spool.retention_hours),
+            max_bytes=settings.spool.retention_bytes,
+        ),
+    )
+    return Spool.open(settings.data_dir / "spool", config=spool_config)
 
 
 def open_store(settings: Settings) -> EventStore:
@@ -254,7 +284,7 @@ def stream_dir(settings: Settings) -> Path:
     return settings.data_dir / "stream"
 
 
-def load_stream(settings: Settings, spool: Spool, *, grants: Any = None) -> StreamRunner:
+def load_stream(settings: Settings, spool: Transport, *, grants: Any = None) -> StreamRunner:
     """The Flink job's runner over `spool`, configured from `[detection]` (the job is not started).
 
     Rule files are sent to the job as rule changes when it starts and on every tick; the job
@@ -283,18 +313,19 @@ def load_stream(settings: Settings, spool: Spool, *, grants: Any = None) -> Stre
     return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)], grants=grants)
 
 
-def _ledger_recovery(ledger: Ledger, spool: Spool, now: datetime) -> None:
+def _ledger_recovery(ledger: Ledger, transport: Transport, now: datetime) -> None:
     """Log and ledger what crash recovery cut on open (never silent): torn tails of both logs."""
     report = ledger.store.report
+    repairs = transport.repairs if isinstance(transport, Spool) else ()
     cut = {
         "ledger_entries_bytes": report.torn_tail_bytes,
         "ledger_checkpoint_bytes": report.torn_checkpoint_bytes,
         "spool": [
             {"topic": r.topic, "path": str(r.path), "position": r.position, "cut_bytes": r.cut_bytes}
-            for r in spool.repairs
+            for r in repairs
         ],
     }
-    if report.torn_tail_bytes or report.torn_checkpoint_bytes or spool.repairs:
+    if report.torn_tail_bytes or report.torn_checkpoint_bytes or repairs:
         log.warning("torn_tail_cut", **cut)
         draft = EntryDraft.create(
             now=now, kind="ledger.torn_tail", actor="system", subject="recovery", payload=cut

@@ -1,10 +1,11 @@
-"""Session-wide real servers for the tests that need them (OpenSearch, Elasticsearch, Kafka).
+"""Session-wide real servers for the tests that need them (OpenSearch, Elasticsearch, Kafka, Flink).
 
 A test says what it needs with `@pytest.mark.services("opensearch", ...)` (a parametrised
 backend can put the mark on its `pytest.param`) or by requesting `opensearch_server`,
-`elasticsearch_server` or `kafka_server`. After collection every server some selected test needs
-is launched at once, so their start-ups overlap; the first test that uses one waits for it to be
-ready. All stop at the end of the session. Nothing starts when no selected test needs a server.
+`elasticsearch_server`, `kafka_server` or `flink_server`. After collection every server some
+selected test needs is launched at once, so their start-ups overlap; the first test that uses one
+waits for it to be ready. All stop at the end of the session. Nothing starts when no selected
+test needs a server.
 
 Without Java or Maven a test that needs a server skips with the reason, unless
 `SERVICES_REQUIRED=1` (CI sets it), where it fails: in CI every one of them runs.
@@ -124,6 +125,12 @@ def elasticsearch_server(server_pool: ServerPool) -> Server:
 @pytest.fixture(scope="session")
 def kafka_server(server_pool: ServerPool) -> Server:
     return server_pool.get("kafka")
+
+
+@pytest.fixture(scope="session")
+def flink_server(server_pool: ServerPool) -> Server:
+    """A standalone Flink cluster (JobManager and two TaskManagers with the Kafka connector)."""
+    return server_pool.get("flink")
 
 
 def _own(name: str) -> Iterator[Server]:

@@ -16,7 +16,12 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from collectors.inputs.errors import InputConfigError
-from datasoc.transport import EVENTS, TopicRange
+from datasoc.logging import get_logger
+from datasoc.transport import EVENTS, TopicRange, TransportError
+
+log = get_logger("backpressure")
+#: How long a lag the transport could not tell stays as it was before it is asked again.
+UNKNOWN_RETRY = timedelta(seconds=5)
 
 
 class LagSource(Protocol):
@@ -58,17 +63,33 @@ class LagMonitor:
         self._topic = topic
         self._lock = threading.Lock()
         self._checked: datetime | None = None
+        self._retry_at: datetime | None = None
         self._lag = 0
         self.rejections = 0
         self.pauses = 0
+        #: Lag checks the transport could not answer.
+        self.unknown = 0
 
     def lag(self, now: datetime) -> int:
-        """Current lag, recomputed when the cached value is older than `refresh`."""
+        """Current lag, recomputed when the cached value is older than `refresh`.
+
+        A transport that cannot say (Kafka's brokers away) keeps the last value and is asked again
+        only after `UNKNOWN_RETRY`: the check runs on the inputs' event loop and must not stall
+        it, and the append itself then refuses with 503 anyway."""
         with self._lock:
-            if self._checked is None or now - self._checked >= self.config.refresh or now < self._checked:
-                committed = self._source.consumer_offsets(self._topic)
-                self._lag = transport_lag(self._source.range(self._topic), committed, self.config.consumers)
+            stale = self._checked is None or now - self._checked >= self.config.refresh or now < self._checked
+            if stale and (self._retry_at is None or not now < self._retry_at):
                 self._checked = now
+                self._retry_at = None
+                try:
+                    committed = self._source.consumer_offsets(self._topic)
+                    span = self._source.range(self._topic)
+                except TransportError as exc:
+                    self.unknown += 1
+                    self._retry_at = now + UNKNOWN_RETRY
+                    log.warning("transport_lag_unknown", error=str(exc)[:300], times=self.unknown)
+                    return self._lag
+                self._lag = transport_lag(span, committed, self.config.consumers)
             return self._lag
 
     def overloaded(self, now: datetime) -> bool:

@@ -1,7 +1,7 @@
 """The transport seam: named topics of records with offsets, and consumers with committed offsets.
 
-The embedded implementation is `datasoc.transport.spool.Spool`; Kafka will sit behind the same
-interface. Contract shared by all implementations:
+The embedded implementation is `datasoc.transport.spool.Spool`; `datasoc.transport.kafka.
+KafkaTransport` is the scale-out one (`transport.backend`). Contract shared by all implementations:
 
 * `append` returns the offsets of a batch only once the batch is durable (fsync for the spool,
   `acks=all` for Kafka). Offsets in a topic are consecutive from 0 and never reused.
@@ -122,6 +122,10 @@ class Transport(ABC):
     @abstractmethod
     def range(self, topic: str) -> TopicRange:
         """Retained offsets of `topic`."""
+
+    @abstractmethod
+    def consumer_offsets(self, topic: str) -> dict[str, int]:
+        """Committed offsets of every consumer of `topic` by name (the collectors' back-pressure)."""
 
     @abstractmethod
     def consumer(self, name: str, topic: str) -> Consumer:

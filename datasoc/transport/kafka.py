@@ -45,6 +45,12 @@ from datasoc.transport.errors import (
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: Bound of each round trip of `consumer_offsets` (the collectors' lag check runs on their loop).
+_OFFSETS_TIMEOUT_S: Final = 2.0
+#: A read that has records returns after this long, even if more are coming.
+_READ_BUDGET_S: Final = 0.1
+#: How long the groups' offsets the brokers gave are used before asking again.
+_OFFSETS_REFRESH_S: Final = 2.0
 
 
 class TransportUnavailableError(TransportError):
@@ -127,9 +133,13 @@ class KafkaTransport(Transport):
             logger=_quiet_logger(),
         )
         self._reader = _Reader(RdConsumer(self._consumer_settings("reader"), logger=_quiet_logger()), self)
+        self._admin = self._make_admin()
+        self._meta = RdConsumer(self._consumer_settings("reader"), logger=_quiet_logger())
+        self._meta_lock = threading.Lock()
         # One librdkafka consumer per (name, topic), reused: the indexer asks for its consumer on
         # every pass, and each new one would hold threads and connections until close.
         self._consumers: dict[tuple[str, str], KafkaConsumer] = {}
+        self._offsets: dict[str, tuple[float, dict[str, int]]] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -150,14 +160,16 @@ class KafkaTransport(Transport):
             "enable.partition.eof": True,
         }
 
+    def _make_admin(self) -> Any:
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient(self.config.client(), logger=_quiet_logger())
+
     def _ensure_topics(self) -> None:
         from confluent_kafka import KafkaException
-        from confluent_kafka.admin import (  # type: ignore[attr-defined]
-            AdminClient,
-            NewTopic,
-        )
+        from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-        admin = AdminClient(self.config.client(), logger=_quiet_logger())
+        admin = self._make_admin()
         try:
             existing = admin.list_topics(timeout=self.config.request_timeout_s).topics
         except KafkaException as exc:
@@ -277,9 +289,51 @@ class KafkaTransport(Transport):
     def range(self, topic: str) -> TopicRange:
         """Retained offsets (low and high watermarks) of `topic`."""
         self._check_open()
-        with self._lock:
-            low, high = _watermarks(self._reader.client, self, topic)
+        # Not the reader's client: a read holds its lock while it fetches, and the collectors ask
+        # for the range from their event loop (measured: HTTP acknowledgements waited ~1 s).
+        with self._meta_lock:
+            low, high = _watermarks(self._meta, self, topic)
         return TopicRange(start=low, end=high)
+
+    def consumer_offsets(self, topic: str) -> dict[str, int]:
+        """Committed offsets of the datasoc consumer groups (`<group_prefix><name>`) on `topic`.
+
+        The collectors' back-pressure asks several times a second from their event loop: the
+        brokers are asked at most every `_OFFSETS_REFRESH_S` (two round trips, bounded by
+        `_OFFSETS_TIMEOUT_S` each; measured: asking on every check held HTTP acknowledgements for
+        about a second), and the consumers of this process add what they committed since (fresher,
+        and no round trip). `TransportUnavailableError` when the brokers do not answer."""
+        self._check_open()
+        self.kafka_topic(topic)
+        cached = self._offsets.get(topic)
+        if cached is None or time.monotonic() - cached[0] >= _OFFSETS_REFRESH_S:
+            cached = (time.monotonic(), self._group_offsets(topic))
+            self._offsets[topic] = cached
+        local = {n: c.committed for (n, t), c in list(self._consumers.items()) if t == topic and not c.closed}
+        return {**cached[1], **local}
+
+    def _group_offsets(self, topic: str) -> dict[str, int]:
+        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+
+        name = self.kafka_topic(topic)
+        prefix = self.config.group_prefix
+        timeout = min(self.config.request_timeout_s, _OFFSETS_TIMEOUT_S)
+        try:
+            listed = self._admin.list_consumer_groups(request_timeout=timeout).result(timeout)
+            groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
+            offsets: dict[str, int] = {}
+            for group in groups:
+                consumer = group[len(prefix) :]
+                if consumer == "reader":  # the transport's own offset-less reader
+                    continue
+                request = [ConsumerGroupTopicPartitions(group, [TopicPartition(name, 0)])]
+                futures = self._admin.list_consumer_group_offsets(request, request_timeout=timeout)
+                for found in futures[group].result(timeout).topic_partitions:
+                    if found.topic == name and found.offset >= 0:
+                        offsets[consumer] = int(found.offset)
+        except (KafkaException, TimeoutError) as exc:
+            raise TransportUnavailableError(f"kafka: consumer offsets of {topic}: {exc}") from None
+        return offsets
 
     def consumer(self, name: str, topic: str) -> KafkaConsumer:
         """A consumer group member at its committed offset (the retained start for a new group)."""
@@ -303,6 +357,7 @@ class KafkaTransport(Transport):
         for consumer in self._consumers.values():
             consumer.close()
         self._reader.client.close()
+        self._meta.close()
 
 
 _TRANSIENT: Final = (
@@ -359,7 +414,12 @@ class _Reader:
         records: list[Record] = []
         deadline = time.monotonic() + self._transport.config.request_timeout_s
         at_end = False
+        # A read that has records returns within `_READ_BUDGET_S` even while more keep arriving
+        # (a steady producer seldom lets it reach the end): its caller holds locks meanwhile.
+        budget = time.monotonic() + _READ_BUDGET_S
         while len(records) < limit and not at_end and time.monotonic() < deadline:
+            if records and time.monotonic() > budget:
+                break
             batch = self.client.consume(num_messages=limit - len(records), timeout=0.1)
             if not batch:
                 if records:

@@ -227,6 +227,13 @@ def read_batch(pointer: str, directory: Path) -> Batch:
     prev, nxt, when, first = head["p"], head["n"], head["t"], head["o"]
     if not all(isinstance(v, int) for v in (prev, nxt, when, first)):
         raise TypeError("pointer p, n, t and o must be integers")
+    if "e" in head:  # an inline batch (the Kafka job: no batch files to share with a cluster)
+        inline = head["e"]
+        if not isinstance(inline, list) or not all(isinstance(t, str) for t in inline):
+            raise TypeError("inline batch e must be a list of record texts")
+        if len(inline) != nxt - first:
+            raise ValueError(f"inline batch of {prev}..{nxt} holds {len(inline)} records")
+        return Batch(prev, nxt, when, bool(head["g"]), first, _decoded(inline), list(inline))
     if "f" not in head:
         if prev != nxt:
             raise ValueError(f"pointer {prev}..{nxt} names no batch file")
@@ -247,6 +254,10 @@ def read_batch(pointer: str, directory: Path) -> Batch:
     # One decode for the batch (a newline byte is never part of a UTF-8 sequence or a replacement).
     texts = raw.decode("utf-8", errors="replace").split("\n")
     texts.pop()
+    return Batch(prev, nxt, when, bool(head["g"]), first, _decoded(texts), texts)
+
+
+def _decoded(texts: Sequence[str]) -> list[Any]:
     events: list[Any] = []
     for text in texts:
         try:
@@ -255,7 +266,18 @@ def read_batch(pointer: str, directory: Path) -> Batch:
             event = None
         # A JSON string is how the exporter kept a payload that was not one line of JSON: show its text.
         events.append(event if isinstance(event, dict | str) else text)
-    return Batch(prev, nxt, when, bool(head["g"]), first, events, texts)
+    return events
+
+
+def inline_pointer(first: int, texts: Sequence[str], *, genesis: bool) -> str:
+    """A pointer line carrying its batch (`e`): records `first` to `first + len(texts) - 1`.
+
+    For a job without batch files (the Kafka job on a cluster); `t` is the newest `@timestamp`.
+    """
+    times = [payload_millis(text.encode("utf-8")) for text in texts]
+    newest = max((t for t in times if t is not None), default=BAD_TIME)
+    head = {"p": first, "n": first + len(texts), "t": newest, "g": int(genesis), "o": first}
+    return json.dumps({**head, "e": list(texts)}, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

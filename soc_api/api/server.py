@@ -50,7 +50,7 @@ from collectors.parsers import PARSERS
 from collectors.ratelog import RateLimitedLog, RateLimitFilter
 from collectors.security import SecurityEvents
 from datasoc.logging import get_logger
-from datasoc.transport import ALERTS, Spool
+from datasoc.transport import ALERTS, Transport
 from soc_api.api.app import ApiServices, create_app
 from soc_api.api.protocol import DeadlineH11Protocol, HttpDeadlines, problem
 from soc_api.supervisor import Readiness
@@ -124,7 +124,7 @@ def raise_fd_limit(needed: int) -> int:
     return int(soft)
 
 
-def raise_silence_alerts(spool: Spool, health: SharedHealth, now: datetime) -> int:
+def raise_silence_alerts(spool: Transport, health: SharedHealth, now: datetime) -> int:
     """Append the alerts of sources whose silence episode began since the last check; how many.
 
     Called on a timer by the collector, and by `datasoc run` itself when no network input runs.
@@ -157,7 +157,7 @@ def _quiet_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def run_collector(
-    spool: Spool,
+    spool: Transport,
     config: CollectConfig,
     *,
     stop: asyncio.Event,

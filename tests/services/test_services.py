@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -148,7 +149,6 @@ def test_reap_orphans_stops_only_recorded_servers_of_dead_owners(tmp_path: Path)
 
 def test_a_kafka_cluster_id_never_looks_like_an_option() -> None:
     # One instance name in 64 gave an id starting with "-", and `kafka-storage format` refused it.
-    import base64
     import hashlib
 
     from services.kafka import _cluster_id

@@ -33,7 +33,10 @@ def test_indexer_on_kafka_commits_in_its_group_and_dead_letters_in_kafka(
     kafka_server: Server, tmp_path: Path
 ) -> None:
     prefix = f"ix{secrets.token_hex(3)}."
-    config = KafkaConfig(bootstrap=kafka_server.address, topic_prefix=prefix, group_prefix=prefix)
+    # Records stamped with the fixed NOW: a long retention, or the broker deletes them (test_kafka.py).
+    config = KafkaConfig(
+        bootstrap=kafka_server.address, topic_prefix=prefix, group_prefix=prefix, retention_hours=175_200
+    )
     with KafkaTransport(config) as kafka, SQLiteEventStore(tmp_path / "events.db") as store:
         kafka.append(EVENTS, [event(n) for n in range(30)] + [b"{not json"], now=NOW)
         report = index_pending(kafka, store, now=NOW, batch_size=8)

@@ -30,7 +30,11 @@ def main() -> None:
         int(sys.argv[4]),
         int(sys.argv[5]),
     )
-    transport = KafkaTransport(KafkaConfig(bootstrap=bootstrap, topic_prefix=prefix, group_prefix=prefix))
+    # A fixed clock far behind the broker's: a long retention keeps the records (test_kafka.py).
+    config = KafkaConfig(
+        bootstrap=bootstrap, topic_prefix=prefix, group_prefix=prefix, retention_hours=24 * 365 * 20
+    )
+    transport = KafkaTransport(config)
     out_lock = threading.Lock()
     now = datetime(2026, 3, 1, tzinfo=UTC)
 

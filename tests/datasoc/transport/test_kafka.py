@@ -27,8 +27,14 @@ WRITER = Path(__file__).with_name("kafka_writer.py")
 REPO = Path(__file__).resolve().parents[3]
 
 
+#: The tests stamp records with a fixed clock (March 2026): with the default 7 days the broker's
+#: retention check (every 5 minutes) deleted them under a test that ran later than that.
+TEST_RETENTION_H = 24 * 365 * 20
+
+
 def config(bootstrap: str, prefix: str, **overrides: object) -> KafkaConfig:
-    return KafkaConfig(bootstrap=bootstrap, topic_prefix=prefix, group_prefix=prefix, **overrides)  # type: ignore[arg-type]
+    settings: dict[str, object] = {"retention_hours": TEST_RETENTION_H, **overrides}
+    return KafkaConfig(bootstrap=bootstrap, topic_prefix=prefix, group_prefix=prefix, **settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from detection.stream.batch import (
     batch_time,
     encode_batch,
     encode_heartbeat,
+    inline_pointer,
     newest_millis,
     order,
     read_batch,
@@ -142,3 +143,20 @@ def test_order_holds_batches_behind_a_gap() -> None:
     outcome = order(outcome.expected, pending, second)
     assert outcome.released == [second, third]
     assert outcome.expected == 6
+
+
+def test_an_inline_pointer_carries_its_batch_and_reads_like_a_batch_file(tmp_path: Path) -> None:
+    texts = [
+        json.dumps({"@timestamp": "2026-11-28T03:00:00Z", "event.id": "a"}),
+        "not json",
+        json.dumps({"@timestamp": "2026-11-28T03:00:02Z", "event.id": "b"}, ensure_ascii=False),
+    ]
+    line = inline_pointer(40, texts, genesis=False)
+    assert batch_chain(line) == (40, 43, False)
+    assert batch_time(line) == int(datetime(2026, 11, 28, 3, 0, 2, tzinfo=UTC).timestamp() * 1000)
+    batch = read_batch(line, tmp_path / "no-such-directory")  # nothing is read from disk
+    assert (batch.first, batch.next, batch.texts) == (40, 43, texts)
+    assert [e if isinstance(e, str) else e["event.id"] for e in batch.events] == ["a", "not json", "b"]
+    short = line.replace('"n":43', '"n":44')
+    with pytest.raises(ValueError, match="holds 3 records"):
+        read_batch(short, tmp_path)
