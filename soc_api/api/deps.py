@@ -34,12 +34,20 @@ def require_scrape(request: Request, services: Services) -> ApiServices:
         else:
             scrape.authenticate(authorization, now)
     except IngestError as exc:
-        retry_after = getattr(exc, "retry_after", None)
-        headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
-        if isinstance(exc, AuthError):
-            headers["WWW-Authenticate"] = 'Bearer realm="datasoc-metrics"'
+        headers = refusal_headers(exc, realm="datasoc-metrics")
         raise HTTPException(status_code=exc.status, detail=exc.reason, headers=headers) from None
     return services
+
+
+def refusal_headers(exc: IngestError, *, realm: str) -> dict[str, str]:
+    """`Retry-After` where the refusal has one, `WWW-Authenticate` for a failed token."""
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, AuthError):
+        headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
+    return headers
 
 
 Scraper = Annotated[ApiServices, Depends(require_scrape)]

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
 from collectors.inputs.errors import (
-    AuthError,
     BusyError,
     ConflictError,
     IngestError,
@@ -24,7 +23,7 @@ from collectors.inputs.errors import (
     StorageUnavailableError,
     ThrottledError,
 )
-from soc_api.api.deps import Services
+from soc_api.api.deps import Services, refusal_headers
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -42,12 +41,7 @@ _TYPES: dict[type[IngestError], str] = {
 
 def problem_response(exc: IngestError) -> Response:
     """The problem-details answer of an ingest error (with Retry-After where it has one)."""
-    headers: dict[str, str] = {}
-    retry_after = getattr(exc, "retry_after", None)
-    if isinstance(retry_after, int):
-        headers["Retry-After"] = str(retry_after)
-    if isinstance(exc, AuthError):
-        headers["WWW-Authenticate"] = 'Bearer realm="datasoc-ingest"'
+    headers = refusal_headers(exc, realm="datasoc-ingest")
     body = {
         "type": _TYPES.get(type(exc), "about:blank"),
         "title": http.HTTPStatus(exc.status).phrase,
