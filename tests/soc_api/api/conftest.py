@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.ingest import SCRAPE_HEADERS, SCRAPE_TOKEN
+from benchmarks.ingest import SCRAPE_TOKEN
 from collectors.health import HealthMetrics, HealthTracker, SourceConfig
 from collectors.inputs.backpressure import BackPressureConfig, LagMonitor
 from collectors.inputs.delivery import Delivery, SharedHealth
@@ -28,7 +28,6 @@ from soc_api.api import ApiServices, create_app
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GW_TOKEN = "gw-token-0123456789abcdef"
-SCRAPE = SCRAPE_HEADERS  # what may read /metrics and /api/v1/sources on the ingest port
 HOST_TOKEN = "host-token-0123456789abcdef"
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import orjson
 import structlog
 
+from benchmarks.ingest import SCRAPE_HEADERS as SCRAPE
 from datasoc.logging import configure_logging
 from datasoc.transport import DEADLETTER, EVENTS
 from tests.collectors.inputs.conftest import event_dict, ndjson, read_topic
-from tests.soc_api.api.conftest import GW_TOKEN, HOST_TOKEN, NOW, SCRAPE, Api, build_api
+from tests.soc_api.api.conftest import GW_TOKEN, HOST_TOKEN, NOW, Api, build_api
 
 
 def test_ndjson_batch_is_durable_before_the_answer_with_per_record_results(api: Api) -> None:
