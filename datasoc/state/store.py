@@ -6,6 +6,10 @@ later approvals, alerts and cases), shared by the threads of one process and by 
   writing while `datasoc run` writes waits instead of failing.
 - One connection per thread (SQLite connections are not shared between threads here); writes
   take `BEGIN IMMEDIATE`, so a transaction that reads then writes never deadlocks on upgrade.
+- The threads of one process queue for the write lock on a lock of their own before asking
+  SQLite: SQLite's busy handler polls with sleeps that grow to 100 ms, so twenty threads
+  contending for it (twenty sign-ins at once) waited tens of milliseconds each for a lock that
+  was free most of the time. The busy timeout still covers other processes (the CLI).
 - Files 0600 in a 0700 directory: the database holds password hashes and sealed secrets.
 - Migrations per component (`datasoc.state.migrations`), applied under the write lock, each with
   its version bump in the same transaction.
@@ -40,17 +44,20 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 class StateStore:
     """An open state database (see module docstring). Build with `open`."""
 
-    def __init__(self, path: Path) -> None:
-        """Use `open`; this only records the path."""
+    def __init__(self, path: Path, *, busy_timeout_s: float = _BUSY_TIMEOUT_MS / 1000) -> None:
+        """Use `open`; this only records the path and how long a writer waits for the lock."""
         self.path = path
+        self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        self._writer = threading.Lock()
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path) -> StateStore:
-        """Open (creating when absent, 0600 in a 0700 directory) and check the database."""
+    def open(cls, path: Path, *, busy_timeout_s: float = _BUSY_TIMEOUT_MS / 1000) -> StateStore:
+        """Open (creating when absent, 0600 in a 0700 directory) and check the database; a writer
+        waits at most `busy_timeout_s` for the write lock."""
         parent = path.parent
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if stat.S_IMODE(parent.stat().st_mode) & 0o077:
@@ -63,7 +70,7 @@ class StateStore:
                 os.close(fd)
             if candidate.exists() and stat.S_IMODE(candidate.stat().st_mode) & 0o077:
                 os.chmod(candidate, 0o600)
-        store = cls(path)
+        store = cls(path, busy_timeout_s=busy_timeout_s)
         with store.write() as conn:
             conn.execute(_BOOTSTRAP)
         return store
@@ -78,10 +85,10 @@ class StateStore:
             return conn
         try:
             conn = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -103,24 +110,32 @@ class StateStore:
         propagates for the caller to name; other failures become `StateUnavailableError`.
         """
         conn = self._connection()
-        if not durable:
-            conn.execute("PRAGMA synchronous = NORMAL")
+        if not self._writer.acquire(timeout=self.busy_timeout_s):
+            raise StateUnavailableError(
+                f"state store {self.path}: cannot write: another thread of this process held the "
+                f"write lock for {self.busy_timeout_s:g} s"
+            )
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StateUnavailableError(f"state store {self.path}: cannot write: {exc}") from None
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):
-                raise StateUnavailableError(f"state store {self.path}: write failed: {exc}") from None
-            raise
-        finally:
             if not durable:
-                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StateUnavailableError(f"state store {self.path}: cannot write: {exc}") from None
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StateUnavailableError(f"state store {self.path}: write failed: {exc}") from None
+                raise
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous = FULL")
+        finally:
+            self._writer.release()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

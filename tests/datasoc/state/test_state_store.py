@@ -99,3 +99,48 @@ def test_a_write_without_fsync_is_atomic_and_restores_full_sync(tmp_path: Path) 
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
         assert [r[0] for r in conn.execute("SELECT x FROM a")] == [1]  # the failed one rolled back whole
     store.close()
+
+
+def test_threads_queue_for_the_write_lock_and_a_long_holder_is_named(tmp_path: Path) -> None:
+    """Writers of one process wait on the store's own lock (woken in turn, not polling SQLite's busy
+    handler); one kept out past the timeout gets `StateUnavailableError` saying why."""
+    import threading
+
+    store = StateStore.open(tmp_path / "state.sqlite3", busy_timeout_s=0.3)
+    with store.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    inside, release = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def holder() -> None:
+        with store.write() as conn:
+            conn.execute("INSERT INTO t VALUES (0)")
+            inside.set()
+            release.wait(5)
+
+    def writer(n: int) -> None:
+        try:
+            with store.write() as conn:
+                conn.execute("INSERT INTO t VALUES (?)", (n,))
+        except StateUnavailableError as exc:
+            errors.append(str(exc))
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert inside.wait(5)
+    late = threading.Thread(target=writer, args=(1,))
+    late.start()
+    late.join(5)
+    assert len(errors) == 1
+    assert "write lock for 0.3 s" in errors[0]
+    release.set()
+    first.join(5)
+    many = [threading.Thread(target=writer, args=(n,)) for n in range(2, 22)]
+    for t in many:
+        t.start()
+    for t in many:
+        t.join(10)
+    assert len(errors) == 1  # twenty writers in a row all got their turn
+    with store.read() as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT n FROM t")) == [0, *range(2, 22)]
+    store.close()
