@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -164,28 +165,27 @@ def form_batches(
     """Due batches to send now (inside a write transaction): first those already formed (retries,
     sends interrupted by a crash), then fresh rows grouped per channel's plan; `busy` holds the
     batches in flight (never handed out twice)."""
-    rows = [
-        NotificationRecord.from_row(r)
-        for r in conn.execute(
-            "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= ? "
-            "ORDER BY id LIMIT ?",
-            (ts(now), limit),
-        )
-    ]
-    formed: dict[str, list[NotificationRecord]] = {}
-    fresh: dict[str, list[NotificationRecord]] = {}
+    # Chosen on the light columns first: with a backlog, most due rows wait for a later round, and
+    # decoding every one of their payloads each round took a fifth of the notifier's time.
+    rows = conn.execute(
+        "SELECT id, key, channel, batch FROM notifications WHERE status = 'pending' "
+        "AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        (ts(now), limit),
+    ).fetchall()
+    formed: dict[str, list[sqlite3.Row]] = {}
+    fresh: dict[str, list[sqlite3.Row]] = {}
     for row in rows:
-        if row.batch is not None:
-            if row.batch not in busy:
-                formed.setdefault(row.batch, []).append(row)
-        elif row.channel in plans:
-            fresh.setdefault(row.channel, []).append(row)
+        if row["batch"] is not None:
+            if row["batch"] not in busy:
+                formed.setdefault(row["batch"], []).append(row)
+        elif row["channel"] in plans:
+            fresh.setdefault(row["channel"], []).append(row)
     slots = {name: plan.slots for name, plan in plans.items()}
-    out: list[Batch] = []
+    chosen: list[tuple[str, str, list[int]]] = []
     for key, members in formed.items():
-        channel = members[0].channel
+        channel = members[0]["channel"]
         if slots.get(channel, 0) > 0:
-            out.append(Batch(key, channel, tuple(members)))
+            chosen.append((key, channel, [r["id"] for r in members]))
             slots[channel] -= 1
     for channel, members in fresh.items():
         plan = plans[channel]
@@ -193,11 +193,21 @@ def form_batches(
         size = max(1, min(size, 50 if plan.digest else plan.max_batch))
         while members and slots[channel] > 0:
             chunk, members = members[:size], members[size:]
-            key = batch_key([r.key for r in chunk])
-            conn.executemany("UPDATE notifications SET batch = ? WHERE id = ?", [(key, r.id) for r in chunk])
-            out.append(Batch(key, channel, tuple(chunk)))
+            key = batch_key([r["key"] for r in chunk])
+            ids = [r["id"] for r in chunk]
+            conn.executemany("UPDATE notifications SET batch = ? WHERE id = ?", [(key, i) for i in ids])
+            chosen.append((key, channel, ids))
             slots[channel] -= 1
-    return out
+    if not chosen:
+        return []
+    wanted = [i for _key, _channel, ids in chosen for i in ids]
+    full = {
+        r["id"]: NotificationRecord.from_row(r)
+        for r in conn.execute(
+            "SELECT * FROM notifications WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
+        )
+    }
+    return [Batch(key, channel, tuple(full[i] for i in ids)) for key, channel, ids in chosen]
 
 
 def record_success(conn: sqlite3.Connection, batch: Batch, *, now: datetime) -> None:
