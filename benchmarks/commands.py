@@ -778,7 +778,11 @@ def bench_discovery(count: int, seed: int, as_json: bool) -> None:
 )
 @click.option("--seconds", type=click.FloatRange(1), default=20.0, show_default=True, help="Paced part.")
 @click.option(
-    "--channel-batch", type=click.IntRange(1, 500), default=1, show_default=True, help="Per request."
+    "--channel-batch",
+    type=click.IntRange(1, 500),
+    default=100,
+    show_default=True,
+    help="Notifications per webhook request (1: one request each, bounded by the plain-webhook row).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Also print the figures as JSON lines.")
 def bench_alerts(count: int, rate: int, seconds: float, channel_batch: int, as_json: bool) -> None:

@@ -45,3 +45,27 @@ def test_other_keys_and_gaps_beyond_the_window_make_new_alerts(alerting: AlertEn
     report = alerting.take([later])
     assert report.created == 1
     assert len(alerting.service.find(store.AlertQuery())) == 3
+
+
+def test_a_run_that_catches_up_stops_and_a_backlog_asks_for_more(alerting: AlertEnv) -> None:
+    """Records that arrive while a run catches up wait for the next run as one batch, instead of the
+    run chasing them in batches of a few (each with its transaction and ledger commit)."""
+    from datasoc.transport import ALERTS, Spool
+    from soc_api.alerting.intake import AlertIntake
+    from soc_api.detector import encode_alert
+
+    spool = Spool.open(alerting.env.root / "spool")
+    try:
+        intake = AlertIntake(spool, alerting.env.state, alerting.recorder, alerting.config, batch_size=10)
+        now = alerting.env.clock()
+        spool.append(ALERTS, [encode_alert(detection_alert(n, user=f"u{n}")) for n in range(25)], now=now)
+        two = intake.run(now=now, max_batches=2)
+        assert (two.read, two.backlog, two.more) == (20, True, True)
+        rest = intake.run(now=now)
+        assert (rest.read, rest.backlog, rest.more) == (5, False, False)
+        spool.append(ALERTS, [encode_alert(detection_alert(n, user=f"u{n}")) for n in range(25, 55)], now=now)
+        drained = intake.run(now=now)  # full batches go on; the short one ends the run
+        assert (drained.read, drained.created, drained.backlog, drained.more) == (30, 30, False, False)
+        assert len(alerting.service.find(store.AlertQuery(limit=100))) == 55
+    finally:
+        spool.close()
