@@ -100,11 +100,19 @@ class Ledger:
         """Append one entry durably; sign a checkpoint if one is due at `now`."""
         return self.append_many([draft], now=now)[0]
 
-    def append_many(self, drafts: Sequence[EntryDraft], *, now: datetime) -> list[Receipt]:
-        """Append entries durably (one group commit); sign a checkpoint if one is due at `now`."""
+    def append_many(
+        self, drafts: Sequence[EntryDraft], *, now: datetime, checkpoint: bool = True
+    ) -> list[Receipt]:
+        """Append entries durably (one group commit); sign a checkpoint if one is due at `now`.
+
+        `checkpoint=False` leaves the checkpoint to the caller's `maybe_checkpoint`: an appender
+        that holds a lock of its own while appending (a state-store transaction) signs after
+        releasing it, instead of making every other writer wait for the key index and SM2.
+        """
         self._heal(now)
         receipts = self.store.append_many(drafts)
-        self.maybe_checkpoint(now=now)
+        if checkpoint:
+            self.maybe_checkpoint(now=now)
         return receipts
 
     def maybe_checkpoint(self, *, now: datetime) -> SignedCheckpoint | None:

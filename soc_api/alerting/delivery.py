@@ -226,13 +226,16 @@ class Deliverer:
                     else:
                         report.failed += len(batch.rows)
             # Entries before the effect: the ledger holds them before this transaction commits.
-            self.recorder.record_many(drafts)
+            self.recorder.record_many(drafts, checkpoint=False)
         with self._lock:
             for outcome in finished:
                 self._in_flight.discard(outcome.batch.key)
                 self._channels[outcome.batch.channel].in_flight -= 1
         if changed and self._on_change is not None:
             self._on_change()
+        # Signed once the transaction is over (the intake need not wait for it); last, so a
+        # failure here cannot leave a recorded send counted as in flight.
+        self.recorder.settle()
 
     def close(self) -> None:
         """Stop: sends in flight are abandoned (re-sent, same keys, after the next start)."""

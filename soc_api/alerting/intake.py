@@ -46,7 +46,11 @@ SYSTEM = "system:alerting"
 class Recorder(Protocol):
     """Appends ledger entries durably (or raises, and nothing of the change is kept)."""
 
-    def record_many(self, drafts: Sequence[EntryDraft]) -> None: ...
+    def record_many(self, drafts: Sequence[EntryDraft], *, checkpoint: bool = True) -> None:
+        """Append; `checkpoint=False`: the caller calls `settle` once its transaction is over."""
+
+    def settle(self) -> None:
+        """Sign the checkpoint that appends with `checkpoint=False` may have made due."""
 
 
 @dataclass
@@ -56,9 +60,14 @@ class LedgerRecorder:
     ledger: Any
     clock: Callable[[], datetime]
 
-    def record_many(self, drafts: Sequence[EntryDraft]) -> None:
+    def record_many(self, drafts: Sequence[EntryDraft], *, checkpoint: bool = True) -> None:
+        """Append `drafts` durably (see `Recorder`)."""
         if drafts:
-            self.ledger.append_many(list(drafts), now=self.clock())
+            self.ledger.append_many(list(drafts), now=self.clock(), checkpoint=checkpoint)
+
+    def settle(self) -> None:
+        """Sign a checkpoint when one is due (outside the caller's state-store transaction)."""
+        self.ledger.maybe_checkpoint(now=self.clock())
 
 
 def store_alert_id(detection_id: str) -> str:
@@ -105,6 +114,8 @@ def take_in(
         suppressions = store.active_suppressions(conn, now)
         routes = [*config.routes, *store.stored_routes(conn)]
         drafts: list[EntryDraft] = []
+        members: list[tuple[Any, ...]] = []
+        observables: list[tuple[str, str, str]] = []
         seen: set[str] = set()
         for alert, fact in zip(alerts, facts, strict=True):
             if fact.alert_id in known or fact.alert_id in seen:
@@ -122,10 +133,14 @@ def take_in(
             else:
                 alert_id = store_alert_id(fact.alert_id)
                 drafts.append(_create(conn, config, routes, alert_id, fact, suppression, now, report))
-            store.insert_member(conn, fact, alert_id, alert.event_ids, now)
-            store.add_observables(conn, alert_id, fact.observables)
+            members.append(store.member_row(fact, alert_id, alert.event_ids, now))
+            observables.extend((kind, value, alert_id) for kind, value in fact.observables)
+        # Write-only rows that nothing in the batch reads back, in one statement each.
+        store.insert_members(conn, members)
+        store.add_observables(conn, observables)
         # Entry before effect: the ledger holds the batch before the transaction commits.
-        recorder.record_many(drafts)
+        recorder.record_many(drafts, checkpoint=False)
+    recorder.settle()  # after the commit: other writers need not wait for the signature
     return report
 
 

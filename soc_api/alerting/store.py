@@ -141,30 +141,27 @@ def roll_up(
     )
 
 
-def insert_member(
-    conn: sqlite3.Connection, facts: AlertFacts, alert_id: str, event_ids: Sequence[str], now: datetime
-) -> None:
-    """Record a detection alert as taken into `alert_id`."""
-    conn.execute(
-        "INSERT INTO alert_members VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            facts.alert_id,
-            alert_id,
-            ts(facts.first_seen),
-            ts(facts.last_seen),
-            facts.events,
-            dumps(list(event_ids[:50])),
-            ts(now),
-        ),
+def member_row(facts: AlertFacts, alert_id: str, event_ids: Sequence[str], now: datetime) -> tuple[Any, ...]:
+    """The `alert_members` row recording a detection alert as taken into `alert_id`."""
+    return (
+        facts.alert_id,
+        alert_id,
+        ts(facts.first_seen),
+        ts(facts.last_seen),
+        facts.events,
+        dumps(list(event_ids[:50])),
+        ts(now),
     )
 
 
-def add_observables(conn: sqlite3.Connection, alert_id: str, observables: Iterable[tuple[str, str]]) -> None:
-    """Link the alert's users, IPs, datasets and hosts (for sightings)."""
-    conn.executemany(
-        "INSERT OR IGNORE INTO alert_observables (kind, value, alert_id) VALUES (?, ?, ?)",
-        [(kind, value, alert_id) for kind, value in observables],
-    )
+def insert_members(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Record detection alerts as taken in (rows of `member_row`), in one statement."""
+    conn.executemany("INSERT INTO alert_members VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def add_observables(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> None:
+    """Link alerts to their users, IPs, datasets and hosts (`(kind, value, alert_id)`, for sightings)."""
+    conn.executemany("INSERT OR IGNORE INTO alert_observables (kind, value, alert_id) VALUES (?, ?, ?)", rows)
 
 
 def add_change(

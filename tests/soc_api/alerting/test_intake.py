@@ -69,3 +69,16 @@ def test_a_run_that_catches_up_stops_and_a_backlog_asks_for_more(alerting: Alert
         assert len(alerting.service.find(store.AlertQuery(limit=100))) == 55
     finally:
         spool.close()
+
+
+def test_the_checkpoint_due_after_an_intake_is_signed_once_its_transaction_is_over(
+    alerting: AlertEnv,
+) -> None:
+    """The intake appends inside its transaction without signing, then signs what became due."""
+    store_ = alerting.env.ledger.store
+    assert store_.latest_checkpoint() is None
+    alerting.take([detection_alert(n, user=f"u{n}") for n in range(3)])
+    latest = store_.latest_checkpoint()
+    assert latest is not None
+    assert latest.checkpoint.size == store_.size
+    assert [e.kind for e in store_.entries()].count("alert.new") == 3
