@@ -123,7 +123,7 @@ export default function AlertDetail() {
         <span data-testid="alert-status"><StatusTag status={alert.status} /></span>
         {alert.resolution && <Tag color="green">{t(`resolution.${alert.resolution}` as MessageKey)}</Tag>}
       </Space>
-      <Card size="small" title={t("lifecycle.title")} extra={<AlertActions alert={alert} onChange={() => void reload()} />}>
+      <Card size="small" title={t("lifecycle.title")} extra={<AlertActions alert={alert} onChange={() => void reload()} channels={[...new Set(notifications.map((n) => n.channel))]} />}>
         <Lifecycle alert={alert} />
       </Card>
       <Card title={t("alerts.detail")} size="small">
