@@ -12,6 +12,7 @@ export function useProblem<T>(form: FormInstance<T>, fieldOf: FieldOf) {
       const { fields, summary: rest } = layOut(error, fieldOf);
       form.setFields(fields as Parameters<typeof form.setFields>[0]);
       setSummary(rest);
+      if (fields.length) form.scrollToField(fields[0].name); // a tall form: bring the first one into view
     },
     [form, fieldOf],
   );

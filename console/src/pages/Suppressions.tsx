@@ -101,6 +101,7 @@ export default function Suppressions() {
           {
             title: t("suppressions.conditions"),
             dataIndex: "conditions",
+            width: 300,
             render: (cs: Suppression["conditions"]) => (
               <Space direction="vertical" size={0} data-testid="suppression-conditions">
                 {cs.length === 0 && <Typography.Text type="secondary">{t("routes.any")}</Typography.Text>}
