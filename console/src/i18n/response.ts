@@ -41,6 +41,13 @@ export const responseZh = {
 
   "alerts.receipt": "登记上级回执",
   "alerts.receiptChannel": "回执来自的渠道",
+
+  "list.more": "加载更多",
+  "suppressions.suppressed": "被抑制的告警",
+  "suppressions.suppressedIntro": "这些告警已入库并计数，但被抑制例外覆盖，不进入队列、不通报。",
+  "suppressions.coveredBy": "所依例外",
+  "suppressions.subject": "对象（用户 · 资产 · IP）",
+  "suppressions.noneSuppressed": "暂无被抑制的告警",
 } as const;
 
 export type ResponseKey = keyof typeof responseZh;
@@ -85,4 +92,11 @@ export const responseEn: Record<ResponseKey, string> = {
 
   "alerts.receipt": "Record a receipt",
   "alerts.receiptChannel": "Channel the receipt came from",
+
+  "list.more": "Load more",
+  "suppressions.suppressed": "Suppressed alerts",
+  "suppressions.suppressedIntro": "These alerts are stored and counted, but a suppression covers them: they stay out of the queue and are not notified.",
+  "suppressions.coveredBy": "Covered by",
+  "suppressions.subject": "Subject (user · asset · IP)",
+  "suppressions.noneSuppressed": "No suppressed alerts",
 };

@@ -6,6 +6,7 @@ import { App, Button, DatePicker, Form, Input, Modal, Popconfirm, Row, Select, S
 import { MinusCircleOutlined, PlusOutlined } from "@ant-design/icons";
 import type { Dayjs } from "dayjs";
 import { conditionsOf, MAX_CONDITIONS, type ConditionValues } from "../alerts/conditions";
+import { SuppressedAlerts } from "../alerts/SuppressedAlerts";
 import { api, expectOk, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
 import { ProblemAlert, useProblem } from "../components/ProblemAlert";
@@ -35,6 +36,7 @@ export default function Suppressions() {
   const { can } = useSession();
   const { message } = App.useApp();
   const [creating, setCreating] = useState(false);
+  const [version, setVersion] = useState(0); // bumped by each change: the suppressed alerts reload
   const [form] = Form.useForm<NewSuppression>();
   const problem = useProblem(form, fieldOf);
   const { data, loading, reload } = useApi(async () => unwrap(await api.GET("/api/v1/suppressions", {})), []);
@@ -61,6 +63,7 @@ export default function Suppressions() {
       setCreating(false);
       form.resetFields();
       void reload();
+      setVersion((n) => n + 1);
     } catch (e) {
       problem.show(e);
     }
@@ -70,6 +73,7 @@ export default function Suppressions() {
     try {
       expectOk(await api.DELETE("/api/v1/suppressions/{suppression_id}", { params: { path: { suppression_id: id } } }));
       void reload();
+      setVersion((n) => n + 1);
     } catch (e) {
       message.error((e as Error).message);
     }
@@ -141,6 +145,7 @@ export default function Suppressions() {
           },
         ]}
       />
+      <SuppressedAlerts version={version} />
       <Modal
         open={creating}
         title={t("suppressions.new")}

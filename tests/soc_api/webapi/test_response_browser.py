@@ -4,10 +4,11 @@ Debian's Chromium driven by Playwright against `datasoc demo --serve` (the fixtu
 
 The security administrator creates a notification route with every routing condition, is refused
 an invalid time of day by the API (the problem shows under the field and nothing is saved), edits
-the route and deletes it; adds a suppression with two conditions; the analyst, who may read but not
-manage suppressions, sees it without the controls. The analyst uploads a file to a case, is refused
-one over the 5 MiB limit before it is sent, and downloads the first back byte for byte. Each step is
-checked on the page and in the API. Screenshots go to `test-output/console/`, and with
+the route and deletes it; adds a suppression with two conditions, which then covers an access sent to
+the ingest (its alert is stored, counted and shown apart, out of the queue); the analyst, who may
+read but not manage suppressions, sees both without the controls. The analyst uploads a file to a
+case, is refused one over the 5 MiB limit before it is sent, and downloads the first back byte for
+byte. Each step is checked on the page and in the API. Screenshots go to `test-output/console/`, and with
 `UPDATE_SCREENSHOTS=1` also to `docs/screenshots/`.
 
 Chromium missing skips with the reason, unless `BROWSER_REQUIRED=1` (CI) makes it a failure.
@@ -15,7 +16,10 @@ Chromium missing skips with the reason, unless `BROWSER_REQUIRED=1` (CI) makes i
 
 from __future__ import annotations
 
+import json
 import re
+import time
+import urllib.request
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -179,12 +183,44 @@ def test_a_suppression_with_two_conditions(browser: Browser, demo: Demo) -> None
     assert abs(datetime.fromisoformat(made[0]["expires_at"]) - expires) < timedelta(seconds=1)
     doc_shot(browser, "response-5-suppression-two-conditions")
 
+    # sunhui's access from 10.10.250.202 without an approval: both conditions hold, so its alert is
+    # stored and counted but suppressed, and shown apart on the page.
+    sign_in(browser, demo, "demo-system-admin")
+    token = console.ingest_token(browser, demo)
+    request = urllib.request.Request(
+        demo.ingest,
+        method="POST",
+        data=console.access_without_approval(datetime.now(UTC)),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert json.loads(answer.read())["accepted"] == 1
+
     # The analyst reads suppressions but may not manage them: no new or revoke control.
     sign_in(browser, demo, "demo-analyst")
+    suppressed: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while not any("无授权访问" in a["rule_title"] for a in suppressed) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = call(browser, "GET", "/api/v1/alerts?suppressed=true&limit=200")["items"]
+        suppressed = [a for a in found if a["suppressed_by"] == made[0]["id"]]
+    # Every rule the access fired (no grant, and maybe off hours) made an alert: each one covered.
+    assert any("无授权访问" in a["rule_title"] for a in suppressed), "no covered alert stored as suppressed"
+    assert {a["group"].get("user.name") for a in suppressed} == {"sunhui"}
+    queue = call(browser, "GET", "/api/v1/alerts?limit=200")["items"]
+    assert not {a["id"] for a in suppressed} & {a["id"] for a in queue}  # kept out of the queue
     page.goto(demo.console + "suppressions")
-    page.locator("tr.ant-table-row", has_text=reason).wait_for()
+    row = page.locator("tr.ant-table-row", has_text=reason)
+    row.wait_for()
     assert page.get_by_test_id("suppression-new").count() == 0
     assert page.get_by_role("button", name=re.compile("撤.?销")).count() == 0
+    assert int(row.locator("td").nth(5).inner_text()) >= len(suppressed)  # its hits
+    covered = page.get_by_test_id("suppressed-alerts").locator("tr.ant-table-row", has_text=made[0]["id"])
+    covered.first.wait_for()
+    assert covered.count() >= len(suppressed)
+    assert "sunhui" in covered.first.inner_text()
+    covered.first.scroll_into_view_if_needed()
+    doc_shot(browser, "response-6-suppressed-alert")
 
 
 def test_an_attachment_is_uploaded_then_downloaded(browser: Browser, demo: Demo, tmp_path: Path) -> None:
@@ -215,7 +251,7 @@ def test_an_attachment_is_uploaded_then_downloaded(browser: Browser, demo: Demo,
     assert [e["action"] for e in detail["timeline"]][-1] == "attached"
     page.get_by_test_id("case-timeline").get_by_text("添加附件").wait_for()
     attachments.scroll_into_view_if_needed()
-    doc_shot(browser, "response-6-case-attachment")
+    doc_shot(browser, "response-7-case-attachment")
 
     with page.expect_download() as got:
         row.get_by_test_id("attachment-download").click()
