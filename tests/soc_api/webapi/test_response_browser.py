@@ -8,7 +8,8 @@ the route and deletes it; adds a suppression with two conditions, which then cov
 the ingest (its alert is stored, counted and shown apart, out of the queue); the analyst, who may
 read but not manage suppressions, sees both without the controls. The analyst uploads a file to a
 case, is refused one over the 5 MiB limit before it is sent, and downloads the first back byte for
-byte. Each step is checked on the page and in the API. Screenshots go to `test-output/console/`, and with
+byte, and hands the case to an owner. A receipt that came by phone is recorded on an alert. Each
+step is checked on the page and in the API. Screenshots go to `test-output/console/`, and with
 `UPDATE_SCREENSHOTS=1` also to `docs/screenshots/`.
 
 Chromium missing skips with the reason, unless `BROWSER_REQUIRED=1` (CI) makes it a failure.
@@ -230,6 +231,11 @@ def test_an_attachment_is_uploaded_then_downloaded(browser: Browser, demo: Demo,
     page.goto(demo.console + f"cases/{case['id']}")
     attachments = page.get_by_test_id("case-attachments")
     attachments.get_by_text("暂无附件").wait_for()
+    page.get_by_test_id("case-owner").click()
+    page.get_by_test_id("case-form").get_by_label("负责人").fill("demo-analyst")
+    page.get_by_role("button", name=SUBMIT).click()
+    page.get_by_test_id("case-timeline").get_by_text("指定负责人").wait_for()
+    assert call(browser, "GET", f"/api/v1/cases/{case['id']}")["case"]["owner"] == "demo-analyst"
 
     too_large = tmp_path / "too-large.bin"
     too_large.write_bytes(b"\0" * (5 * 1024 * 1024 + 1))
@@ -259,3 +265,37 @@ def test_an_attachment_is_uploaded_then_downloaded(browser: Browser, demo: Demo,
     got.value.save_as(str(saved))
     assert got.value.suggested_filename == "处置记录.bin"
     assert saved.read_bytes() == content
+
+
+def test_a_receipt_recorded_by_hand_acknowledges_the_notification(browser: Browser, demo: Demo) -> None:
+    """An upper platform acknowledged an alert by phone: the security administrator records the
+    receipt on the alert, on a channel it was sent to, and its notification there is acknowledged."""
+    page = browser.page
+    sign_in(browser, demo, "demo-security-admin")
+    waiting: tuple[str, str] | None = None
+    deadline = time.monotonic() + 60  # the demo's alerts are notified as it runs
+    while waiting is None and time.monotonic() < deadline:
+        for alert in call(browser, "GET", "/api/v1/alerts?limit=50")["items"]:
+            detail = call(browser, "GET", f"/api/v1/alerts/{alert['id']}")
+            unacked = [n["channel"] for n in detail["notifications"] if not n["acked_at"]]
+            if unacked:
+                waiting = (alert["id"], unacked[0])
+                break
+        else:
+            time.sleep(1)
+    assert waiting is not None, "no alert has a notification without a receipt"
+    alert_id, channel = waiting
+    page.goto(demo.console + f"alerts/{alert_id}")
+    page.get_by_test_id("action-receipt").click()
+    pick(page, "回执来自的渠道", channel)
+    page.get_by_role("button", name=SUBMIT).click()
+    # 通报 done by the receipt: "notified" from 预警, else the delivery noted in the history.
+    receipt = page.get_by_test_id("history").locator("tr", has_text="via: receipt")
+    receipt.first.wait_for()
+    assert "上级回执" in receipt.first.inner_text()
+    detail = call(browser, "GET", f"/api/v1/alerts/{alert_id}")
+    assert all(n["acked_at"] for n in detail["notifications"] if n["channel"] == channel)
+    assert detail["alert"]["notified_at"] is not None
+    assert detail["alert"]["status"] != "new"
+    assert detail["history"][-1]["action"] in ("notified", "delivered")
+    assert detail["history"][-1]["detail"] == {"channel": channel, "via": "receipt"}
