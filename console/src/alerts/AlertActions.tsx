@@ -1,5 +1,6 @@
 // The lifecycle actions of one alert (开始处置, 分派, 备注, 闭环 with a resolution and a required
-// note, 重新打开, 建立案件), each behind its permission; `onChange` gets the alert as it now stands.
+// note, 重新打开, 建立案件, 登记上级回执 on one of the channels it was sent to), each behind its
+// permission; `onChange` gets the alert as it now stands.
 import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 import { App, Button, Form, Input, Modal, Select, Space } from "antd";
@@ -8,10 +9,11 @@ import { useSession } from "../app/session";
 import { useT, type MessageKey } from "../i18n";
 import { RESOLUTIONS, alertActions, type AlertItem, type Resolution } from "./source";
 
-type Dialog = "assign" | "comment" | "close" | "reopen" | "case" | null;
-type Values = { assignee?: string; text?: string; resolution?: Resolution; note?: string; title?: string };
+type Dialog = "assign" | "comment" | "close" | "reopen" | "case" | "receipt" | null;
+type Values = { assignee?: string; text?: string; resolution?: Resolution; note?: string; title?: string; channel?: string };
 
-export function AlertActions({ alert, onChange }: { alert: AlertItem; onChange: () => void }) {
+/** `channels`: those the alert was notified on (a receipt names one of them). */
+export function AlertActions({ alert, onChange, channels = [] }: { alert: AlertItem; onChange: () => void; channels?: string[] }) {
   const { t } = useT();
   const { can, session } = useSession();
   const { message } = App.useApp();
@@ -44,6 +46,7 @@ export function AlertActions({ alert, onChange }: { alert: AlertItem; onChange: 
     if (dialog === "comment") await run(() => alertActions.comment(alert.id, v.text ?? ""));
     if (dialog === "close") await run(() => alertActions.close(alert.id, v.resolution ?? "resolved", v.note ?? ""));
     if (dialog === "reopen") await run(() => alertActions.reopen(alert.id, v.note ?? ""));
+    if (dialog === "receipt") await run(() => alertActions.receipt(alert.id, v.channel ?? ""));
     if (dialog === "case") {
       setBusy(true);
       try {
@@ -64,6 +67,7 @@ export function AlertActions({ alert, onChange }: { alert: AlertItem; onChange: 
     close: "alerts.close",
     reopen: "alerts.reopen",
     case: "alerts.openCase",
+    receipt: "alerts.receipt",
   };
   const required = [{ required: true, whitespace: true, message: t("alerts.note") }];
 
@@ -98,6 +102,11 @@ export function AlertActions({ alert, onChange }: { alert: AlertItem; onChange: 
         {handle && closed && (
           <Button onClick={() => setDialog("reopen")} data-testid="action-reopen">
             {t("alerts.reopen")}
+          </Button>
+        )}
+        {can("alerts.receipt") && channels.length > 0 && (
+          <Button onClick={() => { form.setFieldsValue({ channel: channels[0] }); setDialog("receipt"); }} data-testid="action-receipt">
+            {t("alerts.receipt")}
           </Button>
         )}
       </Space>
@@ -136,6 +145,11 @@ export function AlertActions({ alert, onChange }: { alert: AlertItem; onChange: 
           {dialog === "reopen" && (
             <Form.Item name="note" label={t("alerts.reopenNote")} rules={required}>
               <Input.TextArea rows={3} autoFocus />
+            </Form.Item>
+          )}
+          {dialog === "receipt" && (
+            <Form.Item name="channel" label={t("alerts.receiptChannel")} rules={[{ required: true }]}>
+              <Select options={channels.map((c) => ({ value: c, label: c }))} />
             </Form.Item>
           )}
           {dialog === "case" && (

@@ -76,6 +76,10 @@ export const alertActions = {
   async reopen(id: string, note: string) {
     return unwrap(await api.POST("/api/v1/alerts/{alert_id}/reopen", { ...path(id), body: { note } }));
   },
+  // An upper platform's acknowledgement recorded by hand (it came by phone or paper): 通报 done.
+  async receipt(id: string, channel: string) {
+    return unwrap(await api.POST("/api/v1/alerts/{alert_id}/receipts", { ...path(id), body: { channel } }));
+  },
 };
 
 /** Whether `alert` passes `filter` (a live change is shown in the queue only when it does). */

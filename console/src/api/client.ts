@@ -7,7 +7,16 @@ import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
 /** RFC 9457 problem details, as every error of the API answers. */
-export type Problem = { type: string; title: string; status: number; detail?: string | null; instance?: string | null; request_id?: string | null };
+export type Problem = {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string | null;
+  instance?: string | null;
+  request_id?: string | null;
+  /** Per-field problems of a 422: where (`["body", "hours"]`), what and its kind. */
+  errors?: { loc?: string[]; msg?: string; type?: string }[] | null;
+};
 
 const CSRF_KEY = "datasoc.csrf";
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);

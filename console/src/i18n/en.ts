@@ -1,11 +1,13 @@
 // English catalog: exactly the keys of `zh.ts` (the type makes a missing or extra key a build error).
 import { alertingEn } from "./alerting";
 import { governanceEn } from "./governance";
+import { responseEn } from "./response";
 import type { MessageKey } from "./zh";
 
 export const en: Record<MessageKey, string> = {
   ...governanceEn,
   ...alertingEn,
+  ...responseEn,
   "app.title": "Security Operations Console",
   "app.short": "datasoc",
   "app.language": "Language",

@@ -2,10 +2,12 @@
 // checks that `en.ts` has exactly these keys, and tests/i18n.test.ts that no page hard-codes text.
 import { alertingZh } from "./alerting";
 import { governanceZh } from "./governance";
+import { responseZh } from "./response";
 
 export const zh = {
   ...governanceZh,
   ...alertingZh,
+  ...responseZh,
   "app.title": "数据安全运营控制台",
   "app.short": "datasoc",
   "app.language": "语言",

@@ -123,7 +123,7 @@ export default function AlertDetail() {
         <span data-testid="alert-status"><StatusTag status={alert.status} /></span>
         {alert.resolution && <Tag color="green">{t(`resolution.${alert.resolution}` as MessageKey)}</Tag>}
       </Space>
-      <Card size="small" title={t("lifecycle.title")} extra={<AlertActions alert={alert} onChange={() => void reload()} />}>
+      <Card size="small" title={t("lifecycle.title")} extra={<AlertActions alert={alert} onChange={() => void reload()} channels={[...new Set(notifications.map((n) => n.channel))]} />}>
         <Lifecycle alert={alert} />
       </Card>
       <Card title={t("alerts.detail")} size="small">
@@ -190,7 +190,13 @@ export default function AlertDetail() {
           columns={[
             { title: t("alerts.at"), dataIndex: "at", width: 200, render: (v: string) => formatTime(v, locale) },
             { title: t("alerts.actor"), dataIndex: "actor", width: 200 },
-            { title: t("alerts.action"), dataIndex: "action", width: 140, render: (a: string) => actionLabel(locale, a) },
+            {
+              title: t("alerts.action"),
+              dataIndex: "action",
+              width: 140,
+              // 通报 done by an upper platform's receipt is recorded as notified/delivered "via receipt".
+              render: (a: string, c) => actionLabel(locale, c.detail?.via === "receipt" ? "receipt" : a),
+            },
             {
               title: t("alerts.details"),
               dataIndex: "detail",

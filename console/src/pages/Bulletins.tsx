@@ -7,10 +7,11 @@ import { App, Button, DatePicker, Row, Space, Table, Typography } from "antd";
 import { DownloadOutlined, FileAddOutlined } from "@ant-design/icons";
 import { api, rawFetch, unwrap, ApiError, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { More } from "../components/More";
 import { useT } from "../i18n";
 import { saveResponse } from "../lib/download";
 import { formatTime, zoneLabel } from "../lib/time";
-import { useApi } from "../lib/useApi";
+import { usePaged } from "../lib/usePaged";
 
 type Bulletin = Schemas["BulletinPublic"];
 
@@ -20,7 +21,8 @@ export default function Bulletins() {
   const { message } = App.useApp();
   const [range, setRange] = useState<[Dayjs, Dayjs]>([dayjs().subtract(7, "day").startOf("day"), dayjs().startOf("hour")]);
   const [making, setMaking] = useState(false);
-  const { data, loading, reload } = useApi(async () => unwrap(await api.GET("/api/v1/bulletins", { params: { query: { limit: 100 } } })), []);
+  const paged = usePaged(async (cursor) => unwrap(await api.GET("/api/v1/bulletins", { params: { query: { limit: 100, cursor } } })), []);
+  const { items, loading, reload } = paged;
 
   const make = async () => {
     setMaking(true);
@@ -69,7 +71,7 @@ export default function Bulletins() {
         size="small"
         rowKey="id"
         loading={loading}
-        dataSource={data?.items ?? []}
+        dataSource={items}
         pagination={false}
         locale={{ emptyText: t("bulletins.none") }}
         columns={[
@@ -100,6 +102,7 @@ export default function Bulletins() {
           },
         ]}
       />
+      <More paged={paged} />
     </>
   );
 }

@@ -1,25 +1,28 @@
 // 案件详情: the case's alerts, tasks, timeline (notes), observables (with the other alerts that
-// share them), attachments; add notes and tasks, link alerts, merge, close, download the report.
+// share them), attachments; add notes and tasks, set the owner, link alerts, merge, close, upload
+// and download attachments (JSON with the file base64-encoded, at most 5 MiB), download the report.
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { Alert, App, Button, Card, Col, DatePicker, Descriptions, Form, Input, Modal, Row, Space, Spin, Table, Tag, Typography } from "antd";
-import { ArrowLeftOutlined, DownloadOutlined } from "@ant-design/icons";
+import { Alert, App, Button, Card, Col, DatePicker, Descriptions, Form, Input, Modal, Row, Space, Spin, Table, Tag, Typography, Upload } from "antd";
+import { ArrowLeftOutlined, DownloadOutlined, UploadOutlined } from "@ant-design/icons";
 import type { Dayjs } from "dayjs";
 import { api, expectOk, rawFetch, unwrap, ApiError } from "../api/client";
 import { useSession } from "../app/session";
 import { LevelTag, StatusTag } from "../components/Labels";
 import { useT, type MessageKey } from "../i18n";
+import { MAX_ATTACHMENT, attachmentMediaType, attachmentName, base64Of } from "../lib/attachments";
 import { saveResponse } from "../lib/download";
 import { formatTime } from "../lib/time";
 import { useApi } from "../lib/useApi";
 import { actionLabel } from "./AlertDetail";
 import { CaseStatusTag } from "./Cases";
 
-type Dialog = "note" | "task" | "alerts" | "merge" | "close" | null;
+type Dialog = "note" | "task" | "owner" | "alerts" | "merge" | "close" | null;
 type Values = { text?: string; title?: string; owner?: string; due?: Dayjs; ids?: string; into?: string };
 const LABELS: Record<Exclude<Dialog, null>, MessageKey> = {
   note: "cases.addNote",
   task: "cases.addTask",
+  owner: "cases.setOwner",
   alerts: "cases.addAlerts",
   merge: "cases.merge",
   close: "cases.close",
@@ -32,6 +35,7 @@ export default function CaseDetail() {
   const { message } = App.useApp();
   const navigate = useNavigate();
   const [dialog, setDialog] = useState<Dialog>(null);
+  const [uploading, setUploading] = useState(false);
   const [form] = Form.useForm<Values>();
   const path = { params: { path: { case_id: caseId } } };
   const { data, error, reload } = useApi(async () => unwrap(await api.GET("/api/v1/cases/{case_id}", path)), [caseId]);
@@ -49,6 +53,8 @@ export default function CaseDetail() {
             body: { title: v.title ?? "", owner: v.owner || null, due_at: v.due ? v.due.toISOString() : null },
           }),
         );
+      if (dialog === "owner")
+        unwrap(await api.POST("/api/v1/cases/{case_id}/owner", { ...path, body: { owner: v.owner?.trim() || null } }));
       if (dialog === "alerts") {
         const ids = (v.ids ?? "").split(/[\s,，]+/).filter(Boolean);
         unwrap(await api.POST("/api/v1/cases/{case_id}/alerts", { ...path, body: { alert_ids: ids } }));
@@ -86,6 +92,34 @@ export default function CaseDetail() {
     }
   };
 
+  const upload = async (file: File) => {
+    if (file.size > MAX_ATTACHMENT) {
+      message.error(t("cases.tooLarge", { name: file.name, max: MAX_ATTACHMENT / 1024 / 1024 }));
+      return;
+    }
+    setUploading(true);
+    try {
+      const body = { name: attachmentName(file.name), media_type: attachmentMediaType(file.type), content_b64: await base64Of(file) };
+      const made = unwrap(await api.POST("/api/v1/cases/{case_id}/attachments", { ...path, body }));
+      message.success(t("cases.uploaded", { name: made.name }));
+      void reload();
+    } catch (e) {
+      message.error((e as Error).message);
+    } finally {
+      setUploading(false);
+    }
+  };
+
+  const download = async (attachmentId: string, name: string) => {
+    try {
+      const response = await rawFetch(`/api/v1/cases/${encodeURIComponent(caseId)}/attachments/${encodeURIComponent(attachmentId)}`);
+      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
+      message.success(t("bulletins.downloaded", { name: await saveResponse(response, name) }));
+    } catch (e) {
+      message.error((e as Error).message);
+    }
+  };
+
   if (error) return <Alert type="error" showIcon message={t("app.error")} description={error.message} />;
   if (!data) return <Spin tip={t("app.loading")} />;
   const c = data.case;
@@ -107,6 +141,11 @@ export default function CaseDetail() {
           <Space wrap>
             {handle && open && <Button onClick={() => setDialog("note")} data-testid="case-note">{t("cases.addNote")}</Button>}
             {handle && open && <Button onClick={() => setDialog("task")} data-testid="case-task">{t("cases.addTask")}</Button>}
+            {handle && open && (
+              <Button onClick={() => { form.setFieldsValue({ owner: c.owner ?? "" }); setDialog("owner"); }} data-testid="case-owner">
+                {t("cases.setOwner")}
+              </Button>
+            )}
             {handle && open && <Button onClick={() => setDialog("alerts")}>{t("cases.alerts")}</Button>}
             {handle && open && <Button onClick={() => setDialog("merge")}>{t("cases.merge")}</Button>}
             {handle && open && <Button danger onClick={() => setDialog("close")} data-testid="case-close">{t("cases.close")}</Button>}
@@ -205,15 +244,52 @@ export default function CaseDetail() {
           ]}
         />
       </Card>
-      {data.attachments.length > 0 && (
-        <Card size="small" title={t("cases.attachments")}>
-          {data.attachments.map((a) => (
-            <div key={a.id} className="mono">
-              {a.name} · {a.size} B · {a.digest}
-            </div>
-          ))}
-        </Card>
-      )}
+      <Card
+        size="small"
+        title={t("cases.attachments")}
+        data-testid="case-attachments"
+        extra={
+          handle && open ? (
+            <Upload
+              showUploadList={false}
+              multiple={false}
+              beforeUpload={(file) => {
+                void upload(file);
+                return Upload.LIST_IGNORE; // sent by `upload` as JSON, not by the Upload's own request
+              }}
+            >
+              <Button size="small" icon={<UploadOutlined />} loading={uploading} data-testid="case-upload">
+                {t("cases.upload")}
+              </Button>
+            </Upload>
+          ) : null
+        }
+      >
+        <Table
+          size="small"
+          rowKey="id"
+          pagination={false}
+          dataSource={data.attachments}
+          locale={{ emptyText: t("cases.noAttachments") }}
+          columns={[
+            { title: t("cases.fileName"), dataIndex: "name" },
+            { title: t("cases.mediaType"), dataIndex: "media_type", width: 180 },
+            { title: t("cases.size"), dataIndex: "size", width: 110, align: "right" },
+            { title: t("bulletins.digest"), dataIndex: "digest", render: (v: string) => <span className="mono">{v}</span> },
+            { title: t("cases.createdBy"), dataIndex: "created_by", width: 140 },
+            { title: t("cases.created"), dataIndex: "created_at", width: 190, render: (v: string) => formatTime(v, locale) },
+            {
+              key: "download",
+              width: 90,
+              render: (_: unknown, a) => (
+                <Button size="small" icon={<DownloadOutlined />} onClick={() => void download(a.id, a.name)} data-testid="attachment-download">
+                  {t("cases.download")}
+                </Button>
+              ),
+            },
+          ]}
+        />
+      </Card>
       <Modal
         open={dialog !== null}
         title={dialog ? t(LABELS[dialog]) : undefined}
@@ -241,6 +317,11 @@ export default function CaseDetail() {
                 <DatePicker showTime />
               </Form.Item>
             </>
+          )}
+          {dialog === "owner" && (
+            <Form.Item name="owner" label={t("cases.owner")} extra={t("cases.ownerHelp")}>
+              <Input autoFocus />
+            </Form.Item>
           )}
           {dialog === "alerts" && (
             <Form.Item name="ids" label={t("cases.addAlerts")} rules={required}>

@@ -7,9 +7,10 @@ import { PlusOutlined } from "@ant-design/icons";
 import { api, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
 import { LevelTag } from "../components/Labels";
+import { More } from "../components/More";
 import { useT, type MessageKey } from "../i18n";
 import { formatTime, zoneLabel } from "../lib/time";
-import { useApi } from "../lib/useApi";
+import { usePaged } from "../lib/usePaged";
 
 type Case = Schemas["CasePublic"];
 type CaseStatus = "open" | "closed" | "merged";
@@ -28,10 +29,11 @@ export default function Cases() {
   const [status, setStatus] = useState<CaseStatus>("open");
   const [creating, setCreating] = useState(false);
   const [form] = Form.useForm<NewCase>();
-  const { data, loading } = useApi(
-    async () => unwrap(await api.GET("/api/v1/cases", { params: { query: { status, limit: 100 } } })),
+  const paged = usePaged(
+    async (cursor) => unwrap(await api.GET("/api/v1/cases", { params: { query: { status, limit: 100, cursor } } })),
     [status],
   );
+  const { items, loading } = paged;
   const create = async () => {
     const v = await form.validateFields().catch(() => null); // the form shows what is missing
     if (!v) return;
@@ -71,7 +73,7 @@ export default function Cases() {
         size="small"
         rowKey="id"
         loading={loading}
-        dataSource={data?.items ?? []}
+        dataSource={items}
         pagination={false}
         locale={{ emptyText: t("cases.none") }}
         columns={[
@@ -83,6 +85,7 @@ export default function Cases() {
           { title: `${t("cases.created")} · ${zoneLabel()}`, dataIndex: "created_at", width: 200, render: (v: string) => formatTime(v, locale) },
         ]}
       />
+      <More paged={paged} />
       <Modal
         open={creating}
         title={t("cases.new")}

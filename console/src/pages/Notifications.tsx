@@ -5,9 +5,10 @@ import { Link } from "react-router-dom";
 import { App, Button, Segmented, Space, Table, Typography } from "antd";
 import { api, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { More } from "../components/More";
 import { useT, type MessageKey } from "../i18n";
 import { formatTime, zoneLabel } from "../lib/time";
-import { useApi } from "../lib/useApi";
+import { usePaged } from "../lib/usePaged";
 
 type Notification = Schemas["NotificationPublic"];
 type Status = "dead" | "pending" | "delivered";
@@ -17,10 +18,11 @@ export default function Notifications() {
   const { can } = useSession();
   const { message } = App.useApp();
   const [status, setStatus] = useState<Status>("dead");
-  const { data, loading, reload } = useApi(
-    async () => unwrap(await api.GET("/api/v1/notifications", { params: { query: { status, limit: 100 } } })),
+  const paged = usePaged(
+    async (cursor) => unwrap(await api.GET("/api/v1/notifications", { params: { query: { status, limit: 100, cursor } } })),
     [status],
   );
+  const { items, loading, reload } = paged;
   const resend = async (id: number) => {
     try {
       unwrap(await api.POST("/api/v1/notifications/{notification_id}/resend", { params: { path: { notification_id: id } } }));
@@ -46,7 +48,7 @@ export default function Notifications() {
         size="small"
         rowKey="id"
         loading={loading}
-        dataSource={data?.items ?? []}
+        dataSource={items}
         pagination={false}
         locale={{ emptyText: t("notifications.none") }}
         columns={[
@@ -75,6 +77,7 @@ export default function Notifications() {
           },
         ]}
       />
+      <More paged={paged} />
     </>
   );
 }

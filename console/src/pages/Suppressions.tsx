@@ -1,18 +1,30 @@
 // 抑制例外: exceptions and allow-lists with their owner, reason, expiry and hits; a security
-// administrator adds (one condition here; the API takes up to 20) and revokes them, each ledgered.
+// administrator adds them (with up to 20 conditions, all of which must hold) and revokes them, each
+// ledgered. What the API refuses (RFC 9457) shows under the field it names, the rest above the form.
 import { useState } from "react";
 import { App, Button, DatePicker, Form, Input, Modal, Popconfirm, Row, Select, Space, Table, Tag, Typography } from "antd";
-import { PlusOutlined } from "@ant-design/icons";
+import { MinusCircleOutlined, PlusOutlined } from "@ant-design/icons";
 import type { Dayjs } from "dayjs";
+import { conditionsOf, MAX_CONDITIONS, type ConditionValues } from "../alerts/conditions";
+import { SuppressedAlerts } from "../alerts/SuppressedAlerts";
 import { api, expectOk, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { ProblemAlert, useProblem } from "../components/ProblemAlert";
 import { useT } from "../i18n";
+import { type FieldOf } from "../lib/problems";
 import { formatTime, zoneLabel } from "../lib/time";
 import { useApi } from "../lib/useApi";
 
 type Suppression = Schemas["SuppressionPublic"];
-type Op = "eq" | "in" | "prefix" | "cidr";
-type NewSuppression = { rule_id: string; field?: string; op: Op; values?: string; owner: string; reason: string; expires: Dayjs };
+type NewSuppression = { rule_id: string; conditions?: ConditionValues[]; owner: string; reason: string; expires: Dayjs };
+const TOP = ["rule_id", "owner", "reason"];
+
+/** A problem's place in the form: a condition's member, or a top-level field (`expires_at`: the picker). */
+const fieldOf: FieldOf = (loc) => {
+  if (loc[0] === "conditions" && typeof loc[1] === "number" && typeof loc[2] === "string") return ["conditions", loc[1], loc[2]];
+  if (loc[0] === "expires_at") return ["expires"];
+  return typeof loc[0] === "string" && TOP.includes(loc[0]) ? [loc[0]] : null;
+};
 
 function state(s: Suppression, now: number): "revoked" | "expired" | "active" {
   if (s.revoked_at) return "revoked";
@@ -24,7 +36,9 @@ export default function Suppressions() {
   const { can } = useSession();
   const { message } = App.useApp();
   const [creating, setCreating] = useState(false);
+  const [version, setVersion] = useState(0); // bumped by each change: the suppressed alerts reload
   const [form] = Form.useForm<NewSuppression>();
+  const problem = useProblem(form, fieldOf);
   const { data, loading, reload } = useApi(async () => unwrap(await api.GET("/api/v1/suppressions", {})), []);
   const manage = can("suppressions.manage");
   const now = Date.now();
@@ -32,13 +46,13 @@ export default function Suppressions() {
   const create = async () => {
     const v = await form.validateFields().catch(() => null); // the form shows what is missing
     if (!v) return;
-    const values = (v.values ?? "").split(/[,，]/).map((x) => x.trim()).filter(Boolean);
+    problem.clear();
     try {
       unwrap(
         await api.POST("/api/v1/suppressions", {
           body: {
             rule_id: v.rule_id.trim(),
-            conditions: v.field && values.length ? [{ field: v.field.trim(), op: v.op, values }] : [],
+            conditions: conditionsOf(v.conditions),
             owner: v.owner.trim(),
             reason: v.reason.trim(),
             expires_at: v.expires.toISOString(),
@@ -49,8 +63,9 @@ export default function Suppressions() {
       setCreating(false);
       form.resetFields();
       void reload();
+      setVersion((n) => n + 1);
     } catch (e) {
-      message.error((e as Error).message);
+      problem.show(e);
     }
   };
 
@@ -58,6 +73,7 @@ export default function Suppressions() {
     try {
       expectOk(await api.DELETE("/api/v1/suppressions/{suppression_id}", { params: { path: { suppression_id: id } } }));
       void reload();
+      setVersion((n) => n + 1);
     } catch (e) {
       message.error((e as Error).message);
     }
@@ -71,7 +87,7 @@ export default function Suppressions() {
           {t("suppressions.title")}
         </Typography.Title>
         {manage && (
-          <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>
+          <Button type="primary" icon={<PlusOutlined />} onClick={() => { problem.clear(); setCreating(true); }} data-testid="suppression-new">
             {t("suppressions.new")}
           </Button>
         )}
@@ -89,10 +105,15 @@ export default function Suppressions() {
           {
             title: t("suppressions.conditions"),
             dataIndex: "conditions",
+            width: 300,
             render: (cs: Suppression["conditions"]) => (
-              <Space direction="vertical" size={0}>
+              <Space direction="vertical" size={0} data-testid="suppression-conditions">
+                {cs.length === 0 && <Typography.Text type="secondary">{t("routes.any")}</Typography.Text>}
                 {cs.map((c, i) => (
-                  <span key={i} className="mono">{`${c.field} ${c.op} ${c.values.join(", ")}`}</span>
+                  <span key={i} className="mono">
+                    {i > 0 && <Typography.Text type="secondary">{`${t("suppressions.and")} `}</Typography.Text>}
+                    {`${c.field} ${c.op} ${c.values.join(", ")}`}
+                  </span>
                 ))}
               </Space>
             ),
@@ -124,30 +145,53 @@ export default function Suppressions() {
           },
         ]}
       />
+      <SuppressedAlerts version={version} />
       <Modal
         open={creating}
         title={t("suppressions.new")}
         okText={t("alerts.submit")}
         cancelText={t("alerts.cancel")}
         onOk={() => void create()}
-        onCancel={() => setCreating(false)}
+        onCancel={() => { setCreating(false); problem.clear(); }}
+        width={640}
         forceRender
       >
-        <Form form={form} layout="vertical" initialValues={{ rule_id: "*", op: "eq" }}>
+        <ProblemAlert summary={problem.summary} />
+        <Form form={form} layout="vertical" initialValues={{ rule_id: "*", conditions: [{ field: "", op: "eq", values: "" }] }} data-testid="suppression-form">
           <Form.Item name="rule_id" label={t("suppressions.rule")} rules={required}>
             <Input />
           </Form.Item>
-          <Space.Compact style={{ width: "100%" }}>
-            <Form.Item name="field" label={t("suppressions.field")} style={{ width: "40%" }}>
-              <Input placeholder="user.name" />
-            </Form.Item>
-            <Form.Item name="op" label={t("suppressions.op")} style={{ width: "20%" }}>
-              <Select options={["eq", "in", "prefix", "cidr"].map((o) => ({ value: o, label: o }))} />
-            </Form.Item>
-            <Form.Item name="values" label={t("suppressions.values")} style={{ width: "40%" }}>
-              <Input />
-            </Form.Item>
-          </Space.Compact>
+          <Form.Item label={t("suppressions.conditions")} extra={t("suppressions.conditionsHelp", { max: MAX_CONDITIONS })}>
+            <Form.List name="conditions">
+              {(rows, { add, remove }) => (
+                <>
+                  {rows.map(({ key, name }) => (
+                    <Space key={key} align="baseline" style={{ display: "flex" }} data-testid="condition-row">
+                      <Form.Item name={[name, "field"]} rules={required} style={{ width: 200, marginBottom: 8 }}>
+                        <Input placeholder="user.name" aria-label={`${t("suppressions.field")} ${name + 1}`} />
+                      </Form.Item>
+                      <Form.Item name={[name, "op"]} style={{ width: 96, marginBottom: 8 }}>
+                        <Select aria-label={`${t("suppressions.op")} ${name + 1}`} options={["eq", "in", "prefix", "cidr"].map((o) => ({ value: o, label: o }))} />
+                      </Form.Item>
+                      <Form.Item name={[name, "values"]} rules={required} style={{ width: 240, marginBottom: 8 }}>
+                        <Input placeholder={t("suppressions.values")} aria-label={`${t("suppressions.values")} ${name + 1}`} />
+                      </Form.Item>
+                      <MinusCircleOutlined aria-label={t("suppressions.removeCondition")} onClick={() => remove(name)} />
+                    </Space>
+                  ))}
+                  <Button
+                    type="dashed"
+                    icon={<PlusOutlined />}
+                    disabled={rows.length >= MAX_CONDITIONS}
+                    onClick={() => add({ field: "", op: "eq", values: "" })}
+                    data-testid="condition-add"
+                  >
+                    {t("suppressions.addCondition")}
+                  </Button>
+                </>
+              )}
+            </Form.List>
+          </Form.Item>
           <Form.Item name="owner" label={t("suppressions.owner")} rules={required}>
             <Input />
           </Form.Item>
