@@ -24,6 +24,7 @@ from soc_api.detector import Detector
 
 if TYPE_CHECKING:
     from soc_api.identity import IdentityConfig
+    from soc_api.stream.cluster_job import ClusterJob
     from soc_api.stream.runner import StreamRunner
     from soc_api.webapi import ApiServices, CollectorView
     from soc_api.webapi.rulesview import EngineHealth
@@ -52,6 +53,9 @@ class Platform:
     stream: StreamRunner | None = None
     #: The platform's own state (accounts, sessions, tokens): `data_dir/state.sqlite3`.
     state: StateStore | None = None
+    #: The Kafka detection job on the cluster at `detection.jobmanager` (transport Kafka); then
+    #: `stream` and `detector` are None.
+    cluster_job: ClusterJob | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, now: datetime) -> Platform:
@@ -102,9 +106,10 @@ class Platform:
             if settings.detection.engine == "inprocess"
             else None
         )
+        on_cluster = kafka_job_on_cluster(settings)
         stream = (
             load_stream(settings, spool, grants=StoreGrants(state))
-            if settings.detection.engine == "flink"
+            if settings.detection.engine == "flink" and not on_cluster
             else None
         )
         log.info(
@@ -123,6 +128,7 @@ class Platform:
             detector=detector,
             stream=stream,
             state=state,
+            cluster_job=load_cluster_job(settings) if on_cluster else None,
         )
 
     def retention(self, now: datetime) -> tuple[PurgeReport, RetentionReport]:
@@ -311,6 +317,50 @@ def load_stream(settings: Settings, spool: Transport, *, grants: Any = None) -> 
         trace_grants=grants is not None,
     )
     return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)], grants=grants)
+
+
+def kafka_job_on_cluster(settings: Settings) -> bool:
+    """Whether detection is the Kafka job on a standalone cluster: the Flink engine with
+    `detection.jobmanager` set, on the Kafka transport (nothing shared with the cluster but Kafka)."""
+    d = settings.detection
+    return d.engine == "flink" and d.jobmanager is not None and settings.transport.backend == "kafka"
+
+
+def load_cluster_job(settings: Settings) -> ClusterJob:
+    """The Kafka job's supervisor (not started). Each submission sends the rule files as they are
+    then (a resubmission picks up changed rules); the `flink` client and its `FLINK_HOME`,
+    `FLINK_LIB_DIR` (with the Kafka connector) and `JAVA_HOME` come from this process's environment.
+    The job reaches the brokers in PLAINTEXT: SASL/TLS settings of `[transport]` are not passed on."""
+    from detection.stream.kafka_job import KafkaJobConfig
+    from detection.stream.rules import RuleChange
+    from soc_api.stream.cluster_job import ClusterJob, WatchPolicy, cluster_calls
+    from soc_api.stream.rules import rule_texts
+
+    d, t = settings.detection, settings.transport
+    assert d.jobmanager is not None
+    where = stream_dir(settings)
+    rules_file = where / "cluster-rules.json"
+    config = KafkaJobConfig(
+        bootstrap=t.bootstrap,
+        rules_file=str(rules_file),
+        topic_prefix=t.topic_prefix,
+        group=f"{t.group_prefix}flink",
+        transactional_id_prefix=f"{t.topic_prefix}detection",
+        parallelism=d.parallelism,
+        checkpoint_interval_ms=d.checkpoint_interval_ms,
+        allowed_lateness_ms=round(d.allowed_lateness_seconds * 1000),
+        pipeline=d.pipeline,
+        execution_mode=d.execution_mode,
+    )
+
+    def config_json() -> str:
+        texts = rule_texts([root.resolve() for root in rule_roots(settings)])
+        rules_file.write_text(RuleChange(version=1, put=texts).to_json(), encoding="utf-8")
+        return config.to_json()
+
+    calls = cluster_calls(config_json, d.jobmanager, dict(os.environ))
+    policy = WatchPolicy(checkpoint_interval=timedelta(milliseconds=d.checkpoint_interval_ms))
+    return ClusterJob(calls, where, policy)
 
 
 def _ledger_recovery(ledger: Ledger, transport: Transport, now: datetime) -> None:
