@@ -264,7 +264,7 @@ class Daemon:
         """Start the Flink job if that is the engine (a no-op otherwise, or when already started)."""
         cluster = self.platform.cluster_job
         if cluster is not None and self.roles.detection and not self._detection_started:
-            job_id = cluster.start(now=self.clock())
+            job_id = cluster.start(now=self.clock())  # None: not started yet, the step retries
             self._detection_started = True
             log.info("detection_job_started", job_id=job_id, submitted=cluster.submitted_here)
             return

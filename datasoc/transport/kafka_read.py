@@ -60,6 +60,12 @@ def watermarks(client: Any, transport: KafkaTransport, topic: str) -> tuple[int,
             time.sleep(0.1)
 
 
+def _retriable(exc: Exception) -> bool:
+    """Whether librdkafka says the failed request may succeed when retried (a coordinator moving)."""
+    error = exc.args[0] if exc.args else None
+    return bool(getattr(error, "retriable", lambda: False)()) or "COORDINATOR" in str(exc)
+
+
 class Reader:
     """One librdkafka consumer reading one partition at a time; it keeps fetching where the last
     read stopped (re-assigning would drop what it prefetched), and checks the watermarks only when
@@ -136,13 +142,19 @@ class KafkaConsumer(Consumer):
         self._topic = topic
         self._kafka_topic = transport.kafka_topic(topic)
         self._client = RdConsumer(transport._consumer_settings(name), logger=quiet_logger())
-        try:
-            [found] = self._client.committed(
-                [TopicPartition(self._kafka_topic, 0)], timeout=transport.config.request_timeout_s
-            )
-        except KafkaException as exc:
-            self._client.close()
-            raise TransportUnavailableError(f"kafka: committed offset of {name}: {exc}") from None
+        timeout = transport.config.request_timeout_s
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                [found] = self._client.committed([TopicPartition(self._kafka_topic, 0)], timeout=timeout)
+                break
+            except KafkaException as exc:
+                # A broker just started answers NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS
+                # for a while (measured: `datasoc run` refused to start on a fresh broker).
+                if not _retriable(exc) or time.monotonic() > deadline:
+                    self._client.close()
+                    raise TransportUnavailableError(f"kafka: committed offset of {name}: {exc}") from None
+                time.sleep(0.2)
         self._reader = Reader(self._client, transport)
         self._committed = found.offset if found.offset >= 0 else transport.range(topic).start
         self._position = self._committed

@@ -166,9 +166,19 @@ class ClusterJob:
 
     # -- life cycle ---------------------------------------------------------------------------------
 
-    def start(self, *, now: datetime) -> str:
+    def start(self, *, now: datetime) -> str | None:
         """Adopt the job an earlier run submitted if the cluster still runs it; otherwise submit it
-        (from the newest checkpoint known). Returns the job id."""
+        (from the newest checkpoint known). Returns the job id; None when the cluster did not
+        answer or refused the job (logged): the detection step fails, naming it, and tries again,
+        while the rest of the platform runs."""
+        try:
+            return self._begin(now)
+        except ClusterJobError as exc:
+            self._submit_error = str(exc)[-2000:]
+            log.error("cluster_job_not_started", error=self._submit_error)
+            return None
+
+    def _begin(self, now: datetime) -> str:
         job_id, checkpoint = self._saved()
         if job_id is not None:
             seen = self._calls.figures(job_id)
@@ -201,8 +211,10 @@ class ClusterJob:
                 error, self._submit_error = self._submit_error, None
                 raise ClusterJobDownError(f"resubmitting the detection job failed: {error}")
         watch = self.watch
-        if watch is None:
-            raise ClusterJobDownError("the detection job was not submitted")
+        if watch is None:  # not started: the cluster did not answer at start, or refused the job
+            last, self._submit_error = self._submit_error, None
+            self._in_background(lambda: self._begin(now))
+            raise ClusterJobDownError(f"submitting the detection job to the cluster (last: {last})")
         try:
             seen = self._calls.figures(watch.job_id)
         except ClusterJobError as exc:
@@ -227,17 +239,22 @@ class ClusterJob:
             restore_from=watch.latest_checkpoint,
         )
 
-        def submit() -> None:
-            try:
-                self._submit(watch.latest_checkpoint, now)
-            except Exception as exc:  # reported by the next check, retried after the step's back-off
-                self._submit_error = str(exc)[-2000:]
-                log.error("cluster_job_resubmit_failed", error=self._submit_error)
-
-        self._submitting = threading.Thread(target=submit, name="cluster-job-submit", daemon=True)
-        self._submitting.start()
+        self._in_background(lambda: self._submit(watch.latest_checkpoint, now))
         source = watch.latest_checkpoint or "no checkpoint"
         raise ClusterJobDownError(f"job {watch.job_id} was {seen.state}; resubmitting from {source}")
+
+    def _in_background(self, submit: Callable[[], object]) -> None:
+        """Run `submit` in a thread; its failure is reported by the next `check`."""
+
+        def run() -> None:
+            try:
+                submit()
+            except Exception as exc:  # reported by the next check, retried after the step's back-off
+                self._submit_error = str(exc)[-2000:]
+                log.error("cluster_job_submit_failed", error=self._submit_error)
+
+        self._submitting = threading.Thread(target=run, name="cluster-job-submit", daemon=True)
+        self._submitting.start()
 
     def stop(self) -> None:
         """Cancel the job if this process submitted it (its checkpoints are retained); a job adopted
