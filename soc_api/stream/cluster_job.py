@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -37,6 +38,10 @@ GROUP = "flink"
 #: States after which the job does nothing until it is submitted again (`MISSING`: unknown to the
 #: cluster).
 DOWN = frozenset({"FAILED", "CANCELED", "FINISHED", "MISSING"})
+
+
+#: How long `stop` waits for a cancelled job to end.
+CANCEL_WAIT_S = 30.0
 
 
 class ClusterJobDownError(PlatformError):
@@ -257,15 +262,23 @@ class ClusterJob:
         self._submitting.start()
 
     def stop(self) -> None:
-        """Cancel the job if this process submitted it (its checkpoints are retained); a job adopted
-        from an earlier run keeps running for the next one."""
+        """Cancel the job if this process submitted it (its checkpoints are retained) and wait, at
+        most `CANCEL_WAIT_S`, until it ended; a job adopted from an earlier run keeps running for
+        the next one."""
         if self._submitting is not None:
             self._submitting.join(timeout=60)
         watch = self.watch
         if watch is None or not self.submitted_here:
             return
         self._calls.cancel(watch.job_id)
-        log.info("cluster_job_cancelled", job_id=watch.job_id)
+        # Cancelling is asynchronous (measured: still RUNNING just after the request); a platform
+        # started again at once must find it ended, not adopt a job on its way out.
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        state = "CANCELLING"
+        while state not in DOWN and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = self._calls.figures(watch.job_id).state
+        log.info("cluster_job_cancelled", job_id=watch.job_id, state=state)
 
 
 def cluster_calls(
