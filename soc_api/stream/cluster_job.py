@@ -248,6 +248,11 @@ class ClusterJob:
         source = watch.latest_checkpoint or "no checkpoint"
         raise ClusterJobDownError(f"job {watch.job_id} was {seen.state}; resubmitting from {source}")
 
+    @property
+    def submitting(self) -> bool:
+        """Whether a submission runs in the background now."""
+        return self._submitting is not None and self._submitting.is_alive()
+
     def _in_background(self, submit: Callable[[], object]) -> None:
         """Run `submit` in a thread; its failure is reported by the next `check`."""
 

@@ -1,12 +1,26 @@
 """The verdict on the cluster job (`JobWatch`, pure): not running, a restart with no checkpoint
-since, no checkpoint for N intervals, the start-up grace. The supervision against the real cluster
-is `tests/soc_api/test_platform_kafka_cluster.py`."""
+since, no checkpoint for N intervals, the start-up grace; and a cluster that does not answer at
+start. The supervision against the real cluster is `tests/soc_api/test_platform_kafka_cluster.py`
+(resubmission, adoption) and `tests/soc_api/test_platform_topology.py` (cancel on stop)."""
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from soc_api.stream.cluster_job import JobWatch, WatchPolicy
+import pytest
+
+from soc_api.stream.cluster_job import (
+    STATE_FILE,
+    ClusterJob,
+    ClusterJobDownError,
+    JobWatch,
+    WatchPolicy,
+    cluster_calls,
+)
 from soc_api.stream.kafka_cluster import JobFigures
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -73,3 +87,23 @@ def test_a_missing_job_keeps_what_was_known_of_it() -> None:
 def test_the_stall_bound_has_a_floor() -> None:
     assert WatchPolicy(checkpoint_interval=timedelta(milliseconds=500)).stall == timedelta(seconds=30)
     assert WatchPolicy(checkpoint_interval=timedelta(seconds=10)).stall == timedelta(seconds=100)
+
+
+def test_a_cluster_that_does_not_answer_at_start_is_reported_and_tried_again(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    known = {"job_id": "0" * 32, "latest_checkpoint": "file:/c/chk-3"}
+    (tmp_path / STATE_FILE).write_text(json.dumps(known), encoding="utf-8")
+    job = ClusterJob(cluster_calls(lambda: "{}", f"127.0.0.1:{port}", {}), tmp_path, POLICY)
+    assert job.start(now=T0) is None  # the platform starts; the detection step reports it
+    with pytest.raises(ClusterJobDownError, match=r"submitting the detection job .*Connection refused"):
+        job.check(now=T0)
+    deadline = time.monotonic() + 30
+    while job.submitting and time.monotonic() < deadline:  # the retry, in the background
+        time.sleep(0.05)
+    with pytest.raises(ClusterJobDownError, match=r"resubmitting the detection job failed: .*refused"):
+        job.check(now=T0)
+    job.stop()  # nothing submitted by this process: nothing to cancel
+    assert job.submissions == 0
+    assert json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8")) == known
