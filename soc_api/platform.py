@@ -491,6 +491,8 @@ def engine_health(platform: Platform) -> EngineHealth:
                 total[0], total[1], total[2] = total[0] + matches, total[1] + nanos, total[2] + errors
         figures = {r: RuleFigures(matches=m, nanos=n, errors=e) for r, (m, n, e) in totals.items()}
         return EngineHealth("flink", platform.stream.progress, figures, rejected)
+    if platform.cluster_job is not None:  # its per-rule figures stay in the TaskManagers' log
+        return EngineHealth("flink-cluster", None, {}, rejected)
     if platform.detector is None:
         return EngineHealth("none", None, {}, rejected)
     found = platform.detector.loop.figures
