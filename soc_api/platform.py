@@ -327,40 +327,11 @@ def kafka_job_on_cluster(settings: Settings) -> bool:
 
 
 def load_cluster_job(settings: Settings) -> ClusterJob:
-    """The Kafka job's supervisor (not started). Each submission sends the rule files as they are
-    then (a resubmission picks up changed rules); the `flink` client and its `FLINK_HOME`,
-    `FLINK_LIB_DIR` (with the Kafka connector) and `JAVA_HOME` come from this process's environment.
-    The job reaches the brokers in PLAINTEXT: SASL/TLS settings of `[transport]` are not passed on."""
-    from detection.stream.kafka_job import KafkaJobConfig
-    from detection.stream.rules import RuleChange
-    from soc_api.stream.cluster_job import ClusterJob, WatchPolicy, cluster_calls
-    from soc_api.stream.rules import rule_texts
+    """The Kafka job's supervisor over the configured rules (not started; see
+    `soc_api.stream.cluster_job.for_settings`)."""
+    from soc_api.stream.cluster_job import for_settings
 
-    d, t = settings.detection, settings.transport
-    assert d.jobmanager is not None
-    where = stream_dir(settings)
-    rules_file = where / "cluster-rules.json"
-    config = KafkaJobConfig(
-        bootstrap=t.bootstrap,
-        rules_file=str(rules_file),
-        topic_prefix=t.topic_prefix,
-        group=f"{t.group_prefix}flink",
-        transactional_id_prefix=f"{t.topic_prefix}detection",
-        parallelism=d.parallelism,
-        checkpoint_interval_ms=d.checkpoint_interval_ms,
-        allowed_lateness_ms=round(d.allowed_lateness_seconds * 1000),
-        pipeline=d.pipeline,
-        execution_mode=d.execution_mode,
-    )
-
-    def config_json() -> str:
-        texts = rule_texts([root.resolve() for root in rule_roots(settings)])
-        rules_file.write_text(RuleChange(version=1, put=texts).to_json(), encoding="utf-8")
-        return config.to_json()
-
-    calls = cluster_calls(config_json, d.jobmanager, dict(os.environ))
-    policy = WatchPolicy(checkpoint_interval=timedelta(milliseconds=d.checkpoint_interval_ms))
-    return ClusterJob(calls, where, policy)
+    return for_settings(settings, [root.resolve() for root in rule_roots(settings)], stream_dir(settings))
 
 
 def _ledger_recovery(ledger: Ledger, transport: Transport, now: datetime) -> None:

@@ -21,12 +21,13 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from datasoc.logging import get_logger
+from datasoc.settings import Settings
 from datasoc.transport.offsets import write_durably
 from soc_api.errors import PlatformError
 from soc_api.stream.kafka_cluster import ClusterJobError, JobFigures
@@ -299,3 +300,39 @@ def cluster_calls(
         figures=lambda job_id: kafka_cluster.job_figures(jobmanager, job_id),
         cancel=lambda job_id: kafka_cluster.cancel_job(jobmanager, job_id),
     )
+
+
+def for_settings(settings: Settings, rule_roots: Sequence[Path], where: Path) -> ClusterJob:
+    """The Kafka job's supervisor from `[transport]` and `[detection]`, its state under `where`.
+    Each submission sends the rule files under `rule_roots` as they are then (a resubmission picks
+    up changed rules); the `flink` client and its `FLINK_HOME`, `FLINK_LIB_DIR` (with the Kafka
+    connector) and `JAVA_HOME` come from this process's environment. The job reaches the brokers
+    in PLAINTEXT: SASL/TLS settings of `[transport]` are not passed on yet."""
+    from detection.stream.kafka_job import KafkaJobConfig
+    from detection.stream.rules import RuleChange
+    from soc_api.stream.rules import rule_texts
+
+    d, t = settings.detection, settings.transport
+    assert d.jobmanager is not None
+    rules_file = where / "cluster-rules.json"
+    config = KafkaJobConfig(
+        bootstrap=t.bootstrap,
+        rules_file=str(rules_file),
+        topic_prefix=t.topic_prefix,
+        group=f"{t.group_prefix}{GROUP}",
+        transactional_id_prefix=f"{t.topic_prefix}detection",
+        parallelism=d.parallelism,
+        checkpoint_interval_ms=d.checkpoint_interval_ms,
+        allowed_lateness_ms=round(d.allowed_lateness_seconds * 1000),
+        pipeline=d.pipeline,
+        execution_mode=d.execution_mode,
+    )
+
+    def config_json() -> str:
+        where.mkdir(parents=True, exist_ok=True)
+        rules_file.write_text(RuleChange(version=1, put=rule_texts(rule_roots)).to_json(), encoding="utf-8")
+        return config.to_json()
+
+    calls = cluster_calls(config_json, d.jobmanager, dict(os.environ))
+    policy = WatchPolicy(checkpoint_interval=timedelta(milliseconds=d.checkpoint_interval_ms))
+    return ClusterJob(calls, where, policy)
