@@ -40,6 +40,7 @@ from soc_api.platform import Platform, collect_config, file_tails, inputs_enable
 from soc_api.steps import (
     CallStep,
     CheckpointStep,
+    ClusterDetectionStep,
     GapPolicy,
     IndexStep,
     InProcessDetectionStep,
@@ -169,7 +170,11 @@ class Daemon:
                 "proposals", lambda now: proposals.run(now=now, max_batches=20).read
             )
         if self.roles.detection:
-            if platform.stream is not None:
+            if platform.cluster_job is not None:
+                steps["detection"] = ClusterDetectionStep(
+                    platform.cluster_job, platform.spool, interval=max(interval, 1.0), lag_bound=bound
+                )
+            elif platform.stream is not None:
                 steps["detection"] = _Locked(
                     StreamDetectionStep(platform, interval=interval, lag_bound=bound), self._detect_lock
                 )
@@ -257,6 +262,12 @@ class Daemon:
 
     def start_detection(self) -> None:
         """Start the Flink job if that is the engine (a no-op otherwise, or when already started)."""
+        cluster = self.platform.cluster_job
+        if cluster is not None and self.roles.detection and not self._detection_started:
+            job_id = cluster.start(now=self.clock())  # None: not started yet, the step retries
+            self._detection_started = True
+            log.info("detection_job_started", job_id=job_id, submitted=cluster.submitted_here)
+            return
         stream = self.platform.stream
         if stream is None or not self.roles.detection or self._detection_started:
             return
@@ -330,6 +341,14 @@ class Daemon:
             except Exception as exc:  # the ledger failing now: logged, the process is ending
                 log.error("security_events_not_ledgered", error=str(exc)[:300])
         try:
+            cluster = self.platform.cluster_job
+            if cluster is not None and self._detection_started:
+                try:
+                    cluster.stop()  # cancels only a job this process submitted
+                except Exception as exc:  # the cluster gone: its job is its own now
+                    log.error(
+                        "detection_job_stop_failed", error=str(exc)[:500], error_type=type(exc).__name__
+                    )
             stream = self.platform.stream
             if stream is not None and self._detection_started:
                 try:

@@ -24,6 +24,7 @@ from soc_api.detector import Detector
 
 if TYPE_CHECKING:
     from soc_api.identity import IdentityConfig
+    from soc_api.stream.cluster_job import ClusterJob
     from soc_api.stream.runner import StreamRunner
     from soc_api.webapi import ApiServices, CollectorView
     from soc_api.webapi.rulesview import EngineHealth
@@ -52,6 +53,9 @@ class Platform:
     stream: StreamRunner | None = None
     #: The platform's own state (accounts, sessions, tokens): `data_dir/state.sqlite3`.
     state: StateStore | None = None
+    #: The Kafka detection job on the cluster at `detection.jobmanager` (transport Kafka); then
+    #: `stream` and `detector` are None.
+    cluster_job: ClusterJob | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, now: datetime) -> Platform:
@@ -102,9 +106,10 @@ class Platform:
             if settings.detection.engine == "inprocess"
             else None
         )
+        on_cluster = kafka_job_on_cluster(settings)
         stream = (
             load_stream(settings, spool, grants=StoreGrants(state))
-            if settings.detection.engine == "flink"
+            if settings.detection.engine == "flink" and not on_cluster
             else None
         )
         log.info(
@@ -123,6 +128,7 @@ class Platform:
             detector=detector,
             stream=stream,
             state=state,
+            cluster_job=load_cluster_job(settings) if on_cluster else None,
         )
 
     def retention(self, now: datetime) -> tuple[PurgeReport, RetentionReport]:
@@ -313,6 +319,21 @@ def load_stream(settings: Settings, spool: Transport, *, grants: Any = None) -> 
     return StreamRunner(spool, config, [root.resolve() for root in rule_roots(settings)], grants=grants)
 
 
+def kafka_job_on_cluster(settings: Settings) -> bool:
+    """Whether detection is the Kafka job on a standalone cluster: the Flink engine with
+    `detection.jobmanager` set, on the Kafka transport (nothing shared with the cluster but Kafka)."""
+    d = settings.detection
+    return d.engine == "flink" and d.jobmanager is not None and settings.transport.backend == "kafka"
+
+
+def load_cluster_job(settings: Settings) -> ClusterJob:
+    """The Kafka job's supervisor over the configured rules (not started; see
+    `soc_api.stream.cluster_job.for_settings`)."""
+    from soc_api.stream.cluster_job import for_settings
+
+    return for_settings(settings, [root.resolve() for root in rule_roots(settings)], stream_dir(settings))
+
+
 def _ledger_recovery(ledger: Ledger, transport: Transport, now: datetime) -> None:
     """Log and ledger what crash recovery cut on open (never silent): torn tails of both logs."""
     report = ledger.store.report
@@ -441,6 +462,8 @@ def engine_health(platform: Platform) -> EngineHealth:
                 total[0], total[1], total[2] = total[0] + matches, total[1] + nanos, total[2] + errors
         figures = {r: RuleFigures(matches=m, nanos=n, errors=e) for r, (m, n, e) in totals.items()}
         return EngineHealth("flink", platform.stream.progress, figures, rejected)
+    if platform.cluster_job is not None:  # its per-rule figures stay in the TaskManagers' log
+        return EngineHealth("flink-cluster", None, {}, rejected)
     if platform.detector is None:
         return EngineHealth("none", None, {}, rejected)
     found = platform.detector.loop.figures

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from soc_api.detector import Detector
     from soc_api.indexer import Indexer
     from soc_api.platform import Platform
+    from soc_api.stream.cluster_job import ClusterJob
     from soc_api.trail import Trail
 
 log = get_logger("steps")
@@ -183,6 +184,27 @@ class StreamDetectionStep:
             )
         report = stream_pass(runner, self.platform.spool, now=now)
         return StepReport(work=report.read, more=False, lag=runner.status().lag)
+
+
+@dataclass
+class ClusterDetectionStep:
+    """The Kafka detection job on a Flink cluster, watched and resubmitted when down (`ClusterJob`:
+    its problem makes the round fail, so `/readyz` names it). Lag: the events its consumer group
+    (`<group_prefix>flink`, committed on checkpoints) has not passed yet."""
+
+    job: ClusterJob
+    transport: Transport
+    interval: float = 1.0
+    lag_bound: int | None = 200_000
+    name: str = "detection"
+
+    def run(self, now: datetime) -> StepReport:
+        from soc_api.stream.cluster_job import GROUP
+
+        self.job.check(now=now)
+        events = self.transport.range(EVENTS)
+        committed = self.transport.consumer_offsets(EVENTS).get(GROUP, events.start)
+        return StepReport(lag=max(events.end - committed, 0))
 
 
 @dataclass

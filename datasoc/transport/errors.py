@@ -1,4 +1,4 @@
-"""Errors of the transport (spool now, Kafka later): all are `TransportError`, itself a `DatasocError`."""
+"""Errors of the transport (spool and Kafka): all are `TransportError`, itself a `DatasocError`."""
 
 from __future__ import annotations
 
@@ -95,3 +95,7 @@ class FrameError(TransportError):
         self.position = position
         self.reason = reason
         super().__init__(f"bad frame at byte {position}: {reason}")
+
+
+class TransportUnavailableError(TransportError):
+    """The broker did not acknowledge (down, unreachable, or the local queue is full): retry later."""

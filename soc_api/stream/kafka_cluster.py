@@ -18,6 +18,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,12 @@ class ClusterJobError(PlatformError):
     """The cluster refused the job, or did not answer about it (the message has the client's output)."""
 
 
-def submit_kafka_job(config_json: str, jobmanager: str, environment: Mapping[str, str]) -> str:
+def submit_kafka_job(
+    config_json: str, jobmanager: str, environment: Mapping[str, str], *, restore_from: str | None = None
+) -> str:
     """`flink run -d -m <jobmanager>` of the Kafka job with `config_json`; returns the job id.
+    With `restore_from` (a retained checkpoint's path, as the cluster sees it) the job resumes from it
+    (`-s`): its Kafka offsets, keyed state and pending transactions.
 
     `environment` names the Flink installation (`FLINK_HOME`, `FLINK_LIB_DIR` with the Kafka
     connector, `JAVA_HOME`; `services.flink.Flink.client_environment` gives them for the test cluster).
@@ -49,6 +54,7 @@ def submit_kafka_job(config_json: str, jobmanager: str, environment: Mapping[str
         "-d",
         "-m",
         jobmanager,
+        *(("-s", restore_from) if restore_from else ()),
         "-py",
         str(Path(kafka_job.__file__).resolve()),
         "-pyclientexec",
@@ -77,14 +83,52 @@ def submit_kafka_job(config_json: str, jobmanager: str, environment: Mapping[str
     return found.group(1)
 
 
-def _rest(jobmanager: str, path: str, *, method: str = "GET") -> Any:
+def _rest(jobmanager: str, path: str, *, method: str = "GET", missing_ok: bool = False) -> Any:
     request = urllib.request.Request(f"http://{jobmanager}{path}", method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our cluster
             body = response.read()
+    except urllib.error.HTTPError as exc:
+        if missing_ok and exc.code == 404:
+            return None
+        raise ClusterJobError(f"flink REST {method} {path}: {exc}") from None
     except (OSError, urllib.error.URLError) as exc:
         raise ClusterJobError(f"flink REST {method} {path}: {exc}") from None
     return json.loads(body) if body else None
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    """What the JobManager says of one job: its state (`MISSING` when it does not know the job, as
+    after a JobManager restart without HA), restarts, completed checkpoints and the newest one."""
+
+    state: str
+    restarts: int = 0
+    completed_checkpoints: int = 0
+    latest_checkpoint: str | None = None
+
+
+def job_figures(jobmanager: str, job_id: str) -> JobFigures:
+    """`JobFigures` from `/jobs/<id>`, its `numRestarts` metric and `/jobs/<id>/checkpoints`;
+    `ClusterJobError` when the JobManager does not answer."""
+    found = _rest(jobmanager, f"/jobs/{job_id}", missing_ok=True)
+    if not isinstance(found, dict):
+        return JobFigures("MISSING")
+    state = str(found.get("state", "UNKNOWN"))
+    metrics = _rest(jobmanager, f"/jobs/{job_id}/metrics?get=numRestarts", missing_ok=True)
+    restarts = 0
+    for metric in metrics if isinstance(metrics, list) else ():
+        if isinstance(metric, dict) and metric.get("id") == "numRestarts":
+            restarts = int(float(metric.get("value", 0)))
+    checkpoints = _rest(jobmanager, f"/jobs/{job_id}/checkpoints", missing_ok=True)
+    completed, latest = 0, None
+    if isinstance(checkpoints, dict):
+        counts = checkpoints.get("counts") or {}
+        completed = int(counts.get("completed", 0)) if isinstance(counts, dict) else 0
+        newest = (checkpoints.get("latest") or {}).get("completed")
+        if isinstance(newest, dict) and newest.get("external_path"):
+            latest = str(newest["external_path"])
+    return JobFigures(state, restarts, completed, latest)
 
 
 def job_state(jobmanager: str, job_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -11,18 +12,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def spawn_run(
-    data_dir: Path, extra_env: dict[str, str], *, interval: float
+    data_dir: Path, extra_env: dict[str, str], *, interval: float, log: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`datasoc run --interval INTERVAL` over `data_dir` (HTTP on a free port, tokens from
     `data_dir/tokens.json`, plus `extra_env`); returns the process, once ready, and its ingest URL.
-    A process that exits before its ready line fails the test with the end of its stderr."""
-    proc, addresses = spawn_run_listening(data_dir, extra_env, interval=interval)
+    A process that exits before its ready line fails the test with the end of its stderr. With `log`,
+    stderr is appended to that file (a long test must not leave a pipe nobody reads: a full one
+    blocks the process at its next log line)."""
+    proc, addresses = spawn_run_listening(data_dir, extra_env, interval=interval, log=log)
     host, port = addresses["http"]
     return proc, f"http://{host}:{port}/api/v1/ingest"
 
 
 def spawn_run_listening(
-    data_dir: Path, extra_env: dict[str, str], *, interval: float
+    data_dir: Path, extra_env: dict[str, str], *, interval: float, log: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], dict[str, list[object]]]:
     """`spawn_run`, returning every bound address of the ready line (`http`, `tcp`, `udp`, `tls`)."""
     env = {
@@ -33,18 +36,20 @@ def spawn_run_listening(
         **extra_env,
     }
     datasoc = Path(sys.executable).with_name("datasoc")
-    proc = subprocess.Popen(
-        [str(datasoc), "run", "--interval", str(interval)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=REPO,
-    )
+    with log.open("ab") if log is not None else contextlib.nullcontext(subprocess.PIPE) as stderr:
+        proc = subprocess.Popen(
+            [str(datasoc), "run", "--interval", str(interval)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            cwd=REPO,
+        )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # printed once detection has started and the inputs listen
     if not line:
         _out, err = proc.communicate(timeout=30)
-        raise AssertionError(f"datasoc run exited before ready: {err.decode()[-3000:]}")
+        said = log.read_bytes() if log is not None else err
+        raise AssertionError(f"datasoc run exited before ready: {said.decode()[-3000:]}")
     try:
         addresses = json.loads(line)["ready"]
         _host, _port = addresses["http"]

@@ -28,7 +28,7 @@ from tests.soc_api.datasoc_run import spawn_run
 from tests.soc_api.test_platform_kafka import kafka_env
 
 #: How long the broker stays away in the outage test.
-OUTAGE_S = 45.0
+OUTAGE_S = 60.0
 EVERYTHING = SearchQuery(
     start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2027, 1, 1, tzinfo=UTC), limit=1
 )
