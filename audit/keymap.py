@@ -91,36 +91,58 @@ class KeyMap:
 
     def __init__(self, hash_parts: Hash) -> None:
         self._hash = hash_parts
-        self._paths: list[bytes] = []  # sorted
+        self._paths: list[bytes] = []  # sorted (after `_settle`)
+        self._new: list[bytes] = []  # paths added since the last `_settle`, unsorted
         self._leaves: dict[bytes, bytes] = {}
         self._heads: dict[bytes, KeyHead] = {}
         self._cache: dict[tuple[int, bytes, int], bytes] = {}
-        self._dirty: list[bytes] = []  # sorted
+        self._dirty: list[bytes] = []  # sorted, while `root` recomputes
+        self._changed: set[bytes] = set()  # paths set since the last `root`
         self._root = EMPTY
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._paths) + len(self._new)
 
     def set(self, key: str, head: KeyHead) -> None:
         """Set the head of `key` (added when new); the root is recomputed by `root()`."""
         path = key_path(self._hash, key)
         if path not in self._leaves:
-            bisect.insort(self._paths, path)
+            # Sorted in at the next `root()`, all at once: inserting each new key into the sorted
+            # list moved the whole list, so every entry cost more as the ledger's keys grew.
+            self._new.append(path)
         self._leaves[path] = leaf_hash(self._hash, path, head)
         self._heads[path] = head
-        i = bisect.bisect_left(self._dirty, path)
-        if i == len(self._dirty) or self._dirty[i] != path:
-            self._dirty.insert(i, path)
+        self._changed.add(path)
 
     def get(self, key: str) -> KeyHead | None:
         """The head of `key`, or None."""
         return self._heads.get(key_path(self._hash, key))
 
+    def _settle(self) -> None:
+        """Merge the new paths into the sorted list: a binary search each and one copy of the list
+        in slices (a sort compared every path again: linear in the keys at every checkpoint)."""
+        if not self._new:
+            return
+        paths = self._paths
+        merged: list[bytes] = []
+        start = 0
+        for path in sorted(self._new):
+            at = bisect.bisect_left(paths, path, start)
+            merged.extend(paths[start:at])
+            merged.append(path)
+            start = at
+        merged.extend(paths[start:])
+        self._paths = merged
+        self._new = []
+
     def root(self) -> bytes:
         """Root hash of the map (recomputes the paths of keys set since the last call)."""
-        if self._dirty:
+        if self._changed:
+            self._settle()
+            self._dirty = sorted(self._changed)
             self._root = self._node(0, 0, len(self._paths))
             self._dirty = []
+            self._changed = set()
         return self._root
 
     def _node(self, depth: int, lo: int, hi: int) -> bytes:

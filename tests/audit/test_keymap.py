@@ -49,6 +49,7 @@ def test_incremental_roots_match_the_reference() -> None:
             )
             heads[key] = _head(rng)
             live.set(key, heads[key])
+        assert len(live) == len(heads)  # new keys count before the root sorts them in
         assert live.root() == reference_root(heads), round_
     assert len(live) == len(heads)
 
