@@ -40,6 +40,13 @@ class TransitionRefused(AlertingError):
     problem = "transition-refused"
 
 
+class AlreadyExists(AlertingError):
+    """A create-only request (`If-None-Match: *`) named a record that exists (RFC 9110 §13.1.2)."""
+
+    status = 412
+    problem = "already-exists"
+
+
 class DeliveryError(AlertingError):
     """One delivery attempt failed (retried with back-off; dead-lettered after the last attempt).
 

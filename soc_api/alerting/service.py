@@ -18,7 +18,7 @@ from datasoc.state import StateStore
 from soc_api.alerting import outbox, store, transitions
 from soc_api.alerting.config import AlertingConfig
 from soc_api.alerting.delivery import record_receipt
-from soc_api.alerting.errors import AlertNotFound, InvalidAlertingRequest, TransitionRefused
+from soc_api.alerting.errors import AlertNotFound, AlreadyExists, InvalidAlertingRequest, TransitionRefused
 from soc_api.alerting.lifecycle import check_note, check_resolution
 from soc_api.alerting.records import AlertRecord, Change, Member, NotificationRecord, dumps, ts
 from soc_api.alerting.routing import Route, check_channels
@@ -291,13 +291,16 @@ class Alerting:
         with self.state.read() as conn:
             return [*self.config.routes, *store.stored_routes(conn)]
 
-    def put_route(self, actor: Actor, route: Route, *, now: datetime) -> Route:
-        """Create or replace a stored route by name (settings routes are read-only)."""
+    def put_route(self, actor: Actor, route: Route, *, now: datetime, create_only: bool = False) -> Route:
+        """Create or replace a stored route by name (settings routes are read-only); `create_only`:
+        refuse with `AlreadyExists` when the name is taken (checked again inside the write)."""
         if any(r.name == route.name for r in self.config.routes):
             raise TransitionRefused(f"route {route.name!r} is configured in settings: change it there")
         check_channels([route], self.channels)
         with self.state.read() as conn:
             row = conn.execute("SELECT id FROM routes WHERE name = ?", (route.name,)).fetchone()
+        if create_only and row is not None:
+            raise AlreadyExists(f"路由规则 {route.name!r} 已存在 / route {route.name!r} already exists")
         stored = Route.from_dict(
             {**route.to_dict(), "id": row[0] if row else "rte-" + self.new_id(), "origin": "api"}
         )
@@ -312,12 +315,22 @@ class Alerting:
 
         def effect() -> Route:
             with self.state.write() as conn:
-                conn.execute(
-                    "INSERT INTO routes (id, name, body, created_by, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-                    (stored.id, stored.name, dumps(stored.to_dict()), actor.label, ts(now), ts(now)),
+                # Create-only: a route made between the check above and this write is kept, not
+                # replaced (the entry says the attempt failed).
+                conflict = (
+                    "NOTHING"
+                    if create_only
+                    else ("UPDATE SET body = excluded.body, updated_at = excluded.updated_at")
                 )
+                written = conn.execute(
+                    "INSERT INTO routes (id, name, body, created_by, created_at, updated_at) "  # noqa: S608 - constants
+                    f"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO {conflict}",
+                    (stored.id, stored.name, dumps(stored.to_dict()), actor.label, ts(now), ts(now)),
+                ).rowcount
+                if not written:
+                    raise AlreadyExists(
+                        f"路由规则 {route.name!r} 已存在 / route {route.name!r} already exists"
+                    )
             return stored
 
         result: Route = audited(self.audit, draft, effect)

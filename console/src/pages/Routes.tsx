@@ -76,7 +76,10 @@ export default function RoutesPage() {
         kinds: v.kinds ?? [],
         enabled: v.enabled ?? true,
       };
-      unwrap(await api.PUT("/api/v1/notifications/routes/{name}", { params: { path: { name } }, body }));
+      // A new route is created only if the name is still free (412 otherwise): never a silent
+      // overwrite of a route someone else made meanwhile.
+      const header = editing === "new" ? { "if-none-match": "*" as const } : {};
+      unwrap(await api.PUT("/api/v1/notifications/routes/{name}", { params: { path: { name }, header }, body }));
       message.success(t("alerts.saved"));
       setEditing(null);
       void routes.reload();

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from soc_api.alerting.routing import Route
 from soc_api.alerting.suppression import Condition
@@ -53,10 +53,17 @@ def put_route(
     body: RouteBody,
     who: Annotated[Actor, require(Permission.ALERT_ROUTING_MANAGE)],
     services: Services,
+    if_none_match: Annotated[
+        Literal["*"] | None,
+        Header(description="`*`: create only; 412 when a route of this name exists (RFC 9110 §13.1.2)"),
+    ] = None,
 ) -> RoutePublic:
-    """Create or replace a routing rule by name."""
+    """Create or replace a routing rule by name (with `If-None-Match: *`, create only)."""
     route = Route.from_dict({**body.model_dump(), "id": "", "name": name})
-    return RoutePublic.of(alerting_of(services).put_route(who, route, now=services.clock()))
+    saved = alerting_of(services).put_route(
+        who, route, now=services.clock(), create_only=if_none_match == "*"
+    )
+    return RoutePublic.of(saved)
 
 
 @router.delete("/notifications/routes/{name}", status_code=204)

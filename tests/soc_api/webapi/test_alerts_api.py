@@ -149,6 +149,15 @@ def test_suppressions_routes_and_dead_letters(harness: Harness) -> None:
     saved = admin.put("/api/v1/notifications/routes/night-red", json=route)
     assert saved.status_code == 200, saved.text
     assert admin.put("/api/v1/notifications/routes/bad", json={"channels": ["nope"]}).status_code == 422
+    # Create-only: a taken name is refused (412) and the stored route is kept.
+    other = {"channels": ["hook"], "levels": ["blue"]}
+    taken = admin.put("/api/v1/notifications/routes/night-red", json=other, headers={"If-None-Match": "*"})
+    assert taken.status_code == 412, taken.text
+    assert taken.json()["type"].endswith("already-exists")
+    assert admin.get("/api/v1/notifications/routes").json()[0]["levels"] == ["red"]
+    fresh = admin.put("/api/v1/notifications/routes/day-blue", json=other, headers={"If-None-Match": "*"})
+    assert fresh.status_code == 200, fresh.text
+    assert admin.delete("/api/v1/notifications/routes/day-blue").status_code == 204
     assert [r["name"] for r in admin.get("/api/v1/notifications/routes").json()] == ["night-red"]
     channels = admin.get("/api/v1/notifications/channels").json()
     assert channels == [{"name": "hook", "type": "webhook", "receipt": "delivery", "target": "127.0.0.1:9"}]
