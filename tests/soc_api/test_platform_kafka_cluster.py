@@ -144,37 +144,51 @@ def _detected(kafka: Server, prefix: str) -> bool:
         return transport.consumer_offsets(EVENTS).get(GROUP) == transport.range(EVENTS).end
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_cluster_broker_and_platform_killed_in_turn_lose_and_duplicate_nothing(
-    own_kafka: Server, flink_server: Server, tmp_path: Path
-) -> None:
-    assert isinstance(flink_server, Flink)
+def cluster_platform_env(
+    tmp_path: Path, data: Path, kafka: Server, flink: Server, **extra: str
+) -> dict[str, str]:
+    """Fresh TaskManagers, the marker rule, an ingest token under `data`, and the environment of a
+    `datasoc run` on Kafka with the detection job on the cluster at parallelism 2."""
+    assert isinstance(flink, Flink)
     # PyFlink's thread mode runs one Python job per TaskManager JVM: fresh TaskManagers for ours.
-    flink_server.stop()
-    flink_server.start()
-    flink_server.wait_ready()
-    data = tmp_path / "data"
+    flink.stop()
+    flink.start()
+    flink.wait_ready()
     data.mkdir()
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "marker.yml").write_text(MARKER_RULE, encoding="utf-8")
     config = tmp_path / "datasoc.toml"
     config.write_text(f"[detection]\nrules = [{json.dumps(str(tmp_path / 'rules'))}]\n", encoding="utf-8")
     write_tokens(data / "tokens.json", {TOKEN: {"source": "load", "parser": None}})
-    env = kafka_env(
+    return kafka_env(
         data,
-        own_kafka,
+        kafka,
         DATASOC_CONFIG=str(config),
         DATASOC_DETECTION__ENGINE="flink",
-        DATASOC_DETECTION__JOBMANAGER=flink_server.address,
+        DATASOC_DETECTION__JOBMANAGER=flink.address,
         DATASOC_DETECTION__PARALLELISM="2",
         DATASOC_DETECTION__CHECKPOINT_INTERVAL_MS="1000",
-        DATASOC_TRANSPORT__DELIVERY_TIMEOUT_SECONDS="3",
-        DATASOC_TRANSPORT__REQUEST_TIMEOUT_SECONDS="3",
         DATASOC_ALERTING__ENABLED="false",
         DATASOC_LOG__LEVEL="warning",
         PATH="/usr/bin:/bin",
-        **flink_server.client_environment(),
+        **flink.client_environment(),
+        **extra,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_cluster_broker_and_platform_killed_in_turn_lose_and_duplicate_nothing(
+    own_kafka: Server, flink_server: Server, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = cluster_platform_env(
+        tmp_path,
+        data,
+        own_kafka,
+        flink_server,
+        DATASOC_TRANSPORT__DELIVERY_TIMEOUT_SECONDS="3",
+        DATASOC_TRANSPORT__REQUEST_TIMEOUT_SECONDS="3",
     )
     prefix = env["DATASOC_TRANSPORT__TOPIC_PREFIX"]
     load = PacedLoad()

@@ -19,19 +19,17 @@ import pytest
 
 from benchmarks.ingest import write_tokens
 from services import Server
-from services.flink import Flink
 from soc_api.stream.cluster_job import STATE_FILE
 from soc_api.stream.kafka_cluster import ClusterJobError, cancel_job, job_state
 from tests.soc_api.api.test_durability import TOKEN
 from tests.soc_api.datasoc_run import REPO, spawn_run
-from tests.soc_api.test_platform_kafka import kafka_env
 from tests.soc_api.test_platform_kafka_cluster import (
     MARKER_ID,
-    MARKER_RULE,
     PacedLoad,
     _alerts,
     _detected,
     _detection_running,
+    cluster_platform_env,
 )
 from tests.soc_api.test_platform_kafka_faults import _indexed, _stored, _topic_ids, _wait
 
@@ -69,31 +67,8 @@ def _collector(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
 def test_two_collectors_one_platform_and_the_cluster_job_store_and_alert_everything_once(
     kafka_server: Server, flink_server: Server, tmp_path: Path
 ) -> None:
-    assert isinstance(flink_server, Flink)
-    # PyFlink's thread mode runs one Python job per TaskManager JVM: fresh TaskManagers for ours.
-    flink_server.stop()
-    flink_server.start()
-    flink_server.wait_ready()
     data = tmp_path / "platform"
-    data.mkdir()
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "marker.yml").write_text(MARKER_RULE, encoding="utf-8")
-    config = tmp_path / "datasoc.toml"
-    config.write_text(f"[detection]\nrules = [{json.dumps(str(tmp_path / 'rules'))}]\n", encoding="utf-8")
-    write_tokens(data / "tokens.json", {TOKEN: {"source": "load", "parser": None}})
-    env = kafka_env(
-        data,
-        kafka_server,
-        DATASOC_CONFIG=str(config),
-        DATASOC_DETECTION__ENGINE="flink",
-        DATASOC_DETECTION__JOBMANAGER=flink_server.address,
-        DATASOC_DETECTION__PARALLELISM="2",
-        DATASOC_DETECTION__CHECKPOINT_INTERVAL_MS="1000",
-        DATASOC_ALERTING__ENABLED="false",
-        DATASOC_LOG__LEVEL="warning",
-        PATH="/usr/bin:/bin",
-        **flink_server.client_environment(),
-    )
+    env = cluster_platform_env(tmp_path, data, kafka_server, flink_server)
     prefix = env["DATASOC_TRANSPORT__TOPIC_PREFIX"]
     loads = [PacedLoad(name="a"), PacedLoad(name="b")]
     collectors: list[subprocess.Popen[bytes]] = []
