@@ -23,13 +23,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
 from audit.errors import EntryError
 from datasoc.canonical import canonical_json
 from datasoc.errors import CanonicalJSONError
+from datasoc.timestamps import format_timestamp
 
 EXACT_KINDS: Final[frozenset[str]] = frozenset({"access", "export", "purge"})
 KIND_FAMILIES: Final[frozenset[str]] = frozenset(
@@ -64,7 +65,7 @@ def format_ts(when: datetime) -> str:
     """Canonical entry time: UTC RFC 3339 with microseconds, e.g. ``2026-01-02T03:04:05.000006Z``."""
     if when.tzinfo is None:
         raise EntryError("time must be timezone-aware", field="ts")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_timestamp(when)  # the kernel's form, cached: a batch's entries share one `now`
 
 
 def _check_text(value: object, field: str, seq: int | None) -> str:

@@ -140,39 +140,44 @@ class KeyMap:
         if self._changed:
             self._settle()
             self._dirty = sorted(self._changed)
-            self._root = self._node(0, 0, len(self._paths))
+            self._root = self._node(0, 0, len(self._paths), 0, len(self._dirty))
             self._dirty = []
             self._changed = set()
         return self._root
 
-    def _node(self, depth: int, lo: int, hi: int) -> bytes:
+    def _node(self, depth: int, lo: int, hi: int, dlo: int = 0, dhi: int = 0) -> bytes:
+        """Hash of the node at `depth` over `paths[lo:hi]`; `dirty[dlo:dhi]` are the paths among them
+        set since the last root (none: a cached hash stands)."""
         paths = self._paths
         if hi - lo == 0:
             return EMPTY
         if hi - lo == 1:
             return self._leaves[paths[lo]]
         cache_key = _node_key(paths[lo], depth)
-        dirty = self._dirty
-        d = bisect.bisect_left(dirty, paths[lo])
-        if not (d < len(dirty) and dirty[d] <= paths[hi - 1]):
+        if dlo == dhi:
             cached = self._cache.get(cache_key)
             if cached is not None:
                 return cached
         mid = self._split(depth, lo, hi)
-        h = self._hash(NODE_PREFIX, self._node(depth + 1, lo, mid), self._node(depth + 1, mid, hi))
+        # The dirty paths split where the paths do (both lists are sorted; dirty is a subset).
+        dmid = bisect.bisect_left(self._dirty, paths[mid], dlo, dhi) if mid < hi and dlo < dhi else dhi
+        if mid == lo:
+            dmid = dlo
+        h = self._hash(
+            NODE_PREFIX,
+            self._node(depth + 1, lo, mid, dlo, dmid),
+            self._node(depth + 1, mid, hi, dmid, dhi),
+        )
         self._cache[cache_key] = h
         return h
 
     def _split(self, depth: int, lo: int, hi: int) -> int:
-        """First index in [lo, hi) whose path has bit `depth` set (paths share `depth` bits)."""
-        paths = self._paths
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if _bit(paths[mid], depth):
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
+        """First index in [lo, hi) whose path has bit `depth` set (paths share `depth` bits): one
+        C-level bisection for the smallest path with those bits and bit `depth` set."""
+        shift = 255 - depth
+        first = int.from_bytes(self._paths[lo], "big")
+        target = ((first >> (shift + 1) << 1) | 1) << shift
+        return bisect.bisect_left(self._paths, target.to_bytes(32, "big"), lo, hi)
 
     def prove(self, key: str) -> MapProof:
         """Proof of the head of `key` (or of its absence) against `root()`."""

@@ -27,12 +27,13 @@ from typing import Any
 
 import httpx
 
-from audit.checkpoint import CheckpointPolicy
 from audit.ledger import Ledger
 from crypto.primitives.sm2_keys import ScryptParams
 from crypto.recipes import KeyStore
 from datasoc.alert import Alert
 from datasoc.event import format_timestamp
+from datasoc.gcpolicy import tune_for_service
+from datasoc.settings import Settings
 from datasoc.state import StateStore
 from datasoc.transport import ALERTS, Spool
 from soc_api.alerting import MIGRATIONS
@@ -46,6 +47,7 @@ from soc_api.alerting.routing import Route
 from soc_api.alerting.steps import DeliveryStep, IntakeStep
 from soc_api.detector import encode_alert
 from soc_api.identity import MIGRATIONS as IDENTITY_MIGRATIONS
+from soc_api.platform import checkpoint_policy
 from soc_api.supervisor import Supervisor
 
 TARGET_SECONDS = 5.0
@@ -100,7 +102,10 @@ def _open(directory: Path) -> tuple[StateStore, Ledger]:
         scrypt_params=ScryptParams(n=2**10, r=8, p=1),
     )
     ledger = Ledger.open(
-        directory / "ledger", keys.signing_key, origin="datasoc.bench/alerts", policy=CheckpointPolicy()
+        directory / "ledger",
+        keys.signing_key,
+        origin="datasoc.bench/alerts",
+        policy=checkpoint_policy(Settings()),
     )
     state = StateStore.open(directory / "state.sqlite3")
     state.migrate((*IDENTITY_MIGRATIONS, *MIGRATIONS), now=lambda: datetime.now(UTC))
@@ -119,6 +124,7 @@ def run_intake(directory: Path, *, alerts: int, batch: int = 1000) -> dict[str, 
     recorder = LedgerRecorder(ledger, lambda: datetime.now(UTC))
     now = datetime.now(UTC)
     made = [bench_alert(n, now, run="intake") for n in range(alerts)]
+    tune_for_service()  # as `datasoc run` does once started
     started = time.perf_counter()
     for i in range(0, alerts, batch):
         take_in(state, recorder, config, made[i : i + batch], now=datetime.now(UTC))
@@ -216,6 +222,7 @@ def run_paced(directory: Path, *, rate: int, seconds: float, channel_batch: int 
             encode_alert(bench_alert(n, datetime.fromtimestamp(start + n / rate, UTC), run="paced"))
             for n in range(total)
         ]
+        tune_for_service()  # as `datasoc run` does once started
         supervisor.start()
         time.sleep(max(0.0, start - time.time()))
         cpu_before = time.process_time()

@@ -12,16 +12,19 @@ frozen; `to_dict()` gives the wire form and `canonical()` the RFC 8785 bytes the
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datasoc.canonical import canonical_json, check_json_value
 from datasoc.errors import EventValidationError
+
+# Re-exported: every layer has imported the time form from here.
+from datasoc.timestamps import format_timestamp as format_timestamp
+from datasoc.timestamps import parse_timestamp as parse_timestamp
 
 Outcome = Literal["success", "failure", "unknown"]
 # Data Security Law art. 3 (collect ... disclose) plus deletion (PIPL art. 4).
@@ -35,40 +38,6 @@ ACTOR_ROLES: tuple[str, ...] = ActorRole.__args__  # type: ignore[attr-defined]
 CLASSIFICATIONS: tuple[str, ...] = Classification.__args__  # type: ignore[attr-defined]
 
 _MAX_FIELD_NAME = 256
-
-
-def format_timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds and `Z`: the one stable form of a time in events."""
-    if value.tzinfo is None:
-        raise ValueError("timestamp has no time zone")
-    return _format_utc(value)
-
-
-# A batch stamps the same `now` on many rows (an alert's record, change, notification and ledger
-# entry): formatting it took a tenth of the alert pipeline's interpreter time before this cache.
-# Equal instants in other zones hash alike and format alike (both are converted to UTC).
-@functools.lru_cache(maxsize=4096)
-def _format_utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_timestamp(value: Any) -> datetime:
-    """Parse an RFC 3339 string (or an aware datetime) into an aware UTC datetime."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"not an RFC 3339 time: {value!r}") from None
-    else:
-        raise ValueError(f"expected an RFC 3339 string, got {type(value).__name__}")
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no offset; RFC 3339 requires one (use Z for UTC)")
-    return parsed.astimezone(UTC)
 
 
 class Event(BaseModel):

@@ -197,7 +197,19 @@ class LedgerSettings(_Section):
     keys_path: Path = Path("keys")
     checkpoint_every: int = Field(default=1000, ge=1)
     checkpoint_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    #: A checkpoint due by `checkpoint_every` waits this long after the last one (bounds the
+    #: signing rate under load; 0: sign as soon as the count is reached).
+    checkpoint_min_seconds: float = Field(default=1.0, ge=0, le=86_400)
     key_passphrase: SecretStr = SecretStr(DEV_SECRET)
+
+    @model_validator(mode="after")
+    def _min_within_interval(self) -> LedgerSettings:
+        if self.checkpoint_min_seconds > self.checkpoint_seconds:
+            raise ValueError(
+                f"checkpoint_min_seconds ({self.checkpoint_min_seconds}) must not exceed "
+                f"checkpoint_seconds ({self.checkpoint_seconds})"
+            )
+        return self
 
 
 _SOURCE_NAME = r"^[A-Za-z0-9_.:-]+$"

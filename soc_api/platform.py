@@ -74,10 +74,7 @@ class Platform:
             spool.close()
             raise
         try:
-            policy = CheckpointPolicy(
-                every_entries=settings.ledger.checkpoint_every,
-                every_seconds=settings.ledger.checkpoint_seconds,
-            )
+            policy = checkpoint_policy(settings)
             ledger = Ledger.open(
                 settings.resolve(settings.ledger.path),
                 keys.signing_key,
@@ -352,6 +349,12 @@ def _ledger_recovery(ledger: Ledger, transport: Transport, now: datetime) -> Non
             now=now, kind="ledger.torn_tail", actor="system", subject="recovery", payload=cut
         )
         ledger.append(draft, now=now)
+
+
+def checkpoint_policy(settings: Settings) -> CheckpointPolicy:
+    """When the ledger signs its checkpoints (`[ledger]`)."""
+    ledger = settings.ledger
+    return CheckpointPolicy(ledger.checkpoint_every, ledger.checkpoint_seconds, ledger.checkpoint_min_seconds)
 
 
 def open_state(settings: Settings, now: datetime) -> StateStore:

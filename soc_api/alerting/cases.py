@@ -8,7 +8,6 @@ each), named by their SM3 digest in the ledger entry.
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from soc_api.alerting.case_records import Attachment, Case, CaseDetail, Sighting
 from soc_api.alerting.case_report import case_report
 from soc_api.alerting.errors import AlertNotFound, InvalidAlertingRequest, TransitionRefused
 from soc_api.alerting.levels import WARNING_LEVELS
-from soc_api.alerting.records import AlertRecord, dumps, need_ts, parse_ts, ts
+from soc_api.alerting.records import AlertRecord, dumps, loads, need_ts, parse_ts, ts
 from soc_api.identity.actors import Actor
 from soc_api.identity.audit import AuditSink, audit_draft, audited
 from soc_api.reports import Document
@@ -109,7 +108,7 @@ class Cases:
                 )
             ]
             timeline = [
-                TimelineEntry(r["seq"], need_ts(r["at"]), r["actor"], r["action"], json.loads(r["detail"]))
+                TimelineEntry(r["seq"], need_ts(r["at"]), r["actor"], r["action"], loads(r["detail"]))
                 for r in conn.execute(
                     "SELECT * FROM case_timeline WHERE case_id = ? ORDER BY seq", (case_id,)
                 )

@@ -146,7 +146,7 @@ class Deliverer:
         channel.in_flight += 1
         channel.sent.append(now)
         self._in_flight.add(batch.key)
-        delivery = Delivery(batch.key, batch.notices, self._documents)
+        delivery = Delivery(batch.key, tuple(r.payload for r in batch.rows), self._documents)
 
         def send() -> None:
             try:
@@ -179,7 +179,7 @@ class Deliverer:
                 if outcome.error is None:
                     outbox.record_success(conn, batch, now=outcome.finished)
                     report.delivered += len(batch.rows)
-                    alerts = {n.alert.id for n in batch.notices if n.alert is not None}
+                    alerts = {r.alert_id for r in batch.rows if r.alert_id is not None}
                     if sender.receipt == "delivery":
                         for alert_id in sorted(alerts):
                             entry = transitions.notify(

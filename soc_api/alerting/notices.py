@@ -31,6 +31,12 @@ KIND_NAMES = {
 WECOM_LIMIT = 4096
 
 
+def check_version(data: Mapping[str, Any]) -> None:
+    """Refuse a stored payload of a version this code does not know (`ValueError`)."""
+    if data.get("version") != PAYLOAD_VERSION:
+        raise ValueError(f"notification payload version {data.get('version')!r} is not {PAYLOAD_VERSION}")
+
+
 @dataclass(frozen=True, slots=True)
 class AlertSummary:
     """The alert as a notification tells it."""
@@ -137,8 +143,7 @@ class Notice:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Notice:
         """From the stored form; refuses a payload version it does not know."""
-        if data.get("version") != PAYLOAD_VERSION:
-            raise ValueError(f"notification payload version {data.get('version')!r} is not {PAYLOAD_VERSION}")
+        check_version(data)
         alert = data.get("alert")
         escalation = data.get("escalation")
         bulletin = data.get("bulletin")

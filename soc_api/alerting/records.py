@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +35,11 @@ def need_ts(text: str) -> datetime:
 def dumps(value: Any) -> str:
     """Compact JSON with sorted keys, UTF-8 kept (orjson: it is on the intake's hot path)."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+
+
+def loads(text: str | bytes) -> Any:
+    """A stored JSON column back (orjson: the notifier decodes every payload it sends)."""
+    return orjson.loads(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +85,14 @@ class AlertRecord:
             rule_id=row["rule_id"],
             rule_title=row["rule_title"],
             rule_level=row["rule_level"],
-            tags=tuple(json.loads(row["tags"])),
+            tags=tuple(loads(row["tags"])),
             warning_level=row["warning_level"],
             event_class=row["event_class"],
             grade=row["grade"],
             group_key=row["group_key"],
-            group=tuple((str(f), str(v)) for f, v in json.loads(row["group_values"])),
-            facts=json.loads(row["facts"]),
-            sources=tuple(json.loads(row["sources"])),
+            group=tuple((str(f), str(v)) for f, v in loads(row["group_values"])),
+            facts=loads(row["facts"]),
+            sources=tuple(loads(row["sources"])),
             first_seen=need_ts(row["first_seen"]),
             last_seen=need_ts(row["last_seen"]),
             count=row["count"],
@@ -130,7 +134,7 @@ class Change:
             need_ts(row["at"]),
             row["actor"],
             row["action"],
-            json.loads(row["detail"]),
+            loads(row["detail"]),
         )
 
 
@@ -155,7 +159,7 @@ class Member:
             need_ts(row["first_seen"]),
             need_ts(row["last_seen"]),
             row["events"],
-            tuple(json.loads(row["event_ids"])),
+            tuple(loads(row["event_ids"])),
             need_ts(row["received_at"]),
         )
 
@@ -188,7 +192,7 @@ class NotificationRecord:
             channel=row["channel"],
             kind=row["kind"],
             alert_id=row["alert_id"],
-            payload=json.loads(row["payload"]),
+            payload=loads(row["payload"]),
             created_at=need_ts(row["created_at"]),
             status=row["status"],
             batch=row["batch"],

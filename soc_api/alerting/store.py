@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from soc_api.alerting.facts import AlertFacts
-from soc_api.alerting.records import AlertRecord, Change, Member, dumps, need_ts, ts
+from soc_api.alerting.records import AlertRecord, Change, Member, dumps, loads, need_ts, parse_ts, ts
 from soc_api.alerting.routing import Route
 from soc_api.alerting.suppression import Condition, Suppression
 
@@ -340,14 +340,10 @@ def observables(conn: sqlite3.Connection, alert_ids: Sequence[str]) -> list[tupl
 
 
 def _suppression(row: sqlite3.Row) -> Suppression:
-    import json
-
-    from soc_api.alerting.records import need_ts, parse_ts
-
     return Suppression(
         id=row["id"],
         rule_id=row["rule_id"],
-        conditions=tuple(Condition.from_dict(c) for c in json.loads(row["conditions"])),
+        conditions=tuple(Condition.from_dict(c) for c in loads(row["conditions"])),
         owner=row["owner"],
         reason=row["reason"],
         expires_at=need_ts(row["expires_at"]),
@@ -392,7 +388,5 @@ def insert_suppression(conn: sqlite3.Connection, s: Suppression) -> None:
 
 def stored_routes(conn: sqlite3.Connection) -> list[Route]:
     """Routes made through the API, by name."""
-    import json
-
     rows = conn.execute("SELECT body FROM routes ORDER BY name").fetchall()
-    return [Route.from_dict(json.loads(r[0])) for r in rows]
+    return [Route.from_dict(loads(r[0])) for r in rows]

@@ -75,14 +75,13 @@ class _RecordingOutbox:
 
 @contextlib.contextmanager
 def _opened(config: Path | None, data_dir: Path | None) -> Iterator[_Cli]:
-    from audit.checkpoint import CheckpointPolicy
     from audit.errors import AuditError
     from audit.ledger import Ledger
     from soc_api.commands.platform import _settings
     from soc_api.identity import Identity
     from soc_api.identity.actors import Actor
     from soc_api.identity.audit import LedgerAudit, OutboxAudit, drain_outbox
-    from soc_api.platform import identity_config, open_keys, open_state
+    from soc_api.platform import checkpoint_policy, identity_config, open_keys, open_state
 
     settings = _settings(config, data_dir)
     now = _now()
@@ -94,7 +93,7 @@ def _opened(config: Path | None, data_dir: Path | None) -> Iterator[_Cli]:
     ledger = None
     try:
         try:
-            policy = CheckpointPolicy(settings.ledger.checkpoint_every, settings.ledger.checkpoint_seconds)
+            policy = checkpoint_policy(settings)
             ledger = Ledger.open(
                 settings.resolve(settings.ledger.path),
                 keys.signing_key,

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from datasoc.errors import ConfigError
+from datasoc.gcpolicy import tune_for_service
 from soc_api.commands.edge import flink_logs_in, new_id, private_files
 from soc_api.commands.edge import now as _now
 from soc_api.errors import FLOOR_ERRORS
@@ -61,6 +62,7 @@ def _start(daemon: Any) -> None:
     logs = stream_dir(daemon.platform.settings) / "log"
     if daemon.platform.stream is not None:
         flink_logs_in(logs)
+    tune_for_service()  # what opening built stays; the steps' batches die young (datasoc.gcpolicy)
     try:
         daemon.start()
     except Exception as exc:  # PyFlink raises plain exceptions (no Java 17, gateway failed, cluster down)

@@ -137,6 +137,19 @@ def test_policy_every_n_entries_or_t_seconds(t0: datetime) -> None:
         CheckpointPolicy(every_entries=0)
 
 
+def test_policy_min_seconds_holds_back_count_triggered_checkpoints(t0: datetime) -> None:
+    policy = CheckpointPolicy(every_entries=100, every_seconds=60, min_seconds=1.0)
+    last = _cp(t0, size=10)
+    assert not policy.due(last, 5000, t0 + timedelta(milliseconds=999))  # count reached, too soon
+    assert policy.due(last, 110, t0 + timedelta(seconds=1))
+    assert not policy.due(last, 109, t0 + timedelta(seconds=59))
+    assert policy.due(last, 11, t0 + timedelta(seconds=60))  # the time rule is not held back
+    with pytest.raises(CheckpointError, match="min_seconds"):
+        CheckpointPolicy(every_seconds=1.0, min_seconds=2.0)
+    with pytest.raises(CheckpointError, match="min_seconds"):
+        CheckpointPolicy(min_seconds=-1.0)
+
+
 def test_successor_rules(t0: datetime) -> None:
     first = _cp(t0, size=10)
     check_successor(first, _cp(t0, size=12, when=timedelta(seconds=1)))

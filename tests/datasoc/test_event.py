@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from datasoc.errors import EventValidationError
-from datasoc.event import Event, format_timestamp
+from datasoc.event import Event
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
@@ -108,13 +108,6 @@ def test_missing_required_fields_are_each_named() -> None:
 def test_not_an_object() -> None:
     with pytest.raises(EventValidationError, match="expected a JSON object"):
         Event.from_dict(["not", "an", "object"])  # type: ignore[arg-type]
-
-
-def test_format_timestamp_is_stable() -> None:
-    cst = timezone(timedelta(hours=8))
-    assert format_timestamp(datetime(2026, 1, 2, 3, 4, 5, tzinfo=cst)) == "2026-01-01T19:04:05.000000Z"
-    with pytest.raises(ValueError, match="no time zone"):
-        format_timestamp(datetime(2026, 1, 2))  # noqa: DTZ001 - the point of the test
 
 
 def test_docs_schema_is_current() -> None:

@@ -8,12 +8,12 @@ so a delivery repeated after a crash between sending and recording is recognisab
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from soc_api.alerting.notices import Notice
+from soc_api.alerting.notices import Notice, check_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +27,21 @@ class Documents:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One send: its idempotency key, and the notifications it carries in order."""
+    """One send: its idempotency key, and the notifications it carries in order, as the outbox
+    recorded them (`Notice.to_dict` form, version checked)."""
 
     key: str
-    notices: tuple[Notice, ...]
+    payloads: tuple[Mapping[str, Any], ...]
     documents: Callable[[str], Documents | None] = field(default=lambda _id: None)
+
+    def __post_init__(self) -> None:
+        for payload in self.payloads:
+            check_version(payload)
+
+    @property
+    def notices(self) -> tuple[Notice, ...]:
+        """The payloads, typed (for channels that render them; JSON channels send `payloads`)."""
+        return tuple(Notice.from_dict(p) for p in self.payloads)
 
 
 @dataclass(frozen=True, slots=True)
