@@ -2,10 +2,11 @@
 // administrator), and download the ledger's public key to verify it with.
 import { useState } from "react";
 import type { Dayjs } from "dayjs";
-import { Alert, App, Button, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
-import { DownloadOutlined, ExportOutlined } from "@ant-design/icons";
-import { api, rawFetch, unwrap, ApiError, type Schemas } from "../api/client";
+import { Alert, Button, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
+import { DownloadOutlined } from "@ant-design/icons";
+import { api, rawFetch, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { ExportButton } from "../components/ExportButton";
 import { useT } from "../i18n";
 import { saveResponse } from "../lib/download";
 import { formatTime, zoneLabel } from "../lib/time";
@@ -29,12 +30,10 @@ function toQuery(criteria: Criteria): Record<string, string> {
 export default function Ledger() {
   const { t, locale } = useT();
   const { can } = useSession();
-  const { message } = App.useApp();
   const [form] = Form.useForm<Criteria>();
   const [items, setItems] = useState<Entry[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
-  const [exporting, setExporting] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   const search = async (criteria: Criteria, after?: string | null) => {
@@ -48,19 +47,6 @@ export default function Ledger() {
       setError((e as Error).message);
     } finally {
       setLoading(false);
-    }
-  };
-
-  const exportBundle = async () => {
-    setExporting(true);
-    try {
-      const response = await rawFetch(`/api/v1/audit/export?${new URLSearchParams(toQuery(form.getFieldsValue()))}`);
-      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
-      message.success(t("ledger.exported", { name: await saveResponse(response, "audit-export.zip") }));
-    } catch (e) {
-      message.error((e as Error).message);
-    } finally {
-      setExporting(false);
     }
   };
 
@@ -100,9 +86,14 @@ export default function Ledger() {
       </Form>
       <Space>
         {can("audit.export") && (
-          <Button icon={<ExportOutlined />} onClick={() => void exportBundle()} loading={exporting} data-testid="export">
-            {exporting ? t("ledger.exporting") : t("ledger.export")}
-          </Button>
+          <ExportButton
+            request={() => rawFetch(`/api/v1/audit/export?${new URLSearchParams(toQuery(form.getFieldsValue()))}`)}
+            filename="audit-export.zip"
+            label={t("ledger.export")}
+            busyLabel={t("ledger.exporting")}
+            done={(name) => t("ledger.exported", { name })}
+            testId="export"
+          />
         )}
         <Button icon={<DownloadOutlined />} onClick={() => void publicKey()} data-testid="public-key">
           {t("ledger.publicKey")}

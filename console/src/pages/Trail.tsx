@@ -4,11 +4,10 @@
 import { useState } from "react";
 import type { Dayjs } from "dayjs";
 import { Alert, App, Button, Card, Checkbox, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
-import { ExportOutlined } from "@ant-design/icons";
-import { api, rawFetch, unwrap, ApiError, type Schemas } from "../api/client";
+import { api, rawFetch, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { ExportButton } from "../components/ExportButton";
 import { useT, type MessageKey } from "../i18n";
-import { saveResponse } from "../lib/download";
 import { formatTime, zoneLabel } from "../lib/time";
 
 type Entry = Schemas["TrailEntry"];
@@ -37,10 +36,15 @@ export default function Trail() {
   const [items, setItems] = useState<Entry[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
-  const [exporting, setExporting] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   const hasKey = (c: Criteria) => Boolean(c.actor || c.subject || c.grant || c.kind);
+  // Every trail action needs a key (the API refuses a selection of the whole ledger); else say so.
+  const keyed = () => {
+    if (hasKey(form.getFieldsValue())) return true;
+    setError(t("trail.needKey"));
+    return false;
+  };
 
   const search = async (criteria: Criteria, after?: string | null) => {
     if (!hasKey(criteria)) {
@@ -63,11 +67,8 @@ export default function Trail() {
   };
 
   const recordReview = async (values: { note: string; finding?: string; signoff?: boolean }) => {
+    if (!keyed()) return;
     const criteria = form.getFieldsValue();
-    if (!hasKey(criteria)) {
-      setError(t("trail.needKey"));
-      return;
-    }
     try {
       const done = unwrap(
         await api.POST("/api/v1/audit/trail/reviews", {
@@ -81,27 +82,12 @@ export default function Trail() {
     }
   };
 
-  const exportTrail = async () => {
-    const criteria = form.getFieldsValue();
-    if (!hasKey(criteria)) {
-      setError(t("trail.needKey"));
-      return;
-    }
-    setExporting(true);
-    try {
-      const response = await rawFetch("/api/v1/audit/trail/export", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(selectionOf(criteria)),
-      });
-      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
-      message.success(t("trail.exported", { name: await saveResponse(response, "trail-export.zip") }));
-    } catch (e) {
-      message.error((e as Error).message);
-    } finally {
-      setExporting(false);
-    }
-  };
+  const exportTrail = () =>
+    rawFetch("/api/v1/audit/trail/export", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(selectionOf(form.getFieldsValue())),
+    });
 
   return (
     <Space direction="vertical" style={{ width: "100%" }}>
@@ -186,9 +172,15 @@ export default function Trail() {
       )}
       {can("audit.export") && (
         <Space direction="vertical">
-          <Button icon={<ExportOutlined />} onClick={() => void exportTrail()} loading={exporting} data-testid="trail-export">
-            {exporting ? t("trail.exporting") : t("trail.export")}
-          </Button>
+          <ExportButton
+            request={exportTrail}
+            ready={keyed}
+            filename="trail-export.zip"
+            label={t("trail.export")}
+            busyLabel={t("trail.exporting")}
+            done={(name) => t("trail.exported", { name })}
+            testId="trail-export"
+          />
           <Typography.Text type="secondary">{t("trail.exportNote")}</Typography.Text>
         </Space>
       )}
