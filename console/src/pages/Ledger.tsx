@@ -2,10 +2,11 @@
 // administrator), and download the ledger's public key to verify it with.
 import { useState } from "react";
 import type { Dayjs } from "dayjs";
-import { Alert, Button, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
+import { Alert, Button, Form, Space, Table, Tag, Typography } from "antd";
 import { DownloadOutlined } from "@ant-design/icons";
 import { api, rawFetch, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { CriteriaForm } from "../components/CriteriaForm";
 import { ExportButton } from "../components/ExportButton";
 import { useT } from "../i18n";
 import { saveResponse } from "../lib/download";
@@ -58,32 +59,17 @@ export default function Ledger() {
   return (
     <Space direction="vertical" style={{ width: "100%" }}>
       <Typography.Title level={3}>{t("ledger.entries")}</Typography.Title>
-      <Form form={form} layout="inline" onFinish={(v) => void search(v)} style={{ rowGap: 8 }}>
-        <Form.Item name="actor">
-          <Input aria-label={t("ledger.actor")} placeholder={t("ledger.actor")} allowClear style={{ width: 160 }} />
-        </Form.Item>
-        <Form.Item name="action">
-          <Input aria-label={t("ledger.action")} placeholder={t("ledger.action")} allowClear style={{ width: 180 }} />
-        </Form.Item>
-        <Form.Item name="target">
-          <Input aria-label={t("ledger.target")} placeholder={t("ledger.target")} allowClear style={{ width: 160 }} />
-        </Form.Item>
-        <Form.Item name="outcome">
-          <Select
-            aria-label={t("ledger.outcome")}
-            placeholder={t("ledger.outcome")}
-            allowClear
-            style={{ width: 120 }}
-            options={["success", "denied", "failed"].map((o) => ({ value: o, label: o }))}
-          />
-        </Form.Item>
-        <Form.Item name="range">
-          <DatePicker.RangePicker showTime />
-        </Form.Item>
-        <Button type="primary" htmlType="submit" loading={loading}>
-          {t("ledger.search")}
-        </Button>
-      </Form>
+      <CriteriaForm<Criteria>
+        form={form}
+        keys={[
+          { name: "actor", label: t("ledger.actor"), width: 160 },
+          { name: "action", label: t("ledger.action"), width: 180 },
+          { name: "target", label: t("ledger.target"), width: 160 },
+        ]}
+        outcome={{ label: t("ledger.outcome"), width: 120, options: ["success", "denied", "failed"].map((o) => ({ value: o, label: o })) }}
+        submit={{ label: t("ledger.search"), loading }}
+        onSearch={(v) => void search(v)}
+      />
       <Space>
         {can("audit.export") && (
           <ExportButton

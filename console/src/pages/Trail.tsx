@@ -3,9 +3,10 @@
 // entry, and exports the selection: a bundle proven complete, a CSV and the HTML and PDF report.
 import { useState } from "react";
 import type { Dayjs } from "dayjs";
-import { Alert, App, Button, Card, Checkbox, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
+import { Alert, App, Button, Card, Checkbox, Form, Input, Space, Table, Tag, Typography } from "antd";
 import { api, rawFetch, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { CriteriaForm } from "../components/CriteriaForm";
 import { ExportButton } from "../components/ExportButton";
 import { useT, type MessageKey } from "../i18n";
 import { formatTime, zoneLabel } from "../lib/time";
@@ -93,35 +94,19 @@ export default function Trail() {
     <Space direction="vertical" style={{ width: "100%" }}>
       <Typography.Title level={3}>{t("trail.title")}</Typography.Title>
       <Typography.Text type="secondary">{t("trail.intro")}</Typography.Text>
-      <Form form={form} layout="inline" onFinish={(v) => void search(v)} style={{ rowGap: 8 }}>
-        <Form.Item name="actor">
-          <Input aria-label={t("trail.actor")} placeholder={t("trail.actor")} allowClear style={{ width: 150 }} />
-        </Form.Item>
-        <Form.Item name="subject">
-          <Input aria-label={t("trail.subject")} placeholder={t("trail.subject")} allowClear style={{ width: 150 }} />
-        </Form.Item>
-        <Form.Item name="grant">
-          <Input aria-label={t("trail.grant")} placeholder={t("trail.grant")} allowClear style={{ width: 170 }} />
-        </Form.Item>
-        <Form.Item name="kind">
-          <Input aria-label={t("trail.kind")} placeholder={t("trail.kind")} allowClear style={{ width: 150 }} />
-        </Form.Item>
-        <Form.Item name="outcome">
-          <Select
-            aria-label={t("trail.outcome")}
-            placeholder={t("trail.outcome")}
-            allowClear
-            style={{ width: 130 }}
-            options={OUTCOMES.map((o) => ({ value: o, label: t(`trail.outcome.${o}` as MessageKey) }))}
-          />
-        </Form.Item>
-        <Form.Item name="range">
-          <DatePicker.RangePicker showTime aria-label={t("trail.range")} />
-        </Form.Item>
-        <Button type="primary" htmlType="submit" loading={loading} data-testid="trail-search">
-          {t("trail.search")}
-        </Button>
-      </Form>
+      <CriteriaForm<Criteria>
+        form={form}
+        keys={[
+          { name: "actor", label: t("trail.actor"), width: 150 },
+          { name: "subject", label: t("trail.subject"), width: 150 },
+          { name: "grant", label: t("trail.grant"), width: 170 },
+          { name: "kind", label: t("trail.kind"), width: 150 },
+        ]}
+        outcome={{ label: t("trail.outcome"), width: 130, options: OUTCOMES.map((o) => ({ value: o, label: t(`trail.outcome.${o}` as MessageKey) })) }}
+        rangeLabel={t("trail.range")}
+        submit={{ label: t("trail.search"), loading, testId: "trail-search" }}
+        onSearch={(v) => void search(v)}
+      />
       {error && <Alert type="error" showIcon message={error} />}
       <Table<Entry>
         size="small"
