@@ -27,9 +27,10 @@ from collectors.security import SecurityEvents
 from collectors.sink import TransportSink
 from datasoc.logging import get_logger
 from datasoc.settings import Settings
-from datasoc.transport import EVENTS
+from soc_api import catchup
+from soc_api.catchup import JOB_WAIT as JOB_WAIT
+from soc_api.catchup import CatchUpTimeoutError as CatchUpTimeoutError
 from soc_api.detector import DetectReport
-from soc_api.errors import PlatformError
 from soc_api.governance import Governance
 from soc_api.governance.enrichment import GovernanceFileImports, StoreEnrichment
 from soc_api.governance.proposals import ProposalConsumer
@@ -56,13 +57,6 @@ if TYPE_CHECKING:
     from soc_api.alerting.runtime import AlertingSteps
 
 log = get_logger("daemon")
-#: How long `wait_caught_up` and `drain` wait by default (the job's start-up alone is 10 to 15 s).
-JOB_WAIT = timedelta(minutes=5)
-_POLL_SECONDS = 0.1
-
-
-class CatchUpTimeoutError(PlatformError):
-    """The steps did not reach the awaited position in time (a step failing, or too slow)."""
 
 
 @dataclass(frozen=True)
@@ -376,45 +370,16 @@ class Daemon:
         except AuditError as exc:  # e.g. a checkpoint signed at this very instant, or the disk failing
             log.warning("ledger_tail_not_signed_at_stop", error=str(exc)[:300])
 
-    # -- waiting (demo, `run --once`) ------------------------------------------------------------
+    # -- waiting (demo, `run --once`; see `soc_api.catchup`) ---------------------------------------
 
     def wait_caught_up(
-        self,
-        clock: Callable[[], datetime],
-        sleep: Callable[[float], None],
-        *,
-        timeout: timedelta = JOB_WAIT,
+        self, clock: Callable[[], datetime], sleep: Callable[[float], None], *, timeout: timedelta = JOB_WAIT
     ) -> None:
         """Wait until every consumer has processed every event now in the spool: indexed, traced,
         and evaluated by detection with its alerts committed. Raises `CatchUpTimeoutError`."""
-        end = self.platform.spool.range(EVENTS).end
-        started = clock()
-        deadline = started + timeout
-        while True:
-            behind = self._behind(end, started)
-            if not behind:
-                return
-            if clock() >= deadline:
-                problems = "; ".join(self.readiness().problems) or "no step reported a problem"
-                raise CatchUpTimeoutError(
-                    f"not caught up with offset {end} within {timeout.total_seconds():.0f} s: "
-                    f"{', '.join(behind)} behind ({problems})"
-                )
-            for name in behind:
-                if name in self.steps:
-                    self.supervisor.wake(name)
-            sleep(_POLL_SECONDS)
-
-    def _behind(self, end: int, since: datetime) -> list[str]:
-        """Consumers without a round since `since` that left them at lag 0 (so past `end`)."""
-        behind = []
-        for status in self.supervisor.statuses():
-            if status.name not in ("indexer", "trail", "detection"):
-                continue
-            fresh = status.last_success is not None and status.last_success >= since
-            if not fresh or status.lag is None or status.lag > 0:
-                behind.append(status.name)
-        return behind
+        catchup.wait_caught_up(
+            self.supervisor, self.steps, self.platform.spool, clock, sleep, timeout=timeout
+        )
 
     def settle_alerts(
         self, clock: Callable[[], datetime], sleep: Callable[[float], None], *, timeout: timedelta = JOB_WAIT
@@ -423,59 +388,18 @@ class Daemon:
         pending (demo, tests); False when `timeout` passed first (a receiver down: retries go on)."""
         if self.alerting is None:
             return True
-        from datasoc.transport import ALERTS
-
-        end = self.platform.spool.range(ALERTS).end
-        deadline = clock() + timeout
-        while clock() < deadline:
-            self.supervisor.wake("alert_store")
-            self.supervisor.wake("notifier")
-            taken = self.alerting.intake.committed >= end
-            with self.platform.state.read() as conn:  # type: ignore[union-attr]
-                pending = conn.execute(
-                    "SELECT count(*) FROM notifications WHERE status = 'pending'"
-                ).fetchone()[0]
-            if taken and not pending:
-                return True
-            sleep(_POLL_SECONDS)
-        return False
+        assert self.platform.state is not None  # alerting runs only over a state store
+        spool, state = self.platform.spool, self.platform.state
+        return catchup.settle_alerts(
+            self.supervisor, self.alerting, spool, state, clock, sleep, timeout=timeout
+        )
 
     def drain(
-        self,
-        clock: Callable[[], datetime],
-        sleep: Callable[[float], None],
-        *,
-        timeout: timedelta = JOB_WAIT,
+        self, clock: Callable[[], datetime], sleep: Callable[[float], None], *, timeout: timedelta = JOB_WAIT
     ) -> DetectReport:
         """End of input (demo): close every open correlation window and wait until the alerts that
         raised are committed. The job's event time is at its end afterwards."""
-        from soc_api.detector import encode_alert
-        from soc_api.service import stream_pass
-
-        platform = self.platform
-        if platform.stream is None:
-            assert platform.detector is not None
-            with self._detect_lock:
-                closing = platform.detector.flush()
-                if closing:
-                    platform.spool.append("alerts", [encode_alert(a) for a in closing], now=clock())
-            levels: dict[str, int] = {}
-            for alert in closing:
-                levels[alert.warning_level] = levels.get(alert.warning_level, 0) + 1
-            return DetectReport(read=0, alerts=len(closing), by_warning_level=levels, committed_offset=0)
-        with self._detect_lock:
-            platform.stream.flush()
-        deadline = clock() + timeout
-        while True:
-            with self._detect_lock:
-                report = stream_pass(platform.stream, platform.spool, now=clock())
-                if platform.stream.flushed:
-                    return report
-            if clock() >= deadline:
-                raise CatchUpTimeoutError(
-                    f"the detection job did not close its windows within {timeout.total_seconds():.0f} s"
-                )
-            sleep(_POLL_SECONDS)
+        return catchup.drain(self.platform, self._detect_lock, clock, sleep, timeout=timeout)
 
 
 @dataclass

@@ -4,8 +4,12 @@ and the audit trail's search, review and export (事前审批、授权、事后�
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,6 +24,9 @@ from soc_api.commands.governance_common import (
     read_json,
     when,
 )
+
+if TYPE_CHECKING:
+    from audit.selection import Selection
 
 F = TypeVar("F", bound=Any)
 
@@ -125,12 +132,18 @@ def _decide(
         echo_json(request_to_dict(record))
 
 
+_DECIDING = [CONFIG, DATA_DIR, AS, click.argument("request_id"), click.option("--note", default="")]
+
+
+def _deciding(command: F) -> F:
+    """The options of `approve` and `reject`: who decides (--as) which request, with what note."""
+    for option in reversed(_DECIDING):
+        command = option(command)
+    return command
+
+
 @access.command("approve")
-@CONFIG
-@DATA_DIR
-@AS
-@click.argument("request_id")
-@click.option("--note", default="")
+@_deciding
 def approve(
     config: Path | None, data_dir: Path | None, as_user: str | None, request_id: str, note: str
 ) -> None:
@@ -139,11 +152,7 @@ def approve(
 
 
 @access.command("reject")
-@CONFIG
-@DATA_DIR
-@AS
-@click.argument("request_id")
-@click.option("--note", default="")
+@_deciding
 def reject(
     config: Path | None, data_dir: Path | None, as_user: str | None, request_id: str, note: str
 ) -> None:
@@ -302,10 +311,45 @@ _KEYS = [
 ]
 
 
-def _keys(command: F) -> F:
+@dataclass(frozen=True)
+class TrailKeys:
+    """The trail commands' selection keys (`--actor`, `--subject`, `--grant`, `--kind`, `--since`,
+    `--until`), the times parsed."""
+
+    actor: str | None
+    subject: str | None
+    grant: str | None
+    kind: str | None
+    since: datetime | None
+    until: datetime | None
+
+    def selection(self) -> Selection:
+        """The ledger selection these keys name."""
+        from audit.selection import Selection
+
+        return Selection.by_keys(
+            actor=self.actor,
+            subject=self.subject,
+            grant=self.grant,
+            kind=self.kind,
+            since=self.since,
+            until=self.until,
+        )
+
+
+def _keys(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the selection options to a command, which takes them as one `keys: TrailKeys` (a bad
+    time is refused before anything opens)."""
+
+    @functools.wraps(command)
+    def with_keys(**given: Any) -> None:
+        names = ("actor", "subject", "grant", "kind", "since", "until")
+        actor, subject, grant, kind, since, until = (given.pop(name) for name in names)
+        command(keys=TrailKeys(actor, subject, grant, kind, when(since), when(until)), **given)
+
     for option in reversed(_KEYS):
-        command = option(command)
-    return command
+        with_keys = option(with_keys)
+    return with_keys
 
 
 @trail.command("search")
@@ -319,12 +363,7 @@ def search(
     config: Path | None,
     data_dir: Path | None,
     as_user: str | None,
-    actor: str | None,
-    subject: str | None,
-    grant: str | None,
-    kind: str | None,
-    since: str | None,
-    until: str | None,
+    keys: TrailKeys,
     outcome: str | None,
     limit: int,
 ) -> None:
@@ -332,7 +371,8 @@ def search(
     from soc_api.governance.review import TrailQuery, entry_to_dict, search_trail
     from soc_api.identity.audit import audit_draft, audited
 
-    query = TrailQuery(actor, subject, grant, kind, when(since), when(until), outcome, None, limit)
+    k = keys
+    query = TrailQuery(k.actor, k.subject, k.grant, k.kind, k.since, k.until, outcome, None, limit)
     with opened(config, data_dir, as_user) as g:
         view, _ = ledger_view(g)
         draft = audit_draft(
@@ -359,23 +399,15 @@ def review(
     config: Path | None,
     data_dir: Path | None,
     as_user: str | None,
-    actor: str | None,
-    subject: str | None,
-    grant: str | None,
-    kind: str | None,
-    since: str | None,
-    until: str | None,
+    keys: TrailKeys,
     note: str,
     finding: str,
     signoff: bool,
 ) -> None:
     """Record a review of a selection (note, finding, sign-off) as a ledger entry (--as an auditor)."""
-    from audit.selection import Selection
     from soc_api.governance.review import record_review
 
-    selection = Selection.by_keys(
-        actor=actor, subject=subject, grant=grant, kind=kind, since=when(since), until=when(until)
-    )
+    selection = keys.selection()
     with opened(config, data_dir, as_user) as g:
         view, _ = ledger_view(g)
         seq = record_review(
@@ -401,24 +433,16 @@ def export(
     config: Path | None,
     data_dir: Path | None,
     as_user: str | None,
-    actor: str | None,
-    subject: str | None,
-    grant: str | None,
-    kind: str | None,
-    since: str | None,
-    until: str | None,
+    keys: TrailKeys,
     out_dir: Path,
 ) -> None:
     """Export a trail proven complete for its selection (--as an audit administrator): bundle.zip
     (`datasoc verify`), entries.csv, summary.json, report.txt, report.html and report.pdf (charts)."""
     from audit.errors import CheckpointError
-    from audit.selection import Selection
     from soc_api.governance.review import export_trail
     from soc_api.platform import open_keys
 
-    selection = Selection.by_keys(
-        actor=actor, subject=subject, grant=grant, kind=kind, since=when(since), until=when(until)
-    )
+    selection = keys.selection()
     with opened(config, data_dir, as_user) as g:
         view, held = ledger_view(g)
         if held is not None:

@@ -12,6 +12,7 @@ from datasoc.grants import Grant, GrantBook
 from datasoc.state import StateStore
 from soc_api.governance.errors import ConflictError, NotFoundError, SeparationOfDutiesError
 from soc_api.governance.records import DecisionRecord, GrantRecord, RequestRecord, RequestTerms
+from soc_api.governance.rows import by_id, or_none, page_by_id
 from soc_api.governance.store import counter
 from soc_api.identity.records import need_ts, parse_ts, ts
 
@@ -141,17 +142,11 @@ class AccessStore:
     def request(self, request_id: str) -> RequestRecord:
         """The request with its decisions, else `NotFoundError`."""
         with self.state.read() as conn:
-            row = conn.execute("SELECT * FROM gov_requests WHERE id = ?", (request_id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"没有申请 {request_id} / no request {request_id!r}")
-            return _request(conn, row)
+            return _request(conn, by_id(conn, "gov_requests", request_id, zh="申请", en="request"))
 
     def find_request(self, request_id: str) -> RequestRecord | None:
         """The request, or None."""
-        try:
-            return self.request(request_id)
-        except NotFoundError:
-            return None
+        return or_none(self.request, request_id)
 
     def requests(
         self,
@@ -255,9 +250,7 @@ class AccessStore:
     def grant(self, grant_id: str) -> GrantRecord:
         """The grant, else `NotFoundError`."""
         with self.state.read() as conn:
-            row = conn.execute("SELECT * FROM gov_grants WHERE id = ?", (grant_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"没有授权 {grant_id} / no grant {grant_id!r}")
+            row = by_id(conn, "gov_grants", grant_id, zh="授权", en="grant")
         return _grant(row)
 
     def grants(
@@ -269,17 +262,9 @@ class AccessStore:
         limit: int = 1_000_000,
     ) -> list[GrantRecord]:
         """Grants by id, filtered, after the cursor id."""
-        where, args = ["1 = 1"], []
-        for column, value in (("user", user), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if after is not None:
-            where.append("id > ?")
-            args.append(after)
-        sql = f"SELECT * FROM gov_grants WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"  # noqa: S608 - fixed columns
+        filters = (("user", user), ("status", status))
         with self.state.read() as conn:
-            rows = conn.execute(sql, (*args, limit)).fetchall()
+            rows = page_by_id(conn, "gov_grants", filters, after=after, limit=limit)
         return [_grant(r) for r in rows]
 
     def update_grant(self, grant: Grant, status: str, now: datetime, *, expect: str) -> None:

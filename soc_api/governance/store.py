@@ -15,6 +15,7 @@ from typing import Any
 from datasoc.state import StateStore
 from soc_api.governance.errors import ConflictError, NotFoundError
 from soc_api.governance.records import Asset, AssetField, Department, GradeChange, Proposal, TableRef
+from soc_api.governance.rows import by_id, or_none, page_by_id
 from soc_api.identity.records import need_ts, parse_ts, ts
 
 
@@ -153,17 +154,11 @@ class CatalogStore:
     def asset(self, asset_id: str) -> Asset:
         """The asset with that id, else `NotFoundError`."""
         with self.state.read() as conn:
-            row = conn.execute("SELECT * FROM gov_assets WHERE id = ?", (asset_id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"没有数据资源 {asset_id} / no asset {asset_id!r}")
-            return _asset(conn, row)
+            return _asset(conn, by_id(conn, "gov_assets", asset_id, zh="数据资源", en="asset"))
 
     def find_asset(self, asset_id: str) -> Asset | None:
         """The asset with that id, or None."""
-        try:
-            return self.asset(asset_id)
-        except NotFoundError:
-            return None
+        return or_none(self.asset, asset_id)
 
     def assets(
         self,
@@ -174,17 +169,9 @@ class CatalogStore:
         limit: int = 1_000_000,
     ) -> list[Asset]:
         """Assets by id, filtered, after the cursor id."""
-        where, args = ["1 = 1"], []
-        for column, value in (("grade", grade), ("owner", owner)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if after is not None:
-            where.append("id > ?")
-            args.append(after)
-        sql = f"SELECT * FROM gov_assets WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"  # noqa: S608 - fixed columns
+        filters = (("grade", grade), ("owner", owner))
         with self.state.read() as conn:
-            rows = conn.execute(sql, (*args, limit)).fetchall()
+            rows = page_by_id(conn, "gov_assets", filters, after=after, limit=limit)
             return [_asset(conn, r) for r in rows]
 
     def insert_asset(self, asset: Asset, now: datetime) -> Asset:
@@ -330,17 +317,12 @@ class CatalogStore:
     def proposal(self, proposal_id: str) -> Proposal:
         """The proposal with that id, else `NotFoundError`."""
         with self.state.read() as conn:
-            row = conn.execute("SELECT * FROM gov_proposals WHERE id = ?", (proposal_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"没有提议 {proposal_id} / no proposal {proposal_id!r}")
+            row = by_id(conn, "gov_proposals", proposal_id, zh="提议", en="proposal")
         return _proposal(row)
 
     def find_proposal(self, proposal_id: str) -> Proposal | None:
         """The proposal, or None."""
-        try:
-            return self.proposal(proposal_id)
-        except NotFoundError:
-            return None
+        return or_none(self.proposal, proposal_id)
 
     def proposals(self, *, status: str | None = None, limit: int = 200) -> list[Proposal]:
         """Proposals, newest first."""

@@ -112,13 +112,7 @@ class MemberPublic(BaseModel):
     @classmethod
     def of(cls, m: Member) -> MemberPublic:
         """From the store's record."""
-        return cls(
-            detection_id=m.detection_id,
-            first_seen=m.first_seen,
-            last_seen=m.last_seen,
-            events=m.events,
-            event_ids=list(m.event_ids),
-        )
+        return cls.model_validate(m, from_attributes=True)
 
 
 class NotificationPublic(BaseModel):
@@ -140,20 +134,7 @@ class NotificationPublic(BaseModel):
     @classmethod
     def of(cls, n: NotificationRecord) -> NotificationPublic:
         """From the store's record."""
-        return cls(
-            id=n.id,
-            key=n.key,
-            channel=n.channel,
-            kind=n.kind,
-            alert_id=n.alert_id,
-            status=n.status,
-            attempts=n.attempts,
-            created_at=n.created_at,
-            next_attempt_at=n.next_attempt_at,
-            last_error=n.last_error,
-            delivered_at=n.delivered_at,
-            acked_at=n.acked_at,
-        )
+        return cls.model_validate(n, from_attributes=True)
 
 
 class ChangeEventPublic(ChangePublic):

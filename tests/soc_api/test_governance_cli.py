@@ -139,3 +139,37 @@ def test_the_governance_commands_walk_a_request_to_a_verified_export(tmp_path: P
     assert verify.exit_code == 0, verify.output
     assert "complete" in verify.output
     assert (out_dir / "entries.csv").read_text(encoding="utf-8-sig").count("\n") == 5
+
+
+def test_trail_keys_reach_the_recorded_selection_and_a_bad_time_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    add(data, "auditor", "audit_admin")
+    code, _, err = run(data, "trail", "review", "--note", "n", "--kind", "k", "--until", "yesterday")
+    assert code == 2
+    assert "'yesterday' is not an ISO 8601 time" in err
+    secret = enrol(data, "auditor")
+    code, out, err = run(
+        data,
+        "trail",
+        "review",
+        "--note",
+        "月度抽查",
+        "--kind",
+        "access",
+        "--grant",
+        "g-1",
+        "--since",
+        "2026-03-01T00:00:00",  # no offset: UTC
+        "--as",
+        "auditor",
+        totp=pyotp.TOTP(secret).now(),
+    )
+    assert code == 0, err
+    code, out, err = run(data, "trail", "search", "--kind", "admin.audit_reviewed", "--actor", "user:auditor")
+    assert code == 0, err
+    (entry,) = json.loads(out)
+    selection = entry["payload"]["selection"]
+    assert (selection["kind"], selection["grant"], selection["actor"]) == ("access", "g-1", None)
+    assert selection["since"] == "2026-03-01T00:00:00.000000Z"
+    assert selection["until"] is None
+    assert entry["payload"]["note"] == "月度抽查"

@@ -2,10 +2,12 @@
 // administrator), and download the ledger's public key to verify it with.
 import { useState } from "react";
 import type { Dayjs } from "dayjs";
-import { Alert, App, Button, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
-import { DownloadOutlined, ExportOutlined } from "@ant-design/icons";
-import { api, rawFetch, unwrap, ApiError, type Schemas } from "../api/client";
+import { Alert, Button, Form, Space, Table, Tag, Typography } from "antd";
+import { DownloadOutlined } from "@ant-design/icons";
+import { api, rawFetch, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { CriteriaForm } from "../components/CriteriaForm";
+import { ExportButton } from "../components/ExportButton";
 import { useT } from "../i18n";
 import { saveResponse } from "../lib/download";
 import { formatTime, zoneLabel } from "../lib/time";
@@ -29,12 +31,10 @@ function toQuery(criteria: Criteria): Record<string, string> {
 export default function Ledger() {
   const { t, locale } = useT();
   const { can } = useSession();
-  const { message } = App.useApp();
   const [form] = Form.useForm<Criteria>();
   const [items, setItems] = useState<Entry[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
-  const [exporting, setExporting] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   const search = async (criteria: Criteria, after?: string | null) => {
@@ -51,19 +51,6 @@ export default function Ledger() {
     }
   };
 
-  const exportBundle = async () => {
-    setExporting(true);
-    try {
-      const response = await rawFetch(`/api/v1/audit/export?${new URLSearchParams(toQuery(form.getFieldsValue()))}`);
-      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
-      message.success(t("ledger.exported", { name: await saveResponse(response, "audit-export.zip") }));
-    } catch (e) {
-      message.error((e as Error).message);
-    } finally {
-      setExporting(false);
-    }
-  };
-
   const publicKey = async () => {
     const response = await rawFetch("/api/v1/audit/public-key");
     if (response.ok) await saveResponse(response, "ledger-pub.pem");
@@ -72,37 +59,27 @@ export default function Ledger() {
   return (
     <Space direction="vertical" style={{ width: "100%" }}>
       <Typography.Title level={3}>{t("ledger.entries")}</Typography.Title>
-      <Form form={form} layout="inline" onFinish={(v) => void search(v)} style={{ rowGap: 8 }}>
-        <Form.Item name="actor">
-          <Input aria-label={t("ledger.actor")} placeholder={t("ledger.actor")} allowClear style={{ width: 160 }} />
-        </Form.Item>
-        <Form.Item name="action">
-          <Input aria-label={t("ledger.action")} placeholder={t("ledger.action")} allowClear style={{ width: 180 }} />
-        </Form.Item>
-        <Form.Item name="target">
-          <Input aria-label={t("ledger.target")} placeholder={t("ledger.target")} allowClear style={{ width: 160 }} />
-        </Form.Item>
-        <Form.Item name="outcome">
-          <Select
-            aria-label={t("ledger.outcome")}
-            placeholder={t("ledger.outcome")}
-            allowClear
-            style={{ width: 120 }}
-            options={["success", "denied", "failed"].map((o) => ({ value: o, label: o }))}
-          />
-        </Form.Item>
-        <Form.Item name="range">
-          <DatePicker.RangePicker showTime />
-        </Form.Item>
-        <Button type="primary" htmlType="submit" loading={loading}>
-          {t("ledger.search")}
-        </Button>
-      </Form>
+      <CriteriaForm<Criteria>
+        form={form}
+        keys={[
+          { name: "actor", label: t("ledger.actor"), width: 160 },
+          { name: "action", label: t("ledger.action"), width: 180 },
+          { name: "target", label: t("ledger.target"), width: 160 },
+        ]}
+        outcome={{ label: t("ledger.outcome"), width: 120, options: ["success", "denied", "failed"].map((o) => ({ value: o, label: o })) }}
+        submit={{ label: t("ledger.search"), loading }}
+        onSearch={(v) => void search(v)}
+      />
       <Space>
         {can("audit.export") && (
-          <Button icon={<ExportOutlined />} onClick={() => void exportBundle()} loading={exporting} data-testid="export">
-            {exporting ? t("ledger.exporting") : t("ledger.export")}
-          </Button>
+          <ExportButton
+            request={() => rawFetch(`/api/v1/audit/export?${new URLSearchParams(toQuery(form.getFieldsValue()))}`)}
+            filename="audit-export.zip"
+            label={t("ledger.export")}
+            busyLabel={t("ledger.exporting")}
+            done={(name) => t("ledger.exported", { name })}
+            testId="export"
+          />
         )}
         <Button icon={<DownloadOutlined />} onClick={() => void publicKey()} data-testid="public-key">
           {t("ledger.publicKey")}

@@ -3,12 +3,12 @@
 // entry, and exports the selection: a bundle proven complete, a CSV and the HTML and PDF report.
 import { useState } from "react";
 import type { Dayjs } from "dayjs";
-import { Alert, App, Button, Card, Checkbox, DatePicker, Form, Input, Select, Space, Table, Tag, Typography } from "antd";
-import { ExportOutlined } from "@ant-design/icons";
-import { api, rawFetch, unwrap, ApiError, type Schemas } from "../api/client";
+import { Alert, App, Button, Card, Checkbox, Form, Input, Space, Table, Tag, Typography } from "antd";
+import { api, rawFetch, unwrap, type Schemas } from "../api/client";
 import { useSession } from "../app/session";
+import { CriteriaForm } from "../components/CriteriaForm";
+import { ExportButton } from "../components/ExportButton";
 import { useT, type MessageKey } from "../i18n";
-import { saveResponse } from "../lib/download";
 import { formatTime, zoneLabel } from "../lib/time";
 
 type Entry = Schemas["TrailEntry"];
@@ -37,10 +37,15 @@ export default function Trail() {
   const [items, setItems] = useState<Entry[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
-  const [exporting, setExporting] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   const hasKey = (c: Criteria) => Boolean(c.actor || c.subject || c.grant || c.kind);
+  // Every trail action needs a key (the API refuses a selection of the whole ledger); else say so.
+  const keyed = () => {
+    if (hasKey(form.getFieldsValue())) return true;
+    setError(t("trail.needKey"));
+    return false;
+  };
 
   const search = async (criteria: Criteria, after?: string | null) => {
     if (!hasKey(criteria)) {
@@ -63,11 +68,8 @@ export default function Trail() {
   };
 
   const recordReview = async (values: { note: string; finding?: string; signoff?: boolean }) => {
+    if (!keyed()) return;
     const criteria = form.getFieldsValue();
-    if (!hasKey(criteria)) {
-      setError(t("trail.needKey"));
-      return;
-    }
     try {
       const done = unwrap(
         await api.POST("/api/v1/audit/trail/reviews", {
@@ -81,61 +83,30 @@ export default function Trail() {
     }
   };
 
-  const exportTrail = async () => {
-    const criteria = form.getFieldsValue();
-    if (!hasKey(criteria)) {
-      setError(t("trail.needKey"));
-      return;
-    }
-    setExporting(true);
-    try {
-      const response = await rawFetch("/api/v1/audit/trail/export", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(selectionOf(criteria)),
-      });
-      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => undefined));
-      message.success(t("trail.exported", { name: await saveResponse(response, "trail-export.zip") }));
-    } catch (e) {
-      message.error((e as Error).message);
-    } finally {
-      setExporting(false);
-    }
-  };
+  const exportTrail = () =>
+    rawFetch("/api/v1/audit/trail/export", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(selectionOf(form.getFieldsValue())),
+    });
 
   return (
     <Space direction="vertical" style={{ width: "100%" }}>
       <Typography.Title level={3}>{t("trail.title")}</Typography.Title>
       <Typography.Text type="secondary">{t("trail.intro")}</Typography.Text>
-      <Form form={form} layout="inline" onFinish={(v) => void search(v)} style={{ rowGap: 8 }}>
-        <Form.Item name="actor">
-          <Input aria-label={t("trail.actor")} placeholder={t("trail.actor")} allowClear style={{ width: 150 }} />
-        </Form.Item>
-        <Form.Item name="subject">
-          <Input aria-label={t("trail.subject")} placeholder={t("trail.subject")} allowClear style={{ width: 150 }} />
-        </Form.Item>
-        <Form.Item name="grant">
-          <Input aria-label={t("trail.grant")} placeholder={t("trail.grant")} allowClear style={{ width: 170 }} />
-        </Form.Item>
-        <Form.Item name="kind">
-          <Input aria-label={t("trail.kind")} placeholder={t("trail.kind")} allowClear style={{ width: 150 }} />
-        </Form.Item>
-        <Form.Item name="outcome">
-          <Select
-            aria-label={t("trail.outcome")}
-            placeholder={t("trail.outcome")}
-            allowClear
-            style={{ width: 130 }}
-            options={OUTCOMES.map((o) => ({ value: o, label: t(`trail.outcome.${o}` as MessageKey) }))}
-          />
-        </Form.Item>
-        <Form.Item name="range">
-          <DatePicker.RangePicker showTime aria-label={t("trail.range")} />
-        </Form.Item>
-        <Button type="primary" htmlType="submit" loading={loading} data-testid="trail-search">
-          {t("trail.search")}
-        </Button>
-      </Form>
+      <CriteriaForm<Criteria>
+        form={form}
+        keys={[
+          { name: "actor", label: t("trail.actor"), width: 150 },
+          { name: "subject", label: t("trail.subject"), width: 150 },
+          { name: "grant", label: t("trail.grant"), width: 170 },
+          { name: "kind", label: t("trail.kind"), width: 150 },
+        ]}
+        outcome={{ label: t("trail.outcome"), width: 130, options: OUTCOMES.map((o) => ({ value: o, label: t(`trail.outcome.${o}` as MessageKey) })) }}
+        rangeLabel={t("trail.range")}
+        submit={{ label: t("trail.search"), loading, testId: "trail-search" }}
+        onSearch={(v) => void search(v)}
+      />
       {error && <Alert type="error" showIcon message={error} />}
       <Table<Entry>
         size="small"
@@ -186,9 +157,15 @@ export default function Trail() {
       )}
       {can("audit.export") && (
         <Space direction="vertical">
-          <Button icon={<ExportOutlined />} onClick={() => void exportTrail()} loading={exporting} data-testid="trail-export">
-            {exporting ? t("trail.exporting") : t("trail.export")}
-          </Button>
+          <ExportButton
+            request={exportTrail}
+            ready={keyed}
+            filename="trail-export.zip"
+            label={t("trail.export")}
+            busyLabel={t("trail.exporting")}
+            done={(name) => t("trail.exported", { name })}
+            testId="trail-export"
+          />
           <Typography.Text type="secondary">{t("trail.exportNote")}</Typography.Text>
         </Space>
       )}
