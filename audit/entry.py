@@ -19,13 +19,14 @@ as a refused permission).
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Final
+
+import orjson
 
 from audit.errors import EntryError
 from datasoc.canonical import canonical_json
@@ -71,6 +72,11 @@ def format_ts(when: datetime) -> str:
 def _check_text(value: object, field: str, seq: int | None) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
         raise EntryError(f"must be a non-empty string of at most {MAX_TEXT} characters", field=field, seq=seq)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EntryError("holds a lone surrogate (not UTF-8 encodable)", field=field, seq=seq) from None
     return value
 
 
@@ -94,9 +100,9 @@ def _check_ts(value: object, seq: int | None) -> str:
 
 
 def _jcs_str(text: str) -> bytes:
-    # For a lone string the stdlib encoder with ensure_ascii=False is RFC 8785 §3.2.2.2 exactly
-    # (the same fast path datasoc.canonical takes); tests compare against canonical_json.
-    return json.dumps(text, ensure_ascii=False).encode("utf-8")
+    # For a lone string orjson is RFC 8785 §3.2.2.2 exactly (the same fast path datasoc.canonical
+    # takes); tests compare against canonical_json. A lone surrogate raises (not UTF-8).
+    return orjson.dumps(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,8 +211,9 @@ def run_paced(directory: Path, *, rate: int, seconds: float, channel_batch: int 
         # Wired as the daemon wires them: intake and finished sends wake the notifier.
         intake = AlertIntake(spool, state, recorder, config, on_change=lambda: supervisor.wake("notifier"))
         deliverer.wake = lambda: supervisor.wake("notifier")
+        interval = Settings().platform.step_interval_seconds  # as `datasoc run` steps them
         supervisor = Supervisor(
-            [IntakeStep(intake, interval=0.05), DeliveryStep(deliverer, interval=0.05)],
+            [IntakeStep(intake, interval=interval), DeliveryStep(deliverer, interval=interval)],
             clock=lambda: datetime.now(UTC),
         )
         total = int(rate * seconds)

@@ -1,23 +1,26 @@
 """Canonical JSON (RFC 8785, JSON Canonicalization Scheme): the bytes the ledger hashes.
 
 Sorted keys, no insignificant white space, UTF-8, ECMAScript number format. The common case
-(no floats, no keys outside the Basic Multilingual Plane) is encoded by the standard library,
-whose output is then byte-identical to RFC 8785; anything else goes through the `rfc8785`
+(no floats, no keys outside the Basic Multilingual Plane) is encoded by orjson, whose output is
+then byte-identical to RFC 8785 (keys in code-point order, the same string escapes) and about
+twenty times faster than the standard library's; anything else goes through the `rfc8785`
 package, the reference implementation. Tests check the two paths agree.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
 
+import orjson
 import rfc8785
 
 from datasoc.errors import CanonicalJSONError
 
 _MAX_SAFE_INT = 2**53 - 1
+# Sorted keys; integers beyond ±(2**53-1) refused (already checked, kept as a second guard).
+_FAST_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -83,9 +86,7 @@ def canonical_json(value: Any) -> bytes:
     try:
         if _needs_full_jcs(value):
             return bytes(rfc8785.dumps(value))
-        return json.dumps(
-            value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        ).encode("utf-8")
+        return orjson.dumps(value, option=_FAST_OPTIONS)
     except CanonicalJSONError:
         raise
     except (ValueError, TypeError, UnicodeEncodeError) as exc:

@@ -445,6 +445,8 @@ class PlatformSettings(_Section):
 
     #: Seconds a step waits after a round that found no more work.
     step_interval_seconds: float = Field(default=0.2, gt=0, le=60)
+    #: Page cache of each state-store connection, MiB (filled as pages are read).
+    state_cache_mib: int = Field(default=64, ge=1, le=4096)
     #: A consumer further behind than this many events makes `/readyz` answer 503.
     lag_bound: int = Field(default=200_000, ge=1)
     #: SIGTERM stops within this many seconds; work not done is left for the next start.

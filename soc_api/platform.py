@@ -367,7 +367,7 @@ def open_state(settings: Settings, now: datetime) -> StateStore:
     from soc_api.governance import GOVERNANCE_MIGRATIONS
     from soc_api.identity import MIGRATIONS
 
-    state = StateStore.open(settings.data_dir / "state.sqlite3")
+    state = StateStore.open(settings.data_dir / "state.sqlite3", cache_mib=settings.platform.state_cache_mib)
     try:
         state.migrate((*MIGRATIONS, *GOVERNANCE_MIGRATIONS, *ALERTING_MIGRATIONS), now=lambda: now)
     except BaseException:

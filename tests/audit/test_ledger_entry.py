@@ -112,6 +112,14 @@ def test_draft_rejects_non_json_payload(t0: datetime) -> None:
         EntryDraft.create(now=t0, kind="access", actor="a", subject="s", payload={"x": float("nan")})
 
 
+def test_draft_refuses_a_lone_surrogate_naming_the_field(t0: datetime) -> None:
+    with pytest.raises(EntryError, match="surrogate") as refused:
+        EntryDraft.create(now=t0, kind="access", actor="a", subject="用户\udc80", payload={})
+    assert refused.value.field == "subject"
+    draft = EntryDraft.create(now=t0, kind="access", actor="张三", subject="数据集", payload={})
+    assert draft.canonical_at(0) == canonical_json(draft.at(0).to_dict())
+
+
 def test_draft_payload_is_frozen(draft: Callable[..., EntryDraft]) -> None:
     d = draft(1)
     with pytest.raises(TypeError):

@@ -75,3 +75,16 @@ def test_check_json_value_rejects_what_cannot_encode(value: object) -> None:
         check_json_value(value)
     with pytest.raises(CanonicalJSONError):
         canonical_json(value)
+
+
+def test_fast_path_escapes_every_ascii_and_boundary_character_as_rfc8785() -> None:
+    # Control characters (short escapes and \u00xx, lower-case hex), quote, backslash, DEL, and
+    # the line separators JavaScript cares about, in strings and keys.
+    chars = [chr(c) for c in range(0x80)] + ["\u2028", "\u2029", "\ufeff", "\uffff", "张"]
+    value = {c: c * 2 for c in chars} | {"all": "".join(chars)}
+    assert canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+def test_lone_surrogate_in_a_key_is_refused_on_the_fast_path() -> None:
+    with pytest.raises(CanonicalJSONError, match="surrogate"):
+        canonical_json({"a": ["x", {"\udfff": 1}]})

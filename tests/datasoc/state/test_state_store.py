@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -144,3 +145,21 @@ def test_threads_queue_for_the_write_lock_and_a_long_holder_is_named(tmp_path: P
     with store.read() as conn:
         assert sorted(r[0] for r in conn.execute("SELECT n FROM t")) == [0, *range(2, 22)]
     store.close()
+
+
+def test_each_connection_caches_the_configured_pages(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.sqlite3", cache_mib=48)
+    seen: list[int] = []
+
+    def look() -> None:
+        with store.read() as conn:
+            seen.append(conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    look()
+    other = threading.Thread(target=look)  # another thread: its own connection, the same cache
+    other.start()
+    other.join()
+    store.close()
+    assert seen == [-48 * 1024, -48 * 1024]
+    with pytest.raises(ValueError, match="at least 1 MiB"):
+        StateStore.open(tmp_path / "other.sqlite3", cache_mib=0)
