@@ -100,8 +100,9 @@ class Checkpoint:
         return cp
 
     def when(self) -> datetime:
-        """`time` as an aware datetime."""
-        return datetime.strptime(self.time, "%Y-%m-%dT%H:%M:%S.%f%z")
+        """`time` as an aware datetime (asked after every append batch: fromisoformat, not strptime,
+        which took a twentieth of the alert pipeline's interpreter time)."""
+        return datetime.fromisoformat(self.time)
 
 
 @dataclass(frozen=True, slots=True)

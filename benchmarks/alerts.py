@@ -32,7 +32,7 @@ from crypto.primitives.sm2_keys import ScryptParams
 from crypto.recipes import KeyStore
 from datasoc.alert import Alert
 from datasoc.event import format_timestamp
-from datasoc.gcpolicy import tune_for_service
+from datasoc.gcpolicy import service_gc
 from datasoc.settings import Settings
 from datasoc.state import StateStore
 from datasoc.transport import ALERTS, Spool
@@ -124,11 +124,11 @@ def run_intake(directory: Path, *, alerts: int, batch: int = 1000) -> dict[str, 
     recorder = LedgerRecorder(ledger, lambda: datetime.now(UTC))
     now = datetime.now(UTC)
     made = [bench_alert(n, now, run="intake") for n in range(alerts)]
-    tune_for_service()  # as `datasoc run` does once started
-    started = time.perf_counter()
-    for i in range(0, alerts, batch):
-        take_in(state, recorder, config, made[i : i + batch], now=datetime.now(UTC))
-    intake = time.perf_counter() - started
+    with service_gc():  # as `datasoc run` runs once started (datasoc.gcpolicy)
+        started = time.perf_counter()
+        for i in range(0, alerts, batch):
+            take_in(state, recorder, config, made[i : i + batch], now=datetime.now(UTC))
+        intake = time.perf_counter() - started
     ledger.close()
     state.close()
     raw_path = directory / "raw.sqlite3"
@@ -223,26 +223,26 @@ def run_paced(directory: Path, *, rate: int, seconds: float, channel_batch: int 
             encode_alert(bench_alert(n, datetime.fromtimestamp(start + n / rate, UTC), run="paced"))
             for n in range(total)
         ]
-        tune_for_service()  # as `datasoc run` does once started
-        supervisor.start()
-        time.sleep(max(0.0, start - time.time()))
-        cpu_before = time.process_time()
-        _produce(spool, payloads, rate, start)
-        produced_for = time.time() - start
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            with state.read() as conn:
-                pending = conn.execute(
-                    "SELECT count(*) FROM notifications WHERE status = 'pending'"
-                ).fetchone()[0]
-            if intake.committed >= total and not pending:
-                break
-            time.sleep(0.1)
-        drained_for = time.time() - start
-        # The platform's own cost (the receiver is another process): noisy neighbours stretch the
-        # latencies above, much less this.
-        cpu_seconds = time.process_time() - cpu_before
-        supervisor.stop(30)
+        with service_gc():  # as `datasoc run` runs once started (datasoc.gcpolicy)
+            supervisor.start()
+            time.sleep(max(0.0, start - time.time()))
+            cpu_before = time.process_time()
+            _produce(spool, payloads, rate, start)
+            produced_for = time.time() - start
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                with state.read() as conn:
+                    pending = conn.execute(
+                        "SELECT count(*) FROM notifications WHERE status = 'pending'"
+                    ).fetchone()[0]
+                if intake.committed >= total and not pending:
+                    break
+                time.sleep(0.1)
+            drained_for = time.time() - start
+            # The platform's own cost (the receiver is another process): noisy neighbours stretch the
+            # latencies above, much less this.
+            cpu_seconds = time.process_time() - cpu_before
+            supervisor.stop(30)
         deliverer.close()
         with state.read() as conn:
             created = {

@@ -776,7 +776,13 @@ def bench_discovery(count: int, seed: int, as_json: bool) -> None:
 @click.option(
     "--rate", type=click.IntRange(10), default=2_000, show_default=True, help="Alerts/s, paced part."
 )
-@click.option("--seconds", type=click.FloatRange(1), default=20.0, show_default=True, help="Paced part.")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(1),
+    default=60.0,
+    show_default=True,
+    help="Paced part (sustained: the store and the ledger grow as it runs).",
+)
 @click.option(
     "--channel-batch",
     type=click.IntRange(1, 500),

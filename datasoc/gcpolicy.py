@@ -17,7 +17,9 @@ and a full collection then scans only what was allocated since.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 from typing import Final
 
 YOUNG: Final = 50_000
@@ -33,3 +35,15 @@ def tune_for_service() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG, MIDDLE, OLD)
+
+
+@contextlib.contextmanager
+def service_gc() -> Iterator[None]:
+    """`tune_for_service` for a block (benchmarks in a process that goes on), then as before."""
+    before = gc.get_threshold()
+    tune_for_service()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from datasoc.logging import get_logger
 from datasoc.state.errors import MigrationError, StateUnavailableError
+from datasoc.state.fairlock import FairLock
 from datasoc.state.migrations import Migration, plan_migrations
 
 log = get_logger("state")
@@ -62,7 +63,7 @@ class StateStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._writer = threading.Lock()
+        self._writer = FairLock()
         self._closed = False
 
     @classmethod
