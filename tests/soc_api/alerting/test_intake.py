@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 from soc_api.alerting import store
+from soc_api.alerting.intake import store_alert_id
 from tests.soc_api.alerting.conftest import AlertEnv, detection_alert
 
 
@@ -82,3 +84,13 @@ def test_the_checkpoint_due_after_an_intake_is_signed_once_its_transaction_is_ov
     assert latest is not None
     assert latest.checkpoint.size == store_.size
     assert [e.kind for e in store_.entries()].count("alert.new") == 3
+
+
+def test_store_alert_ids_are_stable_and_sort_by_first_seen() -> None:
+    early = datetime(2026, 12, 3, 8, 0, 0, tzinfo=UTC)
+    later = early + timedelta(milliseconds=1)
+    a = store_alert_id("al-zzzz", early)
+    assert a == store_alert_id("al-zzzz", early)  # a replay derives the same id
+    assert re.fullmatch(r"alr-[0-9a-f]{24}", a)
+    assert store_alert_id("al-0000", later) > a  # later first seen sorts after, whatever the hash
+    assert store_alert_id("al-0001", early) != a
