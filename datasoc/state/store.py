@@ -108,7 +108,6 @@ class StateStore:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA cache_size = {-1024 * self.cache_mib}")
-            conn.execute("PRAGMA mmap_size = 4294967296")
         except sqlite3.Error as exc:
             raise StateUnavailableError(f"state store {self.path}: cannot open: {exc}") from None
         self._local.conn = conn
