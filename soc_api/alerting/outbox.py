@@ -30,9 +30,14 @@ from soc_api.alerting.routing import Route, RouteQuery, channels_for
 MAX_ERROR = 500
 
 
-def notification_key(*parts: str) -> str:
-    """`ntf-` + 32 hex of SHA-256 over the parts (stable across processes and replays)."""
-    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+def notification_key(owner_id: str, *parts: str) -> str:
+    """`ntf-` + 32 hex, stable across processes and replays: SHA-256 over the owner's id (an alert's or
+    a bulletin's) and the parts. For an alert the first 11 digits are its id's own (its first-seen
+    millisecond, `intake.store_alert_id`), so the outbox's unique key index takes the keys of new
+    alerts at its right edge instead of at a random page each."""
+    digest = hashlib.sha256("\0".join((owner_id, *parts)).encode("utf-8")).hexdigest()
+    if owner_id.startswith("alr-") and len(owner_id) == 28:
+        return "ntf-" + owner_id[4:15] + digest[:21]
     return "ntf-" + digest[:32]
 
 
