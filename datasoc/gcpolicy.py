@@ -30,20 +30,35 @@ OLD: Final = 10
 """Middle collections before a full one may run (CPython: 10; it also waits for 25 % growth)."""
 
 
+_BEFORE: list[tuple[int, int, int]] = []
+"""The thresholds `tune_for_service` replaced (empty: not tuned). The collector is the process's,
+so this is too."""
+
+
 def tune_for_service() -> None:
     """Apply the service thresholds and freeze what startup built (call once, when started)."""
+    if not _BEFORE:
+        _BEFORE.append(gc.get_threshold())
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG, MIDDLE, OLD)
 
 
+def restore() -> None:
+    """Undo `tune_for_service` when the command ends: a process that goes on (a test running the
+    command in process) gets CPython's collector back, frozen objects included. Without it, clients
+    left in reference cycles by later code waited for a collection that hardly came (a Kafka test
+    ran out of the 1,024 thread-local keys librdkafka clients take)."""
+    if _BEFORE:
+        gc.set_threshold(*_BEFORE.pop())
+        gc.unfreeze()
+
+
 @contextlib.contextmanager
 def service_gc() -> Iterator[None]:
     """`tune_for_service` for a block (benchmarks in a process that goes on), then as before."""
-    before = gc.get_threshold()
     tune_for_service()
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
+        restore()

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from datasoc.errors import ConfigError
+from datasoc.gcpolicy import restore as restore_gc
 from datasoc.gcpolicy import tune_for_service
 from soc_api.commands.edge import flink_logs_in, new_id, private_files
 from soc_api.commands.edge import now as _now
@@ -221,6 +222,7 @@ def demo(
     finally:
         serving.stop()
         daemon.close()
+        restore_gc()  # the collector as it was before `_start` tuned it
         receivers.stop()
 
 
@@ -456,3 +458,4 @@ def run(config: Path | None, data_dir: Path | None, once: bool, interval: float 
         pass
     finally:
         daemon.close()
+        restore_gc()  # the collector as it was before `_start` tuned it

@@ -54,6 +54,7 @@ def stream(
     import asyncio
     import json
 
+    from datasoc.gcpolicy import restore as restore_gc
     from datasoc.settings import DetectionSettings
     from soc_api.commands.platform import StartupRefused, _open_daemon, _settings, _start, _stop_on_signals
     from soc_api.daemon import Roles
@@ -94,3 +95,4 @@ def stream(
         pass
     finally:
         daemon.close()
+        restore_gc()  # the collector as it was before `_start` tuned it

@@ -107,11 +107,17 @@ def test_demo_runs_data_through_spool_into_store(tmp_path: Path) -> None:
 
 
 def test_run_once_indexes_pending_and_exits(tmp_path: Path) -> None:
+    import gc
+
+    thresholds = gc.get_threshold()
     run_cli("demo", "--data-dir", str(tmp_path), "--start", "2026-03-02", "--days", "1")
     output = CliRunner().invoke(
         cli, ["run", "--data-dir", str(tmp_path), "--once"], catch_exceptions=False, env=INPROCESS
     )
     assert output.exit_code == 0, output.output
+    # The service's collector settings end with the command (this process goes on).
+    assert gc.get_threshold() == thresholds
+    assert gc.get_freeze_count() == 0
 
 
 def test_invalid_config_stops_start_with_key_named(tmp_path: Path) -> None:
