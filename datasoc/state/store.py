@@ -35,9 +35,10 @@ log = get_logger("state")
 _BUSY_TIMEOUT_MS = 10_000
 CACHE_MIB = 64
 """Page cache per connection, MiB (SQLite's default is 2). The alert store's writers insert at
-random points of several indexes (ids and keys are hashes): once those outgrew 2 MiB, every insert
-re-read pages and the intake's cost per alert rose with the store (`datasoc bench alerts`, 60 s at
-2,000/s: p99 6.6 s with 2 MiB, 1.6 s with 64). Filled only as pages are read."""
+random points of several indexes (group keys, detection ids, observables): once those outgrew
+2 MiB, every insert re-read pages and the intake's cost per alert rose with the store
+(`datasoc bench alerts`, 60 s at 2,000/s: p99 6.6 s with 2 MiB, 1.6 s with 64). Filled only as
+pages are read."""
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_versions (
     component TEXT PRIMARY KEY,

@@ -132,11 +132,6 @@ class Batch:
     rows: tuple[NotificationRecord, ...]
 
     @property
-    def notices(self) -> tuple[Notice, ...]:
-        """The payloads."""
-        return tuple(Notice.from_dict(r.payload) for r in self.rows)
-
-    @property
     def attempts(self) -> int:
         """Attempts made so far (the same for every row of the batch)."""
         return max(r.attempts for r in self.rows)

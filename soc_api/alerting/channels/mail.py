@@ -57,8 +57,8 @@ class SmtpSender(Sender):
                     smtp.ehlo()
                 if s.username and s.password is not None:
                     smtp.login(s.username, s.password.get_secret_value())
-                for notice in delivery.notices:
-                    key = notice.key if len(delivery.notices) > 1 else delivery.key
+                for notice in delivery.notices:  # decoded once, here
+                    key = notice.key if len(delivery.payloads) > 1 else delivery.key
                     smtp.send_message(self.message(notice, key, delivery))
         except smtplib.SMTPResponseException as exc:
             # 5xx is permanent (bad recipient, refused): retrying cannot help; 4xx is temporary.
